@@ -1,0 +1,5 @@
+"""`matlib descriptors ...` sub-commands."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
