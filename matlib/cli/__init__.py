@@ -6,8 +6,13 @@ import os
 import sys
 from typing import Sequence
 
-import click
 import typer
+
+try:  # typer >= 0.16 vendors its own click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    from typer.exceptions import Abort, Exit
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click.exceptions import Abort, ClickException, Exit, NoArgsIsHelpError, UsageError
 
 from matlib.errors import MatlibError
 
@@ -44,13 +49,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         rv = app(args=args, prog_name="matlib", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError:
+    except NoArgsIsHelpError:
         raise SystemExit(0)
-    except click.exceptions.UsageError as exc:
+    except UsageError as exc:
         _fail(exc.format_message(), 2)
-    except click.exceptions.Abort:
+    except ClickException as exc:
+        _fail(exc.format_message(), 1)
+    except Abort:
         _fail("aborted", 130)
-    except click.exceptions.Exit as exc:
+    except Exit as exc:
         raise SystemExit(exc.exit_code)
     except MatlibError as exc:
         _fail(str(exc), 1)

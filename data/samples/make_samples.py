@@ -1,0 +1,40 @@
+"""Regenerate the quickstart samples from ../shared/data (run from the repo root).
+
+Every sample is a seeded random slice of a real table, rows copied unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+SHARED = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
+OUT = Path(__file__).resolve().parent
+SEED = 0
+
+SLICES = [
+    # (output file, source file, rows, columns kept, header renames)
+    ("qm9_sample.csv", "qm9/qm9.csv.gz", 3000,
+     ["gdb_id", "smiles", "HOMO_LUMO_gap_au", "Polarizability_bohr3", "Heatcapacity_Cv_cal_mol_K", "Dipole_debye"], {}),
+    ("mp_e_form_sample.csv", "mp/matbench_mp_e_form.csv", 3000, ["formula", "target"],
+     {"target": "e_form_eV_per_atom"}),
+    ("mp_gap_sample.csv", "mp/matbench_mp_gap.csv", 3000, ["formula", "target"], {"target": "band_gap_eV"}),
+    ("esol_sample.csv", "targets/esol.csv", 150, ["smiles", "logSolubility"], {}),
+]
+
+
+def main() -> None:
+    """Write each slice and print its provenance line."""
+    for out_name, src, n, cols, renames in SLICES:
+        df = pd.read_csv(SHARED / src)
+        part = df.sample(n=n, random_state=SEED).sort_index()[cols].rename(columns=renames)
+        part.to_csv(OUT / out_name, index=False)
+        digest = hashlib.sha256((OUT / out_name).read_bytes()).hexdigest()
+        print(f"{out_name}: {n} of {len(df)} rows of shared/data/{src} (random_state={SEED}), sha256 {digest}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""`python -m matlib.cli` runs the `matlib` command."""
+
+from matlib.cli import main
+
+main()

@@ -1,0 +1,176 @@
+"""Choose the Dask cluster: an existing scheduler, one worker per GPU, or a CPU LocalCluster.
+
+Resolution order (the same for `get_client` and `tasks.runner.dask_task_runner`):
+
+1. an explicit ``address`` argument, else ``$MATLIB_DASK_ADDRESS`` -> connect to that scheduler;
+2. ``torch.cuda.device_count() > 0`` -> ``dask_cuda.LocalCUDACluster`` (one worker per GPU;
+   dask_cuda is imported only on this path);
+3. otherwise a small CPU ``distributed.LocalCluster`` of worker processes.
+
+``$MATLIB_DASK_WORKERS`` / ``$MATLIB_DASK_THREADS`` / ``$MATLIB_DASK_MEMORY`` override the
+local CPU cluster's defaults. No Prefect import here: the Prefect task runner lives in
+``tasks/runner.py`` and is built from :func:`cluster_spec`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from matlib.errors import MatlibError
+
+ADDRESS_ENV = "MATLIB_DASK_ADDRESS"
+WORKERS_ENV = "MATLIB_DASK_WORKERS"
+THREADS_ENV = "MATLIB_DASK_THREADS"
+MEMORY_ENV = "MATLIB_DASK_MEMORY"
+
+KIND_ADDRESS = "address"
+KIND_CUDA = "cuda"
+KIND_LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What cluster to use: its kind, a scheduler address or a cluster class path + kwargs."""
+
+    kind: str
+    address: str | None = None
+    cluster_class: str | None = None
+    cluster_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _env_int(name: str) -> int | None:
+    """An optional positive integer from the environment (clear error if malformed)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise MatlibError(f"${name} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise MatlibError(f"${name} must be >= 1, got {value}")
+    return value
+
+
+def resolve_address(address: str | None = None) -> str | None:
+    """The scheduler address from the argument or $MATLIB_DASK_ADDRESS, or None."""
+    addr = (address or os.environ.get(ADDRESS_ENV, "")).strip()
+    if not addr:
+        return None
+    if "://" not in addr:
+        addr = f"tcp://{addr}"
+    return addr
+
+
+def gpu_count() -> int:
+    """Number of visible CUDA devices (0 if torch or CUDA is unavailable)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return 0
+    try:
+        return int(torch.cuda.device_count())
+    except Exception:  # a broken driver must not stop CPU runs
+        return 0
+
+
+def cluster_kind(address: str | None = None) -> str:
+    """'address' (existing scheduler), 'cuda' (one worker per GPU) or 'local' (CPU)."""
+    if resolve_address(address):
+        return KIND_ADDRESS
+    if gpu_count() > 0:
+        return KIND_CUDA
+    return KIND_LOCAL
+
+
+def cluster_spec(
+    address: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+) -> ClusterSpec:
+    """The cluster to use under the current configuration, as plain data (nothing started)."""
+    addr = resolve_address(address)
+    if addr:
+        return ClusterSpec(kind=KIND_ADDRESS, address=addr)
+    n_gpu = gpu_count()
+    if n_gpu > 0:
+        kwargs: dict[str, Any] = {"n_workers": n_workers or n_gpu}
+        if threads_per_worker:
+            kwargs["threads_per_worker"] = threads_per_worker
+        return ClusterSpec(kind=KIND_CUDA, cluster_class="dask_cuda.LocalCUDACluster", cluster_kwargs=kwargs)
+    cpus = os.cpu_count() or 1
+    workers = n_workers or _env_int(WORKERS_ENV) or max(1, min(4, cpus))
+    threads = threads_per_worker or _env_int(THREADS_ENV) or 1
+    memory = os.environ.get(MEMORY_ENV, "").strip() or "auto"
+    return ClusterSpec(
+        kind=KIND_LOCAL,
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": workers,
+            "threads_per_worker": threads,
+            "processes": True,
+            "memory_limit": memory,
+            "dashboard_address": None,
+        },
+    )
+
+
+def make_cluster(spec: ClusterSpec) -> Any:
+    """Start the local cluster described by spec (not for kind 'address')."""
+    if spec.kind == KIND_CUDA:
+        from dask_cuda import LocalCUDACluster  # lazy: only on machines with GPUs
+
+        return LocalCUDACluster(**spec.cluster_kwargs)
+    if spec.kind == KIND_LOCAL:
+        from distributed import LocalCluster
+
+        return LocalCluster(**spec.cluster_kwargs)
+    raise MatlibError(f"cluster kind {spec.kind!r} is not started locally")
+
+
+def get_client(
+    address: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+) -> "distributed.Client":  # noqa: F821
+    """A Dask client: on an existing scheduler, a one-worker-per-GPU cluster or a CPU LocalCluster.
+
+    A client on a cluster it started closes that cluster when ``client.close()`` is called.
+    """
+    from distributed import Client
+
+    spec = cluster_spec(address, n_workers, threads_per_worker)
+    if spec.kind == KIND_ADDRESS:
+        try:
+            return Client(spec.address, timeout="30s")
+        except OSError as exc:
+            raise MatlibError(f"cannot reach Dask scheduler at {spec.address}: {exc}") from None
+    cluster = make_cluster(spec)
+    client = Client(cluster)
+    client._matlib_owned_cluster = cluster  # closed with the client (see close_client)
+    return client
+
+
+def close_client(client: Any) -> None:
+    """Close a client from get_client, and the local cluster it started, if any."""
+    cluster = getattr(client, "_matlib_owned_cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+@contextlib.contextmanager
+def dask_client(
+    address: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+) -> Iterator["distributed.Client"]:  # noqa: F821
+    """Context-manager form of get_client: closes the client (and any cluster it started)."""
+    client = get_client(address, n_workers, threads_per_worker)
+    try:
+        yield client
+    finally:
+        close_client(client)

@@ -1,0 +1,24 @@
+"""The Prefect Dask task runner, built at run time from matlib's cluster configuration."""
+
+from __future__ import annotations
+
+from prefect_dask import DaskTaskRunner
+
+from matlib.cluster import KIND_ADDRESS, cluster_spec
+
+
+def dask_task_runner(
+    address: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+) -> DaskTaskRunner:
+    """A DaskTaskRunner on $MATLIB_DASK_ADDRESS / address, one worker per GPU, or a CPU LocalCluster.
+
+    Nothing GPU-specific is imported here: the cluster class is passed by its dotted name
+    and only imported by prefect-dask when the runner starts on a machine with GPUs.
+    Use it at run time: ``my_flow.with_options(task_runner=dask_task_runner())(...)``.
+    """
+    spec = cluster_spec(address, n_workers, threads_per_worker)
+    if spec.kind == KIND_ADDRESS:
+        return DaskTaskRunner(address=spec.address)
+    return DaskTaskRunner(cluster_class=spec.cluster_class, cluster_kwargs=dict(spec.cluster_kwargs))
