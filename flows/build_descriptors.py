@@ -1,0 +1,16 @@
+"""Flow: compute a dataset version's descriptor table (cached; incremental after a refresh)."""
+
+from __future__ import annotations
+
+from prefect import flow, unmapped
+
+from tasks.descriptors import compute_descriptor_batch, finalize_descriptors, plan_descriptors
+
+
+@flow(name="build-descriptors")
+def build_descriptors_flow(dataset: str, descriptor: str, store_root: str | None = None) -> str:
+    """Plan, fan out one task per batch, finalize; returns the table folder."""
+    plan = plan_descriptors(store_root, dataset, descriptor)
+    futures = compute_descriptor_batch.map(unmapped(plan), list(range(plan["n_batches"])))
+    results = [f.result() for f in futures]
+    return finalize_descriptors(plan, results)

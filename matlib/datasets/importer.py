@@ -1,0 +1,103 @@
+"""Local tables (CSV, gzipped CSV, Parquet) into validated dataset versions."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from matlib.datasets.schema import KINDS, normalise_records
+from matlib.datasets.versions import Dataset, commit_version
+from matlib.errors import MatlibError, ValidationError
+from matlib.hashing import sha256_file
+from matlib.store import Store
+
+DUPLICATE_MODES = ("keep", "mean")
+
+
+def read_table(file: str | Path) -> pd.DataFrame:
+    """Read a CSV / TSV (optionally .gz/.bz2/.zip) or Parquet file as a DataFrame."""
+    path = Path(file).expanduser()
+    if not path.is_file():
+        raise MatlibError(f"file not found: {path}")
+    suffixes = [s.lower() for s in path.suffixes]
+    try:
+        if ".parquet" in suffixes or ".pq" in suffixes:
+            return pd.read_parquet(path)
+        sep = "\t" if ".tsv" in suffixes else ","
+        # keep_default_na=False: formulas such as "NaN" (sodium nitride) or "NA" must stay text
+        return pd.read_csv(path, sep=sep, compression="infer", low_memory=False, keep_default_na=False,
+                           na_values=[""])
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise MatlibError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from exc
+
+
+def infer_kind(input_column: str) -> str:
+    """'molecule' for a SMILES column, 'composition' for a formula column; else a one-line error."""
+    low = input_column.lower()
+    if "smiles" in low:
+        return "molecule"
+    if "formula" in low or "composition" in low:
+        return "composition"
+    raise ValidationError(f"cannot infer the kind from column {input_column!r}; pass --kind composition|molecule")
+
+
+def content_ids(inputs: pd.Series) -> pd.Series:
+    """Stable ids from the input text: 12 hex of its sha256, '-k' for the k-th repeat of the same input."""
+    text = inputs.astype("string").fillna("").str.strip()
+    uniq = {u: hashlib.sha256(u.encode()).hexdigest()[:12] for u in pd.unique(text)}
+    base = text.map(uniq).astype(str)
+    k = text.groupby(text).cumcount().to_numpy()
+    return pd.Series(np.where(k == 0, base, base + "-" + k.astype(str)), index=inputs.index)
+
+
+def _aggregate_mean(records: pd.DataFrame, properties: Sequence[str]) -> pd.DataFrame:
+    """One record per input: the mean of each property, with n_merged and the merged ids."""
+    g = records.groupby("input", sort=False)
+    out = g[list(properties)].mean()
+    out["n_merged"] = g.size().astype("int64")
+    out["merged_ids"] = g["record_id"].agg(lambda s: ",".join(s))
+    out = out.reset_index()
+    out.insert(0, "record_id", content_ids(out["input"]))
+    out.insert(2, "kind", records["kind"].iloc[0] if len(records) else "composition")
+    return out
+
+
+def import_table(store: Store, name: str, file: str | Path, input_column: str,
+                 target_columns: str | Sequence[str], kind: str | None = None, id_column: str | None = None,
+                 duplicates: str = "keep") -> Dataset:
+    """Import a local table as a dataset version; invalid rows are quarantined, duplicates kept or averaged."""
+    targets = [target_columns] if isinstance(target_columns, str) else list(target_columns)
+    if not targets:
+        raise ValidationError("give at least one target column")
+    if duplicates not in DUPLICATE_MODES:
+        raise ValidationError(f"duplicates must be one of {', '.join(DUPLICATE_MODES)}, not {duplicates!r}")
+    kind = kind or infer_kind(input_column)
+    if kind not in KINDS:
+        raise ValidationError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    table = read_table(file)
+    for col in [input_column, *targets, *([id_column] if id_column else [])]:
+        if col not in table.columns:
+            raise ValidationError(f"column {col!r} not in {Path(file).name} (columns: {', '.join(map(str, table.columns))})")
+    raw = pd.DataFrame({
+        "record_id": table[id_column].astype(str) if id_column else content_ids(table[input_column]),
+        "input": table[input_column],
+        "source_row": np.arange(len(table), dtype="int64"),
+    })
+    for t in targets:
+        raw[t] = table[t]
+    records, quarantine = normalise_records(raw, kind, targets, extra_columns=["source_row"])
+    n_valid = len(records)
+    if duplicates == "mean":
+        records = _aggregate_mean(records, targets)
+    n_dup_inputs = int(records["input"].duplicated(keep=False).sum()) if duplicates == "keep" else int(
+        (records["n_merged"] > 1).sum())
+    path = Path(file)
+    origin = {"name": "local", "file": path.name, "file_sha256": sha256_file(path), "input_column": input_column,
+              "target_columns": targets, "id_column": id_column, "duplicates": duplicates}
+    extra = {"n_input_rows": int(len(table)), "n_valid_rows": int(n_valid), "duplicates": duplicates,
+             "n_duplicate_inputs": n_dup_inputs}
+    return commit_version(store, name, records, origin, quarantine, extra=extra)

@@ -1,0 +1,83 @@
+"""Validators for record inputs: formulas (compositions) and SMILES (molecules, polymers)."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache, reduce
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from matlib.descriptors.composition import parse_formula
+
+
+def _fmt(amount: float) -> str:
+    """An amount in a formula: nothing for 1, an integer when integral, else 8 significant digits."""
+    if abs(amount - 1.0) < 1e-9:
+        return ""
+    if abs(amount - round(amount)) < 1e-9:
+        return str(int(round(amount)))
+    return f"{amount:.8g}"
+
+
+@lru_cache(maxsize=1 << 20)
+def reduced_formula(formula: str) -> str:
+    """Canonical reduced formula (integer amounts divided by their gcd, element order kept); ValueError if bad."""
+    amounts = parse_formula(formula)
+    values = list(amounts.values())
+    if all(abs(a - round(a)) < 1e-9 for a in values):
+        g = reduce(math.gcd, (int(round(a)) for a in values))
+        values = [a / g for a in values]
+    return "".join(f"{el}{_fmt(a)}" for el, a in zip(amounts, values))
+
+
+@lru_cache(maxsize=1 << 20)
+def _check_smiles(smiles: str) -> str | None:
+    """None if RDKit parses smiles, else the reason."""
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    if not smiles:
+        return "empty SMILES"
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        return f"unparseable SMILES {smiles!r}"
+    return None
+
+
+def _composition(value: str) -> tuple[str | None, str | None]:
+    """(reduced formula, None) or (None, reason)."""
+    try:
+        return reduced_formula(value), None
+    except ValueError as exc:
+        return None, f"unparseable formula: {exc}"
+
+
+def _molecule(value: str) -> tuple[str | None, str | None]:
+    """(SMILES, None) or (None, reason)."""
+    reason = _check_smiles(value)
+    return (value, None) if reason is None else (None, reason)
+
+
+VALIDATORS: dict[str, Callable[[str], tuple[str | None, str | None]]] = {
+    "composition": _composition,
+    "molecule": _molecule,
+}
+
+
+def normalise_inputs(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
+    """Validate and normalise an input column once per unique value: (normalised, reason-or-None)."""
+    check = VALIDATORS[kind]
+    text = values.astype("string").str.strip()
+    missing = text.isna() | (text == "")
+    uniques = pd.unique(text[~missing])
+    table = {u: check(str(u)) for u in uniques}
+    norm = pd.Series(np.full(len(text), None, dtype=object), index=values.index)
+    reason = pd.Series(np.full(len(text), None, dtype=object), index=values.index)
+    ok_idx = ~missing
+    mapped = text[ok_idx].map(table)
+    norm[ok_idx] = [m[0] for m in mapped]
+    reason[ok_idx] = [m[1] for m in mapped]
+    reason[missing] = "missing input"
+    return norm, reason

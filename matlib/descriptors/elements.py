@@ -1,0 +1,37 @@
+"""The shipped element property tables (data/elements/*.csv) as dense [118, P] arrays."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matlib.descriptors.composition import SYMBOLS
+from matlib.errors import MatlibError
+
+ELEMENTS_DIR = Path(__file__).resolve().parents[2] / "data" / "elements"
+
+
+@lru_cache(maxsize=None)
+def element_table(name: str, impute: str | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Table `name` as float64 [118, P] (row Z-1; NaN where unknown) and its property names.
+
+    impute="nanmean" fills every NaN of a column with the column's mean over the 118 elements
+    (exactly matminer's `impute_nan=True` rule for its Magpie data).
+    """
+    path = ELEMENTS_DIR / f"{name}.csv"
+    if not path.exists():
+        raise MatlibError(f"element table {path} is missing (run data/elements/make_table.py)")
+    df = pd.read_csv(path)
+    props = tuple(c for c in df.columns if c not in ("Z", "symbol"))
+    values = np.full((len(SYMBOLS), len(props)), np.nan)
+    values[df["Z"].to_numpy() - 1] = df[list(props)].to_numpy(dtype=np.float64)
+    if impute == "nanmean":
+        means = np.nanmean(values, axis=0)
+        values = np.where(np.isnan(values), means[None, :], values)
+    elif impute is not None:
+        raise MatlibError(f"unknown imputation {impute!r}")
+    values.setflags(write=False)
+    return values, props

@@ -1,0 +1,119 @@
+"""Descriptor specs (name + parameters -> hash) and the registry of featurizer variants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from matlib.errors import MatlibError
+from matlib.hashing import spec_hash
+
+# Bump when a change in code changes the numbers a spec produces (invalidates cached tables).
+DESCRIPTORS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One registered descriptor: default parameters, input kind and the factory building it."""
+
+    name: str
+    input_kind: str
+    defaults: dict[str, Any]
+    factory: Callable[..., Any]
+    version: int = DESCRIPTORS_VERSION
+    doc: str = ""
+
+
+REGISTRY: dict[str, Registered] = {}
+
+
+def register(name: str, input_kind: str, defaults: dict[str, Any] | None = None, version: int = DESCRIPTORS_VERSION,
+             doc: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering a featurizer factory `factory(spec) -> Featurizer` under name."""
+
+    def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
+        REGISTRY[name] = Registered(name, input_kind, dict(defaults or {}), factory, version, doc)
+        return factory
+
+    return deco
+
+
+def registered(name: str) -> Registered:
+    """The registry entry of name (MatlibError naming the known ones if absent)."""
+    _load_builtin()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise MatlibError(f"unknown descriptor {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+
+
+def _load_builtin() -> None:
+    """Import the modules that register the built-in descriptors."""
+    from matlib.descriptors import compositional, molecular  # noqa: F401
+
+
+@dataclass(frozen=True)
+class DescriptorSpec:
+    """A named descriptor with its full parameters; `.hash` identifies the numbers it produces."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        entry = registered(self.name)
+        unknown = set(self.params) - set(entry.defaults)
+        if unknown:
+            raise MatlibError(
+                f"descriptor {self.name!r}: unknown parameter(s) {sorted(unknown)}; allowed: {sorted(entry.defaults)}")
+        object.__setattr__(self, "params", {**entry.defaults, **self.params})
+
+    @property
+    def version(self) -> int:
+        """Code version of this descriptor's implementation."""
+        return registered(self.name).version
+
+    @property
+    def input_kind(self) -> str:
+        """'composition' or 'molecule'."""
+        return registered(self.name).input_kind
+
+    @property
+    def hash(self) -> str:
+        """16-hex hash of name + full params + implementation version."""
+        return spec_hash({"name": self.name, "params": self.params, "version": self.version})
+
+    @property
+    def dirname(self) -> str:
+        """Folder name of this spec's tables: <name>-<hash>."""
+        return f"{self.name}-{self.hash}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON form (name, params, version, hash)."""
+        return {"name": self.name, "params": dict(self.params), "version": self.version, "hash": self.hash}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DescriptorSpec":
+        """Inverse of to_dict (a stored hash that no longer matches raises MatlibError)."""
+        spec = cls(d["name"], dict(d.get("params") or {}))
+        if "hash" in d and d["hash"] != spec.hash:
+            raise MatlibError(f"descriptor spec {d['name']!r}: stored hash {d['hash']} != {spec.hash} "
+                              "(the implementation version changed; rebuild the descriptors)")
+        return spec
+
+    @classmethod
+    def coerce(cls, spec: "DescriptorSpec | str | dict[str, Any]") -> "DescriptorSpec":
+        """A spec from a spec, a registered name, or a dict."""
+        if isinstance(spec, DescriptorSpec):
+            return spec
+        if isinstance(spec, str):
+            return cls(spec)
+        if isinstance(spec, dict):
+            return cls.from_dict(spec)
+        raise MatlibError(f"not a descriptor spec: {spec!r}")
+
+
+def list_descriptors() -> list[dict[str, Any]]:
+    """Every registered descriptor with its input kind and default parameters."""
+    _load_builtin()
+    return [{"name": r.name, "input_kind": r.input_kind, "defaults": r.defaults, "version": r.version, "doc": r.doc}
+            for r in sorted(REGISTRY.values(), key=lambda r: r.name)]

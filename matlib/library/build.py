@@ -1,0 +1,137 @@
+"""Build a library: run shard jobs (one per shard of many models) and assemble catalog + manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from matlib.atomic import atomic_write_json, atomic_write_parquet
+from matlib.errors import MatlibError
+from matlib.hashing import canonical_json, spec_hash
+from matlib.library.catalog import COLUMNS
+from matlib.library.config import load_config
+from matlib.library.plan import (library_dir, load_training_table, part_paths, pending, plan_shards, prepare_group,
+                                 read_part)
+from matlib.library.shard import write_shard
+from matlib.models.batched import train_batched
+from matlib.store import Store
+
+
+def _set_threads() -> None:
+    """On a Dask worker, use as many torch threads as the worker has task threads."""
+    try:
+        from distributed import get_worker
+
+        torch.set_num_threads(max(1, int(get_worker().state.nthreads)))
+    except (ImportError, ValueError, AttributeError):
+        if os.environ.get("MATLIB_TORCH_THREADS"):
+            torch.set_num_threads(int(os.environ["MATLIB_TORCH_THREADS"]))
+
+
+def run_shard_job(job: dict) -> dict:
+    """Train one shard's models, write the shard (good models only), its catalog part and its done record."""
+    _set_threads()
+    lib = Path(job["library_dir"])
+    shard_file, part, done = part_paths(lib, job["shard"])
+    X, y = load_training_table(job["data_file"])
+    models = job["models"]
+    res = train_batched(X, y, [m["arch"] for m in models], [m["seed"] for m in models], job["train"])
+    ok = [i for i, met in enumerate(res.metrics) if met["status"] == "ok"]
+    rows = []
+    for i, (m, met) in enumerate(zip(models, res.metrics)):
+        good = i in ok
+        rows.append({
+            "model_id": m["model_id"], **job["base"], "arch": canonical_json(m["arch"]), "seed": int(m["seed"]),
+            "train_config": canonical_json(job["train"]), "n_train": int(met["n_train"]),
+            "mae": met["mae"], "rmse": met["rmse"], "r2": met["r2"],
+            "shard": job["shard"] if good else None, "row": ok.index(i) if good else -1,
+            "status": met["status"], "reason": met["reason"], "best_epoch": int(met["best_epoch"]),
+        })
+    sha = None
+    if ok:
+        idx = torch.tensor(ok)
+        tensors = {k: v.index_select(0, idx).contiguous() for k, v in res.tensors.items()}
+        meta = {"model_ids": [models[i]["model_id"] for i in ok], **job["base"], "train_config": job["train"],
+                "archs": [models[i]["arch"] for i in ok]}
+        arch = dict(res.arch)
+        arch["hidden"] = [int(tensors[f"width{j}"].max()) for j in range(len(arch["hidden"]))]
+        tensors = _trim(tensors, arch)
+        sha = write_shard(shard_file, arch, tensors, meta)
+    atomic_write_parquet(part, pd.DataFrame(rows))
+    record = {"shard": job["shard"], "sha256": sha, "n_models": len(models), "n_ok": len(ok),
+              "arch": json.loads(json.dumps(res.arch)) if ok else None}
+    atomic_write_json(done, record)
+    return {k: record[k] for k in ("shard", "sha256", "n_models", "n_ok")}
+
+
+def _trim(tensors: dict[str, torch.Tensor], arch: dict) -> dict[str, torch.Tensor]:
+    """Cut padding that no kept model uses (after failed models were dropped)."""
+    dims = [int(arch["n_in"])] + [int(h) for h in arch["hidden"]] + [int(arch.get("n_out", 1))]
+    out = {}
+    for k, t in tensors.items():
+        if k.startswith(("l", "bn")) and "." in k:
+            layer = int(k.split(".")[0].lstrip("lbn"))
+            t = t[:, : dims[layer + 1], : dims[layer]] if (k.startswith("l") and k.endswith("weight")) else t[:, : dims[layer + 1]]
+        out[k] = t.contiguous()
+    return out
+
+
+def finalize(store: Store, cfg: dict, jobs: list[dict]) -> Path:
+    """Assemble catalog.parquet and manifest.json from every planned shard's finished part."""
+    lib = library_dir(store, cfg)
+    not_done = pending(jobs)
+    if not_done:
+        raise MatlibError(f"library {cfg['name']}: {len(not_done)} shard(s) unfinished (first: {not_done[0]['shard']}); "
+                          "rerun the build to complete them")
+    parts, shards = [], {}
+    for job in jobs:
+        df, record = read_part(lib, job["shard"])
+        parts.append(df)
+        if record["n_ok"]:
+            shards[job["shard"]] = {"sha256": record["sha256"], "n_models": record["n_ok"]}
+    catalog = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    if catalog["model_id"].duplicated().any():
+        dup = catalog.loc[catalog["model_id"].duplicated(), "model_id"].iloc[0]
+        raise MatlibError(f"library {cfg['name']}: model {dup} appears in more than one shard")
+    atomic_write_parquet(lib / "catalog.parquet", catalog)
+    n_ok = int((catalog["status"] == "ok").sum())
+    atomic_write_json(lib / "manifest.json", {
+        "name": cfg["name"], "config": cfg, "config_hash": spec_hash(cfg), "created_by": _code_version(),
+        "n_models": int(len(catalog)), "n_ok": n_ok, "n_failed": int(len(catalog) - n_ok), "shards": shards,
+    })
+    return lib
+
+
+def _code_version() -> str:
+    """matlib's version string."""
+    try:
+        from importlib.metadata import version
+
+        return f"matlib {version('matlib')}"
+    except Exception:  # pragma: no cover - not installed
+        return "matlib (source)"
+
+
+def prepare_and_plan(store: Store, config: str | Path | dict, client: Any = None) -> tuple[dict, list[dict]]:
+    """Validated config and the full list of shard jobs (descriptors and training tables prepared)."""
+    cfg = load_config(config)
+    units = [u for gi in range(len(cfg["groups"])) for u in prepare_group(store, cfg, gi, client)]
+    return cfg, plan_shards(store, cfg, units)
+
+
+def build_library(store: Store, config: str | Path | dict, client: Any = None) -> Path:
+    """Build (or resume) a library from a config, without Prefect; shard jobs go to client when given."""
+    cfg, jobs = prepare_and_plan(store, config, client)
+    todo = pending(jobs)
+    if client is None:
+        for job in todo:
+            run_shard_job(job)
+    else:
+        futures = [client.submit(run_shard_job, j, key=f"shard-{j['shard']}", pure=False) for j in todo]
+        client.gather(futures)
+    return finalize(store, cfg, jobs)

@@ -1,0 +1,100 @@
+"""Library build config (YAML): sources x properties x descriptors x models x architecture space x training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from matlib.errors import ValidationError
+from matlib.models.arch import resolve_space
+from matlib.models.config import TrainConfig
+
+TOP_KEYS = {"name", "seed", "shard_size", "family_size", "architecture", "training", "groups"}
+GROUP_KEYS = {"dataset", "import", "descriptors", "properties", "property_names", "models_per_property", "max_rows",
+              "architecture", "training"}
+IMPORT_KEYS = {"file", "input_column", "target_columns", "kind", "id_column", "duplicates", "sample_rows"}
+
+
+def load_config(config: str | Path | dict) -> dict[str, Any]:
+    """A validated, normalised build config from a YAML path or a dict (paths made absolute)."""
+    base = Path.cwd()
+    if isinstance(config, (str, Path)):
+        path = Path(config)
+        if not path.exists():
+            raise ValidationError(f"library config {path} does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ValidationError(f"library config {path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+        base = path.resolve().parent
+    else:
+        raw = config
+    if not isinstance(raw, dict):
+        raise ValidationError("library config: top level must be a mapping")
+    _known(raw, TOP_KEYS, "library config")
+    for key in ("name", "groups"):
+        if key not in raw:
+            raise ValidationError(f"library config: missing required key {key!r}")
+    cfg = {
+        "name": str(raw["name"]),
+        "seed": int(raw.get("seed", 0)),
+        "shard_size": int(raw.get("shard_size", 64)),
+        "family_size": int(raw.get("family_size", raw.get("shard_size", 64))),
+        "architecture": dict(raw.get("architecture") or {}),
+        "training": TrainConfig.from_dict(raw.get("training")).to_dict(),
+        "groups": [],
+    }
+    if cfg["shard_size"] < 1 or cfg["family_size"] < 1:
+        raise ValidationError("library config: shard_size and family_size must be >= 1")
+    resolve_space(cfg["architecture"])
+    if not isinstance(raw["groups"], list) or not raw["groups"]:
+        raise ValidationError("library config: 'groups' must be a non-empty list")
+    for i, g in enumerate(raw["groups"]):
+        cfg["groups"].append(_group(g, i, base, cfg))
+    return cfg
+
+
+def _known(d: dict, keys: set[str], where: str) -> None:
+    """Reject unknown keys with a one-line error."""
+    unknown = sorted(set(d) - keys)
+    if unknown:
+        raise ValidationError(f"{where}: unknown keys {unknown} (known: {sorted(keys)})")
+
+
+def _group(g: Any, i: int, base: Path, top: dict) -> dict[str, Any]:
+    """One normalised group entry."""
+    where = f"library config groups[{i}]"
+    if not isinstance(g, dict):
+        raise ValidationError(f"{where}: must be a mapping")
+    _known(g, GROUP_KEYS, where)
+    for key in ("dataset", "descriptors", "properties"):
+        if key not in g:
+            raise ValidationError(f"{where}: missing required key {key!r}")
+    descs = g["descriptors"] if isinstance(g["descriptors"], list) else [g["descriptors"]]
+    props = g["properties"] if isinstance(g["properties"], list) else [g["properties"]]
+    out = {
+        "dataset": str(g["dataset"]),
+        "descriptors": [d if isinstance(d, dict) else {"name": str(d)} for d in descs],
+        "properties": [str(p) for p in props],
+        "models_per_property": int(g.get("models_per_property", 10)),
+        "max_rows": int(g["max_rows"]) if g.get("max_rows") else None,
+        "architecture": {**top["architecture"], **(g.get("architecture") or {})},
+        "training": TrainConfig.from_dict({**top["training"], **(g.get("training") or {})}).to_dict(),
+        "import": None,
+        "property_names": {str(k): str(v) for k, v in (g.get("property_names") or {}).items()},
+    }
+    resolve_space(out["architecture"])
+    if out["models_per_property"] < 1:
+        raise ValidationError(f"{where}: models_per_property must be >= 1")
+    if g.get("import"):
+        imp = dict(g["import"])
+        _known(imp, IMPORT_KEYS, f"{where}.import")
+        for key in ("file", "input_column", "target_columns"):
+            if key not in imp:
+                raise ValidationError(f"{where}.import: missing required key {key!r}")
+        f = Path(imp["file"]).expanduser()
+        imp["file"] = str(f if f.is_absolute() else (base / f).resolve())
+        out["import"] = imp
+    return out

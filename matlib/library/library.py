@@ -1,0 +1,104 @@
+"""A built library on disk: catalog, sha256-checked shards, load by id, shard iteration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+import torch
+
+from matlib.atomic import read_json
+from matlib.errors import MatlibError
+from matlib.library.catalog import filter_catalog
+from matlib.library.shard import Shard, read_shard
+from matlib.models.mlp import MLPRegressor, build_module
+
+
+class Library:
+    """Read access to library/<name>/ (catalog.parquet, shards/*.safetensors, manifest.json)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        manifest = self.path / "manifest.json"
+        if not manifest.exists():
+            raise MatlibError(f"{self.path} is not a matlib library (no manifest.json); build one with "
+                              "`matlib library build --config ...`")
+        self.manifest: dict[str, Any] = read_json(manifest)
+        self._catalog: pd.DataFrame | None = None
+        self._shards: dict[str, Shard] = {}
+
+    @property
+    def name(self) -> str:
+        """The library's name."""
+        return str(self.manifest.get("name", self.path.name))
+
+    @property
+    def catalog(self) -> pd.DataFrame:
+        """One row per model (see docs/architecture.md for the columns)."""
+        if self._catalog is None:
+            self._catalog = pd.read_parquet(self.path / "catalog.parquet")
+        return self._catalog
+
+    def query(self, **filters: Any) -> pd.DataFrame:
+        """Catalog rows matching filters (col=v, col=[v...], col__gt=v, ...; see filter_catalog)."""
+        return filter_catalog(self.catalog, **filters)
+
+    def shard_path(self, shard: str) -> Path:
+        """Path of a shard file."""
+        return self.path / "shards" / f"{shard}.safetensors"
+
+    def shard(self, name: str) -> Shard:
+        """Load one shard (sha256 checked against the manifest; cached)."""
+        if name not in self._shards:
+            record = self.manifest.get("shards", {}).get(name)
+            if record is None:
+                raise MatlibError(f"shard {name} is not in the manifest of library {self.name}")
+            rows = self.catalog[self.catalog["shard"] == name]
+            self._shards[name] = read_shard(self.shard_path(name), record["sha256"], rows)
+        return self._shards[name]
+
+    def iter_shards(self, **filters: Any) -> Iterator[Shard]:
+        """Shards holding at least one model that matches filters (all shards by default)."""
+        names = sorted(self.manifest.get("shards", {}))
+        if filters:
+            wanted = set(self.query(**filters)["shard"].dropna())
+            names = [n for n in names if n in wanted]
+        for n in names:
+            yield self.shard(n)
+
+    def verify(self) -> int:
+        """Check every shard's sha256; returns the number checked (IntegrityError on the first mismatch)."""
+        count = 0
+        for name, record in sorted(self.manifest.get("shards", {}).items()):
+            read_shard(self.shard_path(name), record["sha256"])
+            count += 1
+        return count
+
+    def load_model(self, model_id: str) -> MLPRegressor:
+        """The model as a plain torch.nn.Module (eval mode), predicting in the property's units."""
+        rows = self.catalog[self.catalog["model_id"] == model_id]
+        if rows.empty:
+            raise MatlibError(f"model {model_id} is not in library {self.name}")
+        row = rows.iloc[0]
+        if row["status"] != "ok" or not isinstance(row["shard"], str) or not row["shard"]:
+            raise MatlibError(f"model {model_id} has status {row['status']!r}; it has no stored weights")
+        shard = self.shard(row["shard"])
+        m = int(row["row"])
+        arch = json.loads(row["arch"])
+        params = {}
+        for key, t in shard.tensors.items():
+            if key.startswith(("l", "bn")):
+                params[key] = _unpad(key, t[m], arch)
+        t = shard.tensors
+        return build_module(arch, params, t["x_mean"][m], t["x_std"][m], float(t["y_mean"][m]), float(t["y_std"][m]))
+
+
+def _unpad(key: str, t: torch.Tensor, arch: dict) -> torch.Tensor:
+    """Slice one model's padded tensor down to its own layer widths."""
+    dims = [int(arch["n_in"])] + [int(h) for h in arch["hidden"]] + [int(arch.get("n_out", 1))]
+    layer = int(key.split(".")[0].lstrip("lbn"))
+    if key.startswith("l") and key.endswith("weight"):
+        return t[: dims[layer + 1], : dims[layer]].clone()
+    return t[: dims[layer + 1]].clone()

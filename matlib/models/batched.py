@@ -1,0 +1,145 @@
+"""Batched multi-model trainer: M models of one shape trained as one stacked computation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from matlib.models.arch import padded_arch
+from matlib.models.config import TrainConfig
+from matlib.models.data import check_xy, feature_scaling, regression_metrics, split_indices, target_scaling
+from matlib.models.mlp import init_params, torch_seed
+from matlib.models.stacked import buffer_names, param_names, stack_params, stacked_forward, width_masks
+
+
+@dataclass
+class TrainResult:
+    """Best checkpoints of M models (stacked, CPU float32) and one metrics dict per model."""
+
+    arch: dict  # the common (padded) architecture of the stack
+    archs: list[dict]  # each model's own architecture
+    tensors: dict[str, torch.Tensor]  # l{i}.*, bn{i}.*, x_mean, x_std, y_mean, y_std, width{i}
+    metrics: list[dict] = field(default_factory=list)  # mae, rmse, r2, n_train, best_epoch, epochs, status, reason
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _adam(params: list[torch.Tensor], cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """Adam over the stacked tensors (elementwise, so no model influences another)."""
+    try:
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+
+
+def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[int],
+                  config: TrainConfig | dict | None = None, device: str | torch.device | None = None) -> TrainResult:
+    """Train one model per (arch, seed) on (X, y) at once; archs may differ only in widths."""
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    X, y = check_xy(X, y)
+    dev = torch.device(device) if device is not None else default_device()
+    M = len(archs)
+    padded = padded_arch(archs)
+    splits = [split_indices(len(y), s, cfg.val_fraction, cfg.test_fraction) for s in seeds]
+    n_train = len(splits[0].train)
+
+    # per-model scaling from each model's own training split
+    xs = [feature_scaling(X[sp.train]) for sp in splits]
+    ys = [target_scaling(y[sp.train]) for sp in splits]
+    x_mean = torch.from_numpy(np.stack([a for a, _ in xs]))
+    x_std = torch.from_numpy(np.stack([b for _, b in xs]))
+    y_mean = torch.tensor([a for a, _ in ys], dtype=torch.float32)
+    y_std = torch.tensor([b for _, b in ys], dtype=torch.float32)
+
+    Xd = torch.from_numpy(X).to(dev)
+    yd = torch.from_numpy(y).to(dev)
+    xm, xinv = x_mean.to(dev).unsqueeze(1), (1.0 / x_std).to(dev).unsqueeze(1)
+    ym, yinv = y_mean.to(dev).unsqueeze(1), (1.0 / y_std).to(dev).unsqueeze(1)
+    train_idx = torch.from_numpy(np.stack([sp.train for sp in splits])).to(dev)
+    val_idx = torch.from_numpy(np.stack([sp.val for sp in splits])).to(dev)
+    test_idx = torch.from_numpy(np.stack([sp.test for sp in splits])).to(dev)
+
+    def batch(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xb = Xd.index_select(0, idx.reshape(-1)).view(M, idx.shape[1], -1)
+        return (xb - xm) * xinv, (yd[idx] - ym) * yinv
+
+    state = {k: v.to(dev) for k, v in stack_params(padded, [init_params(a, s) for a, s in zip(archs, seeds)]).items()}
+    pnames, bnames = param_names(padded), buffer_names(padded)
+    params = [state[k].requires_grad_(True) for k in pnames]
+    opt = _adam(params, cfg, dev)
+    masks = width_masks(padded, archs, dev) if any(a["hidden"] != padded["hidden"] for a in archs) else None
+
+    shuffle_gens = [torch.Generator().manual_seed(torch_seed(s, 1)) for s in seeds]
+    drop_gen = torch.Generator(device=dev).manual_seed(torch_seed(seeds[0], 2))
+    bs = min(cfg.batch_size, n_train)
+    n_batches = n_train // bs  # drop_last: every step sees full batches for every model
+
+    best = {k: state[k].detach().clone() for k in pnames + bnames}
+    best_val = torch.full((M,), float("inf"), device=dev)
+    best_epoch = torch.zeros(M, dtype=torch.long, device=dev)
+    bad = torch.zeros(M, dtype=torch.long, device=dev)
+    active = torch.ones(M, dtype=torch.bool, device=dev)
+    failed = torch.zeros(M, dtype=torch.bool, device=dev)
+    amp = cfg.amp and dev.type == "cuda"
+    epochs_run = 0
+
+    for epoch in range(cfg.epochs):
+        epochs_run = epoch + 1
+        perm = torch.stack([torch.randperm(n_train, generator=g) for g in shuffle_gens]).to(dev)
+        order = torch.gather(train_idx, 1, perm)
+        ep_loss = torch.zeros(M, device=dev)
+        for b in range(n_batches):
+            xb, yb = batch(order[:, b * bs:(b + 1) * bs])
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                out, _ = stacked_forward(state, padded, xb, masks, training=True, dropout_gen=drop_gen)
+            loss = ((out.float() - yb) ** 2).mean(dim=1)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            ep_loss += loss.detach()
+        ep_loss /= n_batches
+        with torch.no_grad():
+            xv, yv = batch(val_idx)
+            out, _ = stacked_forward(state, padded, xv, masks, training=False)
+            val = ((out.float() - yv) ** 2).mean(dim=1)
+            diverged = active & (~torch.isfinite(ep_loss) | (ep_loss > cfg.diverge_loss) | ~torch.isfinite(val))
+            failed |= diverged
+            improved = active & ~diverged & (val < best_val)
+            if bool(improved.any()):
+                for k in best:
+                    best[k][improved] = state[k].detach()[improved]
+                best_val = torch.where(improved, val, best_val)
+                best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch + 1), best_epoch)
+            bad = torch.where(improved, torch.zeros_like(bad), bad + 1)
+            active &= ~diverged & (bad < cfg.patience)
+            if diverged.any():  # keep NaN/huge values of dead models out of later arithmetic
+                for k in pnames:
+                    state[k].data[diverged] = 0.0
+        if not bool(active.any()):
+            break
+
+    with torch.no_grad():
+        xt, _ = batch(test_idx)
+        out, _ = stacked_forward(best, padded, xt, masks, training=False)
+        pred = (out.float() * y_std.to(dev).unsqueeze(1) + y_mean.to(dev).unsqueeze(1)).cpu().numpy()
+    ytrue = y[test_idx.cpu().numpy()]
+    failed_c, best_epoch_c = failed.cpu().numpy(), best_epoch.cpu().numpy()
+    metrics = []
+    for m in range(M):
+        met = regression_metrics(ytrue[m], pred[m])
+        ok = not failed_c[m] and best_epoch_c[m] > 0 and np.isfinite(met["rmse"])
+        reason = None if ok else ("diverged (non-finite or exploding loss)" if failed_c[m] else "no finite validation loss")
+        met.update(n_train=n_train, best_epoch=int(best_epoch_c[m]), epochs=epochs_run,
+                   status="ok" if ok else "failed", reason=reason)
+        metrics.append(met)
+
+    tensors = {k: v.detach().float().cpu().contiguous() for k, v in best.items()}
+    tensors.update(x_mean=x_mean, x_std=x_std, y_mean=y_mean, y_std=y_std)
+    for i in range(len(padded["hidden"])):
+        tensors[f"width{i}"] = torch.tensor([int(a["hidden"][i]) for a in archs], dtype=torch.int64)
+    return TrainResult(arch=padded, archs=[dict(a) for a in archs], tensors=tensors, metrics=metrics)

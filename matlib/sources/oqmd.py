@@ -1,0 +1,60 @@
+"""OQMD: the REST API (oqmdapi/formationenergy, limit/offset, links.next) or its OPTIMADE endpoint."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from matlib.datasets.schema import empty_quarantine
+from matlib.sources.base import PagedSource, Rows, as_float, reject
+from matlib.sources.crawl import CrawlConfig
+from matlib.sources.optimade import Optimade
+from matlib.sources.paging import NextLinkPager
+
+DEFAULT_FIELDS = ["name", "entry_id", "delta_e", "band_gap", "stability", "volume", "natoms", "spacegroup"]
+NUMERIC_FIELDS = ("delta_e", "band_gap", "stability", "volume")
+OPTIMADE_URL = "https://oqmd.org/optimade"
+
+
+class OqmdRest(PagedSource):
+    """OQMD formation-energy entries -> composition records (delta_e, band_gap, stability, volume)."""
+
+    name = "oqmd"
+    kind = "composition"
+    default_url = "https://oqmd.org"
+
+    def paginator(self, url: str, options: dict, config: CrawlConfig) -> NextLinkPager:
+        """/oqmdapi/formationenergy?fields=...&limit=N&offset=0 then links.next."""
+        endpoint = url if url.endswith("/formationenergy") else f"{url}/oqmdapi/formationenergy"
+        params = {"fields": ",".join(options.get("fields") or DEFAULT_FIELDS), "limit": config.page_size,
+                  "offset": 0}
+        if options.get("filter"):
+            params["filter"] = options["filter"]
+        return NextLinkPager(endpoint, params, more_key=None)
+
+    def to_rows(self, records: list[dict], options: dict) -> Rows:
+        """One row per entry; record_id oqmd-<entry_id>."""
+        rows, rejected = [], []
+        for i, e in enumerate(records):
+            if not isinstance(e, dict) or e.get("entry_id") is None:
+                rejected.append(reject(i, f"#{i}", "entry_id", "entry without entry_id", e))
+                continue
+            row = {"_row": i, "record_id": f"oqmd-{e['entry_id']}", "input": e.get("name"),
+                   "spacegroup": None if e.get("spacegroup") is None else str(e.get("spacegroup"))}
+            for f in NUMERIC_FIELDS:
+                if f in e:
+                    row[f] = as_float(e.get(f))
+            rows.append(row)
+        frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["_row", "record_id", "input", "spacegroup"])
+        props = [f for f in NUMERIC_FIELDS if f in frame.columns]
+        return Rows(frame, props, ["spacegroup"], pd.DataFrame(rejected) if rejected else empty_quarantine())
+
+
+class OqmdOptimade(Optimade):
+    """OQMD through its OPTIMADE endpoint (dataset 'oqmd-optimade')."""
+
+    name = "oqmd-optimade"
+    default_url = OPTIMADE_URL
+
+    def dataset_name(self, url: str, options: dict) -> str:
+        """'oqmd-optimade' unless options['name'] is given."""
+        return options.get("name") or self.name

@@ -1,0 +1,68 @@
+"""Repeated K-fold splits shared by every candidate and baseline, and out-of-fold evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matlib.transfer.learners import get_learner
+
+
+@dataclass(frozen=True)
+class Folds:
+    """fold[r, i] = the test fold of row i in repeat r (same splits for every candidate)."""
+
+    fold: np.ndarray  # [repeats, n] int
+    k: int
+
+    @property
+    def repeats(self) -> int:
+        """Number of repeats."""
+        return int(self.fold.shape[0])
+
+    def splits(self):
+        """Yield (repeat, train_idx, test_idx) for every fold of every repeat."""
+        for r in range(self.repeats):
+            for f in range(self.k):
+                test = np.flatnonzero(self.fold[r] == f)
+                if len(test):
+                    yield r, np.flatnonzero(self.fold[r] != f), test
+
+
+def repeated_kfold(n: int, k: int = 5, repeats: int = 3, seed: int = 0) -> Folds:
+    """Random K-fold assignments for n rows, repeated, reproducible from seed."""
+    k = max(2, min(int(k), n))
+    rng = np.random.default_rng([int(seed), 0xF01D])
+    fold = np.empty((repeats, n), dtype=np.int64)
+    for r in range(repeats):
+        fold[r, rng.permutation(n)] = np.arange(n) % k
+    return Folds(fold, k)
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold predictions [repeats, n] and their errors."""
+
+    oof: np.ndarray
+    mae: float
+    rmse: float
+    mae_sd: float  # spread of the MAE across repeats
+
+
+def cv_scores(oof: np.ndarray, y: np.ndarray) -> CVResult:
+    """MAE / RMSE of out-of-fold predictions [repeats, n] against y."""
+    err = oof - y[None, :]
+    per_rep = np.abs(err).mean(axis=1)
+    return CVResult(oof, float(per_rep.mean()), float(np.sqrt((err**2).mean())), float(per_rep.std()))
+
+
+def cross_validate(X: np.ndarray, y: np.ndarray, folds: Folds, learner: str, seed: int = 0,
+                   context: dict | None = None) -> CVResult:
+    """Out-of-fold predictions of a registered learner on the shared folds."""
+    lr = get_learner(learner)
+    oof = np.full(folds.fold.shape, np.nan)
+    for r, train, test in folds.splits():
+        state = lr.fit(X[train], y[train], seed + r, context)
+        oof[r, test] = lr.predict(state, X[test])
+    return cv_scores(oof, y)

@@ -1,0 +1,191 @@
+"""Registered learners for refinement and direct baselines: fit, predict, and safe save/load (no pickle)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+
+from matlib.errors import MatlibError
+from matlib.transfer.ridge import DEFAULT_GRID, relative_lambdas, ridge_loo
+
+
+@dataclass(frozen=True)
+class Learner:
+    """A learner variant: fit(X, y, seed, context) -> state dict; predict(state, X) -> y; save/load safely.
+
+    `context` carries what a learner needs beyond the features (fine-tuning: the source model's later layers).
+    """
+
+    name: str
+    fit: Callable[..., dict[str, Any]]
+    predict: Callable[[dict[str, Any], np.ndarray], np.ndarray]
+    save: Callable[[dict[str, Any], Path], None]
+    load: Callable[[Path], dict[str, Any]]
+
+
+LEARNERS: dict[str, Learner] = {}
+
+
+def register_learner(learner: Learner) -> Learner:
+    """Add a learner variant to the registry."""
+    LEARNERS[learner.name] = learner
+    return learner
+
+
+def get_learner(name: str) -> Learner:
+    """The registered learner called name (one-line MatlibError otherwise)."""
+    try:
+        return LEARNERS[name]
+    except KeyError:
+        raise MatlibError(f"unknown learner {name!r}; known: {', '.join(sorted(LEARNERS))}") from None
+
+
+def _save_arrays(state: dict[str, Any], path: Path) -> None:
+    """Save a dict of numpy arrays as one safetensors file."""
+    path.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(path / "learner.safetensors"))
+
+
+def _load_arrays(path: Path) -> dict[str, Any]:
+    """Load a dict of numpy arrays from a safetensors file."""
+    return dict(load_file(str(path / "learner.safetensors")))
+
+
+# ---- ridge: standardised features, penalty chosen by exact LOO on the training rows ----
+
+def _scaler(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (1 where a column is constant)."""
+    mean = X.mean(axis=0)
+    std = X.std(axis=0)
+    std = np.where(std > 1e-8 * (1 + np.abs(mean)), std, 1.0)
+    return mean, std
+
+
+def _ridge_fit(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -> dict[str, Any]:
+    """Ridge with the penalty picked by LOO MAE over the relative grid, solved in closed form."""
+    mean, std = _scaler(X)
+    Z = torch.as_tensor((X - mean) / std, dtype=torch.float64)
+    yt = torch.as_tensor(y, dtype=torch.float64)
+    lams = relative_lambdas(Z.unsqueeze(0), DEFAULT_GRID)
+    res = ridge_loo(Z.unsqueeze(0), yt, lams)
+    lam = float(lams[0, int(res.best("mae")[1][0])])
+    Zc = Z - Z.mean(0)
+    yc = yt - yt.mean()
+    h = Z.shape[1]
+    if h <= Z.shape[0]:
+        coef = torch.linalg.solve(Zc.T @ Zc + lam * torch.eye(h, dtype=Z.dtype), Zc.T @ yc)
+    else:
+        coef = Zc.T @ torch.linalg.solve(Zc @ Zc.T + lam * torch.eye(Z.shape[0], dtype=Z.dtype), yc)
+    intercept = float(yt.mean() - Z.mean(0) @ coef)
+    return {"mean": mean.astype(np.float64), "std": std.astype(np.float64), "coef": coef.numpy(),
+            "intercept": np.array([intercept]), "lambda": np.array([lam])}
+
+
+def _ridge_predict(state: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """Linear prediction on standardised features."""
+    return ((X - state["mean"]) / state["std"]) @ state["coef"] + state["intercept"][0]
+
+
+register_learner(Learner("ridge", _ridge_fit, _ridge_predict, _save_arrays, _load_arrays))
+
+
+# ---- LightGBM: saved in its own text model format ----
+
+LGBM_PARAMS: dict[str, Any] = {
+    "objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 3,
+    "min_data_in_bin": 1, "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1,
+    "lambda_l2": 1.0, "verbose": -1, "num_threads": 1, "deterministic": True, "force_row_wise": True,
+}
+LGBM_ROUNDS = 300
+
+
+def _lgbm_fit(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -> dict[str, Any]:
+    """Gradient-boosted trees with small-data settings."""
+    import lightgbm as lgb
+
+    params = {**LGBM_PARAMS, "seed": int(seed)}
+    ds = lgb.Dataset(X.astype(np.float64), label=y.astype(np.float64), params={"verbose": -1, "min_data_in_bin": 1})
+    booster = lgb.train(params, ds, num_boost_round=LGBM_ROUNDS)
+    return {"booster": booster}
+
+
+def _lgbm_predict(state: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """Booster prediction."""
+    return np.asarray(state["booster"].predict(X.astype(np.float64)), dtype=np.float64)
+
+
+def _lgbm_save(state: dict[str, Any], path: Path) -> None:
+    """LightGBM's own text model format."""
+    path.mkdir(parents=True, exist_ok=True)
+    state["booster"].save_model(str(path / "lightgbm.txt"))
+
+
+def _lgbm_load(path: Path) -> dict[str, Any]:
+    """Load a LightGBM text model."""
+    import lightgbm as lgb
+
+    return {"booster": lgb.Booster(model_file=str(path / "lightgbm.txt"))}
+
+
+register_learner(Learner("lightgbm", _lgbm_fit, _lgbm_predict, _lgbm_save, _lgbm_load))
+
+
+# ---- random forest: trees exported as flat arrays (safetensors), predicted in numpy ----
+
+RF_PARAMS: dict[str, Any] = {"n_estimators": 200, "max_features": 0.33, "min_samples_leaf": 1, "n_jobs": 1}
+
+
+def _rf_fit(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -> dict[str, Any]:
+    """scikit-learn random forest, exported as concatenated node arrays."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    rf = RandomForestRegressor(random_state=int(seed), **RF_PARAMS).fit(X, y)
+    left, right, feat, thr, val, roots = [], [], [], [], [], []
+    offset = 0
+    for est in rf.estimators_:
+        t = est.tree_
+        leaf = t.children_left < 0
+        left.append(np.where(leaf, -1, t.children_left + offset))
+        right.append(np.where(leaf, -1, t.children_right + offset))
+        feat.append(np.where(leaf, 0, t.feature))
+        thr.append(t.threshold)
+        val.append(t.value[:, 0, 0])
+        roots.append(offset)
+        offset += t.node_count
+    return {"left": np.concatenate(left).astype(np.int64), "right": np.concatenate(right).astype(np.int64),
+            "feature": np.concatenate(feat).astype(np.int64), "threshold": np.concatenate(thr).astype(np.float64),
+            "value": np.concatenate(val).astype(np.float64), "roots": np.asarray(roots, dtype=np.int64)}
+
+
+def _rf_predict(state: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """Mean over trees, walking all rows and trees at once down the node arrays."""
+    X = np.asarray(X, dtype=np.float32).astype(np.float64)  # sklearn splits on float32 values
+    n = X.shape[0]
+    node = np.broadcast_to(state["roots"], (n, len(state["roots"]))).copy()
+    rows = np.arange(n)[:, None]
+    while True:
+        left = state["left"][node]
+        active = left >= 0
+        if not active.any():
+            break
+        go_left = X[rows, state["feature"][node]] <= state["threshold"][node]
+        node = np.where(active, np.where(go_left, left, state["right"][node]), node)
+    return state["value"][node].mean(axis=1)
+
+
+register_learner(Learner("rf", _rf_fit, _rf_predict, _save_arrays, _load_arrays))
+
+
+def _register_finetune() -> None:
+    """Register the fine-tuning learner (defined in its own module)."""
+    from matlib.transfer import finetune
+
+    register_learner(Learner("finetune", finetune._fit, finetune._predict, _save_arrays, _load_arrays))
+
+
+_register_finetune()

@@ -1,0 +1,113 @@
+"""Screening: score every (model, hidden layer) of a library by exact LOO ridge, one shard at a time."""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from matlib.transfer.ridge import DEFAULT_GRID, screen_features
+from matlib.transfer.target import TargetFeatures
+
+CHUNK = 512  # candidates scored at once (bounds memory: CHUNK x n x h floats)
+
+RANK_COLUMNS = ["candidate", "kind", "model_id", "layer", "width", "property", "dataset", "dataset_version",
+                "descriptor", "descriptor_hash", "loo_mae", "loo_rmse", "gcv", "alpha"]
+
+
+def _score_block(F: torch.Tensor, y: torch.Tensor, grid: Sequence[float]) -> dict[str, np.ndarray]:
+    """screen_features over F [C,n,h] in chunks, as numpy arrays."""
+    parts: list[dict[str, torch.Tensor]] = []
+    for start in range(0, F.shape[0], CHUNK):
+        parts.append(screen_features(F[start:start + CHUNK], y, grid))
+    return {k: torch.cat([p[k] for p in parts]).double().numpy() for k in parts[0]}
+
+
+def candidate_id(model_id: str, layer: int) -> str:
+    """The ranking key of one (model, layer) candidate."""
+    return f"{model_id}/h{layer}"
+
+
+def shard_candidates(shard, rows: pd.DataFrame, target: TargetFeatures) -> Iterator[tuple[str, int, torch.Tensor, pd.DataFrame]]:
+    """(descriptor hash, layer, features [m,n,h], catalog rows) for a shard's usable models, per descriptor."""
+    from matlib.library import shard_hidden_features
+
+    for h, group in rows.groupby("descriptor_hash", sort=True):
+        if h not in target.features:
+            continue
+        X = torch.as_tensor(target.features[h], dtype=torch.float32)
+        with torch.no_grad():
+            hidden = shard_hidden_features(shard, X)
+        take = torch.as_tensor(group["row"].to_numpy(np.int64))
+        for layer, H in enumerate(hidden):
+            yield str(h), layer, H.index_select(0, take) if len(take) != H.shape[0] else H, group
+
+
+def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
+                 layers: str = "all") -> pd.DataFrame:
+    """Ranking rows for every (model, layer) of one shard (models whose descriptor the target lacks are left out)."""
+    rows = catalog[(catalog["shard"] == shard.name) & (catalog["status"] == "ok")].sort_values("row")
+    y = torch.as_tensor(target.y_usable, dtype=torch.float32)
+    out = []
+    for h, layer, F, group in shard_candidates(shard, rows, target):
+        archs = group["arch"].map(_n_hidden)
+        keep = (archs > layer).to_numpy()
+        if layers == "last":
+            keep &= (archs - 1 == layer).to_numpy()
+        if not keep.any():
+            continue
+        g = group[keep]
+        scores = _score_block(F[torch.as_tensor(np.flatnonzero(keep))], y, grid)
+        df = pd.DataFrame({
+            "candidate": [candidate_id(m, layer) for m in g["model_id"]],
+            "kind": "transfer", "model_id": g["model_id"].to_numpy(), "layer": layer,
+            "width": g["arch"].map(lambda a: _width(a, layer)).to_numpy(),
+            "property": g["property"].to_numpy(), "dataset": g["dataset"].to_numpy(),
+            "dataset_version": g["dataset_version"].to_numpy(), "descriptor": g["descriptor"].to_numpy(),
+            "descriptor_hash": h, **scores})
+        out.append(df)
+    if not out:
+        return pd.DataFrame(columns=RANK_COLUMNS)
+    return pd.concat(out, ignore_index=True)[RANK_COLUMNS]
+
+
+def screen_direct(target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID) -> pd.DataFrame:
+    """Direct-learning ridge on each raw descriptor, scored with the same LOO engine."""
+    y = torch.as_tensor(target.y_usable, dtype=torch.float64)
+    rows = []
+    for h, X in target.features.items():
+        s = screen_features(torch.as_tensor(X, dtype=torch.float64).unsqueeze(0), y, grid)
+        name = target.specs[h].get("name")
+        rows.append({"candidate": f"direct:{name}:{h}", "kind": "direct", "model_id": "", "layer": -1,
+                     "width": X.shape[1], "property": "", "dataset": "", "dataset_version": "", "descriptor": name,
+                     "descriptor_hash": h, **{k: float(v[0]) for k, v in s.items()}})
+    return pd.DataFrame(rows, columns=RANK_COLUMNS + ["score"])
+
+
+def _n_hidden(arch) -> int:
+    """Number of hidden layers of an arch (JSON text or dict)."""
+    import json
+
+    a = json.loads(arch) if isinstance(arch, str) else arch
+    return len(a["hidden"])
+
+
+def _width(arch, layer: int) -> int:
+    """Real width of one hidden layer of an arch."""
+    import json
+
+    a = json.loads(arch) if isinstance(arch, str) else arch
+    return int(a["hidden"][layer])
+
+
+def rank(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate screening rows and sort by LOO MAE (ties broken by candidate id: deterministic)."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=RANK_COLUMNS)
+    df = pd.concat(frames, ignore_index=True)
+    df = df.sort_values(["loo_mae", "candidate"], kind="mergesort").reset_index(drop=True)
+    df.insert(0, "rank", np.arange(1, len(df) + 1))
+    return df

@@ -1,0 +1,146 @@
+"""The user's target table: read, validate (one-line errors), featurise once per descriptor spec."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from matlib.errors import MatlibError, ValidationError
+
+MIN_ROWS = 8
+MIN_SPEC_COVERAGE = 0.5  # a descriptor must featurise at least this fraction of the inputs to be used
+
+
+def read_target_csv(path: str | Path, input_column: str, target_column: str) -> tuple[list[str], pd.Series]:
+    """(inputs as strings, raw target column) from a CSV, naming a missing column in one line."""
+    path = Path(path)
+    if not path.exists():
+        raise MatlibError(f"training table not found: {path}")
+    try:
+        df = pd.read_csv(path, dtype={input_column: str}, keep_default_na=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise ValidationError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
+    for col in (input_column, target_column):
+        if col not in df.columns:
+            raise ValidationError(f"{path}: no column {col!r} (columns: {', '.join(map(str, df.columns))})")
+    inputs = ["" if pd.isna(v) else str(v).strip() for v in df[input_column]]
+    return inputs, df[target_column]
+
+
+def parse_target(values: Iterable[Any], column: str = "target") -> tuple[np.ndarray, list[str | None]]:
+    """Numeric target values (NaN where missing/non-numeric, with a reason); one-line error if the column is not numeric."""
+    raw = pd.Series(list(values), dtype=object)
+    num = pd.to_numeric(raw, errors="coerce").astype(np.float64)
+    present = raw.map(lambda v: not (v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""))
+    bad = present & ~np.isfinite(num)
+    if present.sum() == 0 or bad.sum() * 2 > present.sum():
+        first = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+        shown = raw.iloc[first] if len(raw) else None
+        raise ValidationError(f"target column {column!r} is not numeric (row {first + 1}: {shown!r})")
+    reasons: list[str | None] = []
+    for i in range(len(raw)):
+        if not present.iloc[i]:
+            reasons.append("missing target value")
+        elif bad.iloc[i]:
+            reasons.append(f"target value {raw.iloc[i]!r} is not a finite number")
+        else:
+            reasons.append(None)
+    return num.to_numpy(), reasons
+
+
+@dataclass
+class TargetFeatures:
+    """Usable target rows featurised with every usable descriptor spec of the library."""
+
+    inputs: list[str]  # all rows as given
+    y: np.ndarray  # all rows (NaN where unusable)
+    usable: np.ndarray  # bool [n_all]
+    features: dict[str, np.ndarray]  # descriptor_hash -> float32 [n_usable, d]
+    specs: dict[str, dict]  # descriptor_hash -> spec dict
+    skipped_rows: pd.DataFrame  # row (1-based), input, reason
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def y_usable(self) -> np.ndarray:
+        """Target values of the usable rows."""
+        return self.y[self.usable]
+
+
+def featurize_inputs(inputs: Sequence[str], spec: dict) -> tuple[np.ndarray, np.ndarray, list[str | None], str]:
+    """(X float32 [n,d], ok [n], reasons, input_kind) of inputs under a descriptor spec dict."""
+    from matlib.descriptors import DescriptorSpec, get_featurizer
+
+    feat = get_featurizer(DescriptorSpec.from_dict(spec))
+    res = feat.featurize(list(inputs))
+    return np.asarray(res.X, dtype=np.float32), np.asarray(res.ok, dtype=bool), list(res.reasons), feat.input_kind
+
+
+def prepare_target(inputs: Sequence[str], y_values: Iterable[Any], specs: dict[str, dict],
+                   target_column: str = "target") -> TargetFeatures:
+    """Validate the target, featurise once per spec, keep the rows every used spec can featurise."""
+    inputs = ["" if v is None else str(v).strip() for v in inputs]
+    y, y_reasons = parse_target(y_values, target_column)
+    n = len(inputs)
+    if n == 0:
+        raise ValidationError("the training table has no rows")
+    results: dict[str, tuple[np.ndarray, np.ndarray, list[str | None], str]] = {}
+    notes: list[str] = []
+    for h, spec in specs.items():
+        try:
+            results[h] = featurize_inputs(inputs, spec)
+        except MatlibError as exc:
+            notes.append(f"descriptor {spec.get('name')} ({h}) skipped: {exc}")
+    coverage = {h: float(r[1].mean()) for h, r in results.items()}
+    by_kind: dict[str, list[float]] = {}
+    for h, r in results.items():
+        by_kind.setdefault(r[3], []).append(coverage[h])
+    if not by_kind or max(max(v) for v in by_kind.values()) == 0:
+        first = next((i for i in range(n) if inputs[i]), 0)
+        raise ValidationError(
+            f"none of the library's descriptors ({', '.join(s.get('name', '?') for s in specs.values()) or 'none'}) "
+            f"can featurise the inputs (row {first + 1}: {inputs[first] if n else ''!r})")
+    kind = max(by_kind, key=lambda k: (max(by_kind[k]), np.mean(by_kind[k])))
+    used: list[str] = []
+    for h, r in results.items():
+        name = specs[h].get("name")
+        if r[3] != kind:
+            notes.append(f"descriptor {name} ({h}) skipped: it featurises {r[3]}s, the inputs look like {kind}s")
+        elif coverage[h] < MIN_SPEC_COVERAGE:
+            first = next((x for x in r[2] if x), "")
+            notes.append(f"descriptor {name} ({h}) skipped: only {coverage[h]:.0%} of the inputs could be "
+                         f"featurised ({first})")
+        else:
+            used.append(h)
+    reasons: list[str | None] = list(y_reasons)
+    for i in range(n):
+        if not inputs[i]:
+            reasons[i] = "empty input"
+            continue
+        for h in used:
+            if not results[h][1][i] and reasons[i] is None:
+                reasons[i] = f"{specs[h].get('name')}: {results[h][2][i] or 'cannot be featurised'}"
+    usable = np.array([r is None for r in reasons], dtype=bool)
+    skipped = pd.DataFrame({"row": np.flatnonzero(~usable) + 1,
+                            "input": [inputs[i] for i in np.flatnonzero(~usable)],
+                            "reason": [reasons[i] for i in np.flatnonzero(~usable)]})
+    n_ok = int(usable.sum())
+    if n_ok < MIN_ROWS:
+        raise ValidationError(f"only {n_ok} usable training rows (need at least {MIN_ROWS}; {len(skipped)} skipped"
+                              + (f", e.g. row {skipped['row'].iloc[0]}: {skipped['reason'].iloc[0]}" if len(skipped) else "")
+                              + ")")
+    yu = y[usable]
+    if np.ptp(yu) <= 1e-12 * max(1.0, float(np.abs(yu).max())):
+        raise ValidationError(f"target column {target_column!r} is constant ({yu[0]!r}) over the {n_ok} usable rows")
+    return TargetFeatures(inputs=inputs, y=y, usable=usable,
+                          features={h: results[h][0][usable] for h in used},
+                          specs={h: specs[h] for h in used}, skipped_rows=skipped, notes=notes)
+
+
+def spec_json(spec: Any) -> dict:
+    """A descriptor spec dict from the catalog's JSON text (or a dict)."""
+    return json.loads(spec) if isinstance(spec, str) else dict(spec)
