@@ -8,7 +8,7 @@ Resolution order (the same for `get_client` and `tasks.runner.dask_task_runner`)
 3. otherwise a small CPU ``distributed.LocalCluster`` of worker processes.
 
 ``$MATLIB_DASK_WORKERS`` / ``$MATLIB_DASK_THREADS`` / ``$MATLIB_DASK_MEMORY`` override the
-local CPU cluster's defaults. No Prefect import here: the Prefect task runner lives in
+local CPU cluster's defaults; ``$MATLIB_DASK_TIMEOUT`` (default 30s) bounds connecting to a scheduler. No Prefect import here: the Prefect task runner lives in
 ``tasks/runner.py`` and is built from :func:`cluster_spec`.
 """
 
@@ -25,6 +25,7 @@ ADDRESS_ENV = "MATLIB_DASK_ADDRESS"
 WORKERS_ENV = "MATLIB_DASK_WORKERS"
 THREADS_ENV = "MATLIB_DASK_THREADS"
 MEMORY_ENV = "MATLIB_DASK_MEMORY"
+TIMEOUT_ENV = "MATLIB_DASK_TIMEOUT"
 
 KIND_ADDRESS = "address"
 KIND_CUDA = "cuda"
@@ -145,7 +146,7 @@ def get_client(
     spec = cluster_spec(address, n_workers, threads_per_worker)
     if spec.kind == KIND_ADDRESS:
         try:
-            return Client(spec.address, timeout="30s")
+            return Client(spec.address, timeout=os.environ.get(TIMEOUT_ENV, "").strip() or "30s")
         except OSError as exc:
             raise MatlibError(f"cannot reach Dask scheduler at {spec.address}: {exc}") from None
     cluster = make_cluster(spec)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect_dask import DaskTaskRunner
 
 from matlib.cluster import KIND_ADDRESS, cluster_spec
@@ -22,3 +24,8 @@ def dask_task_runner(
     if spec.kind == KIND_ADDRESS:
         return DaskTaskRunner(address=spec.address)
     return DaskTaskRunner(cluster_class=spec.cluster_class, cluster_kwargs=dict(spec.cluster_kwargs))
+
+
+def with_dask(flow_obj: Any, address: str | None = None) -> Any:
+    """The flow with its task runner replaced by dask_task_runner(address), chosen now (at run time)."""
+    return flow_obj.with_options(task_runner=dask_task_runner(address))

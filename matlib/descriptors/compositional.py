@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from matlib.descriptors.base import FeatureResult, Featurizer
 from matlib.descriptors.composition import SYMBOLS, amount_matrix
@@ -22,27 +23,40 @@ XENONPY_STATS = ["ave", "sum", "var", "max", "min"]
 
 
 class _Nz:
-    """The non-zeros of a CSR amount matrix, laid out for reduceat: row starts, weights, values."""
+    """The non-zeros of a CSR amount matrix laid out for segment operations (one segment per formula).
 
-    def __init__(self, amounts, table: np.ndarray):
+    Weighted sums are sparse matrix products (W [n, nnz] @ values [nnz, P]); minima and maxima are
+    `ufunc.reduceat` over a transposed, contiguous [P, nnz] copy (about twice as fast as along axis 0).
+    """
+
+    def __init__(self, amounts: sp.csr_matrix, table: np.ndarray):
+        n, nnz = amounts.shape[0], amounts.nnz
         self.starts = amounts.indptr[:-1]
-        self.rows = np.repeat(np.arange(amounts.shape[0]), np.diff(amounts.indptr))
+        self.rows = np.repeat(np.arange(n), np.diff(amounts.indptr))
         self.w = amounts.data  # element amounts [nnz]
-        self.total = np.add.reduceat(self.w, self.starts)  # [n]
+        self.W = sp.csr_matrix((self.w, np.arange(nnz), amounts.indptr), shape=(n, nnz))
+        self.total = np.asarray(amounts.sum(axis=1)).ravel()  # [n]
         self.v = table[amounts.indices]  # [nnz, P]
+        self._cache: dict[str, np.ndarray] = {}
 
-    def sum(self, a: np.ndarray) -> np.ndarray:
-        """Row sums of a per-non-zero array."""
-        return np.add.reduceat(a, self.starts, axis=0)
+    def cached(self, key: str, fn: Callable[[], np.ndarray]) -> np.ndarray:
+        """Compute a statistic once per call of element_stats (range reuses min and max, etc.)."""
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def segment(self, ufunc: np.ufunc, a: np.ndarray) -> np.ndarray:
+        """ufunc-reduce each formula's rows of a [nnz, P] -> [n, P]."""
+        return ufunc.reduceat(np.ascontiguousarray(a.T), self.starts, axis=1).T
 
 
 def _wavg(nz: _Nz, a: np.ndarray) -> np.ndarray:
     """Amount-weighted average of a per-non-zero array, summed as np.average does (sum(w a) / sum(w))."""
-    return nz.sum(nz.w[:, None] * a) / nz.total[:, None]
+    return (nz.W @ a) / nz.total[:, None]
 
 
 def _mean(nz: _Nz) -> np.ndarray:
-    return _wavg(nz, nz.v)
+    return nz.cached("mean", lambda: _wavg(nz, nz.v))
 
 
 def _avg_dev(nz: _Nz) -> np.ndarray:
@@ -54,18 +68,18 @@ def _var(nz: _Nz) -> np.ndarray:
 
 
 def _min(nz: _Nz) -> np.ndarray:
-    return np.minimum.reduceat(nz.v, nz.starts, axis=0)
+    return nz.cached("min", lambda: nz.segment(np.minimum, nz.v))
 
 
 def _max(nz: _Nz) -> np.ndarray:
-    return np.maximum.reduceat(nz.v, nz.starts, axis=0)
+    return nz.cached("max", lambda: nz.segment(np.maximum, nz.v))
 
 
 def _mode(nz: _Nz) -> np.ndarray:
     """Value of the element with the largest amount; ties (np.isclose on amounts) -> smallest value."""
     wmax = np.maximum.reduceat(nz.w, nz.starts)[nz.rows]
     top = np.abs(nz.w - wmax) <= 1e-8 + 1e-5 * np.abs(wmax)
-    return np.minimum.reduceat(np.where(top[:, None], nz.v, np.inf), nz.starts, axis=0)
+    return nz.segment(np.minimum, np.where(top[:, None], nz.v, np.inf))
 
 
 def _gmean(nz: _Nz) -> np.ndarray:
@@ -81,7 +95,7 @@ def _hmean(nz: _Nz) -> np.ndarray:
 STATS: dict[str, Callable[[_Nz], np.ndarray]] = {
     "minimum": _min, "maximum": _max, "range": lambda nz: _max(nz) - _min(nz), "mean": _mean,
     "avg_dev": _avg_dev, "mode": _mode,
-    "ave": _mean, "sum": lambda nz: nz.sum(nz.w[:, None] * nz.v), "var": _var, "max": _max, "min": _min,
+    "ave": _mean, "sum": lambda nz: nz.W @ nz.v, "var": _var, "max": _max, "min": _min,
     "gmean": _gmean, "hmean": _hmean,
 }
 POSITIVE_ONLY = {"gmean", "hmean"}  # computed only for properties positive for every element

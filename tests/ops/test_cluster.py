@@ -32,7 +32,8 @@ def test_bad_worker_count_is_one_line_error(monkeypatch: pytest.MonkeyPatch) -> 
         cluster.cluster_spec()
 
 
-def test_unreachable_scheduler_is_clear_error() -> None:
+def test_unreachable_scheduler_is_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cluster.TIMEOUT_ENV, "2s")
     port = free_port()  # nothing listens there
     with pytest.raises(MatlibError, match=f"cannot reach Dask scheduler at tcp://127.0.0.1:{port}"):
         cluster.get_client(f"127.0.0.1:{port}")

@@ -1,0 +1,81 @@
+"""What the quickstart runs on: the shipped samples, the target split and the held-out score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matlib.errors import MatlibError
+
+
+@dataclass(frozen=True)
+class SampleDataset:
+    """One shipped sample file imported as a dataset."""
+
+    name: str
+    file: str
+    input_column: str
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TargetSample:
+    """The shipped small target: the first n_train rows train, the rest are held out."""
+
+    file: str
+    input_column: str
+    target_column: str
+    n_train: int
+
+
+SAMPLE_DATASETS = (
+    SampleDataset("qm9_sample", "qm9_sample.csv", "smiles",
+                  ("HOMO_LUMO_gap_au", "Polarizability_bohr3", "Heatcapacity_Cv_cal_mol_K", "Dipole_debye")),
+    SampleDataset("mp_e_form_sample", "mp_e_form_sample.csv", "formula", ("e_form_eV_per_atom",)),
+    SampleDataset("mp_gap_sample", "mp_gap_sample.csv", "formula", ("band_gap_eV",)),
+)
+TARGET = TargetSample("esol_sample.csv", "smiles", "logSolubility", 100)
+
+
+def samples_dir() -> Path:
+    """data/samples of this checkout (shipped with the repository)."""
+    path = Path(__file__).resolve().parent.parent / "data" / "samples"
+    if not path.is_dir():
+        raise MatlibError(f"shipped samples not found at {path}; run from a clone of the matlib repository")
+    return path
+
+
+def library_config(models_per_property: int, seed: int = 0, epochs: int = 60) -> dict:
+    """The quickstart's library build config: every sample property x its descriptor x N random models."""
+    descriptor = {"smiles": "morgan", "formula": "magpie"}
+    return {
+        "name": "quickstart",
+        "seed": seed,
+        "shard_size": 64,
+        "training": {"epochs": epochs, "patience": 10},
+        "groups": [
+            {"dataset": d.name, "descriptors": [descriptor[d.input_column]], "properties": list(d.targets),
+             "models_per_property": models_per_property}
+            for d in SAMPLE_DATASETS
+        ],
+    }
+
+
+def split_target(target_csv: Path, out_dir: Path) -> dict[str, str]:
+    """Write train.csv (first n_train rows) and holdout.csv (the rest) of the target sample."""
+    table = pd.read_csv(target_csv)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train, holdout = out_dir / "train.csv", out_dir / "holdout.csv"
+    table.iloc[: TARGET.n_train].to_csv(train, index=False)
+    table.iloc[TARGET.n_train:].to_csv(holdout, index=False)
+    return {"train": str(train), "holdout": str(holdout)}
+
+
+def holdout_scores(y_true: np.ndarray, y_pred: np.ndarray, train_mean: float) -> dict[str, float]:
+    """MAE of the predictions and of predicting the training mean (a sanity floor) on the held-out rows."""
+    ok = np.isfinite(y_pred)
+    mae = float(np.mean(np.abs(y_true[ok] - y_pred[ok])))
+    return {"holdout_mae": mae, "mean_predictor_mae": float(np.mean(np.abs(y_true - train_mean)))}
