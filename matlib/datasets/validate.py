@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache, reduce
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -26,10 +26,11 @@ def reduced_formula(formula: str) -> str:
     """Canonical reduced formula (integer amounts divided by their gcd, element order kept); ValueError if bad."""
     amounts = parse_formula(formula)
     values = list(amounts.values())
-    if all(abs(a - round(a)) < 1e-9 for a in values):
-        g = reduce(math.gcd, (int(round(a)) for a in values))
-        values = [a / g for a in values]
-    return "".join(f"{el}{_fmt(a)}" for el, a in zip(amounts, values))
+    ints = [int(a) for a in values]
+    if ints == values:  # all integral: divide by the gcd
+        g = math.gcd(*ints)
+        return "".join(el if n == g else f"{el}{n // g}" for el, n in zip(amounts, ints))
+    return "".join(f"{el}{_fmt(a)}" for el, a in amounts.items())
 
 
 @lru_cache(maxsize=1 << 20)

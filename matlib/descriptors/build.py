@@ -101,20 +101,33 @@ def plan_build(store: Store, dataset_ref: str, spec: DescriptorSpec | str | dict
     n_reused = 0
     parent_dir = table_dir(store, spec, parent) if parent else None
     if parent_dir is not None and is_complete(parent_dir):
-        keep = _read_parts(parent_dir).merge(rec[["record_id", "input"]], on=["record_id", "input"], how="inner")
-        if len(keep):
-            _write_part(stage / "part-r-00000.parquet", keep)
-            old_q = pd.read_parquet(parent_dir / "quarantine.parquet")  # failed rows keep their reason
-            atomic_write_parquet(stage / "quarantine-r.parquet", old_q[old_q["record_id"].isin(keep["record_id"])])
-            n_reused = len(keep)
-            done = pd.MultiIndex.from_frame(keep[["record_id", "input"]])
-            rec = rec[~pd.MultiIndex.from_frame(rec[["record_id", "input"]]).isin(done)]
+        n_reused, rec = _reuse_parent(parent_dir, stage, rec)
     size = partition_rows or DEFAULT_PARTITION_ROWS[feat.input_kind]
     rec = rec.reset_index(drop=True)
     rec["batch"] = np.arange(len(rec)) // size
     n_batches = int(rec["batch"].max()) + 1 if len(rec) else 0
     atomic_write_parquet(stage / TODO, rec)
     return BuildPlan(stage_dir=str(stage), n_reused=n_reused, n_batches=n_batches, cached=False, **base)
+
+
+def _reuse_parent(parent_dir: Path, stage: Path, rec: pd.DataFrame) -> tuple[int, pd.DataFrame]:
+    """Copy the parent's rows whose (record_id, input) are unchanged, part by part; return (n, rows left)."""
+    wanted = pd.MultiIndex.from_frame(rec[["record_id", "input"]])
+    reused: list[pd.DataFrame] = []
+    for k, part in enumerate(sorted(parent_dir.glob("part-*.parquet"))):
+        table = pq.read_table(part)
+        keys = pd.MultiIndex.from_arrays([table.column("record_id").to_numpy(zero_copy_only=False),
+                                          table.column("input").to_numpy(zero_copy_only=False)])
+        mask = keys.isin(wanted)
+        if mask.any():
+            pq.write_table(table.filter(pa.array(mask)), stage / f"part-r-{k:05d}.parquet")
+            reused.append(pd.DataFrame({"record_id": keys.get_level_values(0)[mask]}))
+    if not reused:
+        return 0, rec
+    ids = pd.concat(reused)["record_id"]
+    old_q = pd.read_parquet(parent_dir / "quarantine.parquet")  # reused failed rows keep their reason
+    atomic_write_parquet(stage / "quarantine-r.parquet", old_q[old_q["record_id"].isin(ids)])
+    return len(ids), rec[~rec["record_id"].isin(ids)]
 
 
 def _write_part(path: Path, df: pd.DataFrame) -> None:

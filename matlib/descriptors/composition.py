@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 # Symbols of Z = 1..118, in order (index + 1 == Z).
@@ -23,6 +24,7 @@ _TOKEN = re.compile(r"\s*(?:([A-Z][a-z]*)|([(\[{])|([)\]}])|(\d+(?:\.\d*)?(?:[eE
 _CLOSE_OF = {"(": ")", "[": "]", "{": "}"}
 # Fast path for the common bracket-free case: the whole string is (Element amount?)+
 _SIMPLE = re.compile(r"(?:[A-Z][a-z]?(?:\d+(?:\.\d*)?|\.\d+)?)+")
+_BULK = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?|(\n)|(.)")
 _PAIR = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?")
 
 
@@ -111,37 +113,62 @@ class AmountMatrix:
     reasons: list[str | None]  # per input row
 
 
-def amount_matrix(formulas: Sequence[str]) -> AmountMatrix:
-    """Parse each distinct formula once and stack the amounts into a sparse matrix."""
-    import pandas as pd
+def _bulk_parse(uniques: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tokenise all bracket-free formulas in one regex pass: (formula index, column, amount) + needs-slow-path mask.
 
+    The formulas are joined by newlines and scanned once; any other character (brackets, spaces, signs,
+    exponents) or an unknown symbol sends that formula to `parse_formula` for an exact amount or reason.
+    """
+    tokens = _BULK.findall("\n".join(uniques) + "\n")
+    slow = np.zeros(len(uniques), dtype=bool)
+    if not tokens:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), slow
+    sym, num, nl, other = (np.array(col, dtype=object) for col in zip(*tokens))
+    is_nl = nl == "\n"
+    fidx = np.cumsum(is_nl) - is_nl
+    is_el = sym != ""
+    z = pd.Series(sym[is_el]).map(Z_OF).to_numpy(dtype=np.float64)
+    slow[fidx[other != ""]] = True
+    slow[fidx[is_el][np.isnan(z)]] = True
+    amounts = np.where(num[is_el] == "", "1", num[is_el]).astype(np.float64)
+    return fidx[is_el], np.nan_to_num(z, nan=1.0).astype(np.int64) - 1, amounts, slow
+
+
+def amount_matrix(formulas: Sequence[str]) -> AmountMatrix:
+    """Parse each distinct formula once and stack the amounts into a sparse matrix (no per-row Python loop)."""
     n = len(formulas)
     codes, uniques = pd.factorize(pd.Series(formulas, dtype=object), use_na_sentinel=True)
-    reasons: list[str | None] = [None] * n
-    distinct_of_unique = np.full(len(uniques), -1, dtype=np.int64)
-    indptr, indices, data = [0], [], []
+    uniques = [u if isinstance(u, str) else "" for u in uniques]
+    rows, cols, vals, slow = _bulk_parse(uniques)
+    keep = ~slow[rows]
+    rows, cols, vals = [rows[keep]], [cols[keep]], [vals[keep]]
     unique_reason: dict[int, str] = {}
-    for u, f in enumerate(uniques):
+    for u in np.flatnonzero(slow):
         try:
-            parsed = parse_formula(f)
+            parsed = parse_formula(uniques[u])
         except ValueError as exc:
-            unique_reason[u] = str(exc)
+            unique_reason[int(u)] = str(exc)
             continue
-        distinct_of_unique[u] = len(indptr) - 1
-        for el, amt in parsed.items():
-            indices.append(Z_OF[el] - 1)
-            data.append(amt)
-        indptr.append(len(indices))
-    row_to_distinct = np.where(codes >= 0, distinct_of_unique[np.maximum(codes, 0)], -1)
-    for i in np.flatnonzero(row_to_distinct < 0):
-        c = codes[i]
-        reasons[i] = unique_reason.get(int(c), "empty formula") if c >= 0 else _missing_reason(formulas[i])
-    mat = sp.csr_matrix(
-        (np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
-        shape=(len(indptr) - 1, len(SYMBOLS)),
-    )
+        rows.append(np.full(len(parsed), u))
+        cols.append(np.array([Z_OF[el] - 1 for el in parsed]))
+        vals.append(np.array(list(parsed.values()), dtype=np.float64))
+    mat = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                        shape=(len(uniques), len(SYMBOLS))).tocsr()  # sums repeated elements
+    mat.data[mat.data < AMOUNT_TOLERANCE] = 0.0  # amounts below tolerance are absent, as in parse_formula
+    mat.eliminate_zeros()
     mat.sort_indices()
-    return AmountMatrix(mat, row_to_distinct.astype(np.int64), reasons)
+    good = np.diff(mat.indptr) > 0
+    for u in np.flatnonzero(~good):
+        if u not in unique_reason:
+            unique_reason[int(u)] = ("empty formula" if not uniques[u].strip()
+                                     else f"no element with a positive amount in {uniques[u]!r}")
+    distinct_of_unique = np.where(good, np.cumsum(good) - 1, -1)
+    row_to_distinct = np.where(codes >= 0, distinct_of_unique[np.maximum(codes, 0)], -1).astype(np.int64)
+    reasons: list[str | None] = [None] * n
+    for i in np.flatnonzero(row_to_distinct < 0):
+        c = int(codes[i])
+        reasons[i] = unique_reason[c] if c >= 0 else _missing_reason(formulas[i])
+    return AmountMatrix(mat[good], row_to_distinct, reasons)
 
 
 def _missing_reason(value: object) -> str:

@@ -4,6 +4,8 @@ Policy (documented, one place): every `*` attachment point of a repeat unit is r
 hydrogen-capped end, i.e. the dummy atom is removed and its neighbour gets an implicit H
 (`*CC(*)c1ccccc1` -> ethylbenzene for polystyrene). This gives the repeat unit as a plain closed-shell
 molecule, so polymer targets can be featurised like any molecule and used with molecular source models.
+A `*` bonded to two or more atoms is a linker inside the repeat unit rather than an end; under
+either capping policy it becomes a carbon (its free valences filled with H), since H cannot bond twice.
 Param `polymer_ends="dummy"` instead keeps the `*` atoms as RDKit dummy atoms (atomic number 0) —
 Morgan/MACCS then see them as their own atom type; `"methyl"` caps each end with CH3.
 """
@@ -30,7 +32,7 @@ def cap_ends(mol: Chem.Mol, ends: str = "hydrogen") -> Chem.Mol:
     rw = Chem.RWMol(mol)
     for idx in dummies:
         atom = rw.GetAtomWithIdx(idx)
-        atom.SetAtomicNum(6 if ends == "methyl" else 1)
+        atom.SetAtomicNum(6 if ends == "methyl" or atom.GetDegree() > 1 else 1)
         atom.SetIsotope(0)
         atom.SetNoImplicit(False)
         atom.SetNumExplicitHs(0)

@@ -6,7 +6,6 @@ import datetime as dt
 import email.utils
 import json
 import logging
-import random
 import threading
 import time
 from dataclasses import dataclass, field

@@ -68,3 +68,17 @@ def test_amount_matrix_parses_distinct_formulas_once(mp_formulas):
 def test_amount_matrix_of_nothing():
     am = amount_matrix([])
     assert am.amounts.shape == (0, len(SYMBOLS)) and len(am.row_to_distinct) == 0
+
+
+def test_fast_and_general_paths_agree_in_one_matrix():
+    rows = ["Fe2O3", None, float("nan"), "", "Ca3(PO4)2", "Qq", "Fe0", " Li2O", "Xe1e-3", "Fe2O3", "O3Fe2"]
+    am = amount_matrix(rows)
+    assert am.reasons[1] == am.reasons[2] == am.reasons[3] == "empty formula"
+    assert am.reasons[5].startswith("unknown element") and am.reasons[6].startswith("no element with a positive")
+    ok = [i for i, r in enumerate(am.reasons) if r is None]
+    assert ok == [0, 4, 7, 8, 9, 10]
+    for i in ok:
+        dense = am.amounts[am.row_to_distinct[i]].toarray()[0]
+        expected = parse_formula(rows[i])
+        assert {SYMBOLS[j]: dense[j] for j in np.flatnonzero(dense)} == expected
+    assert am.row_to_distinct[0] == am.row_to_distinct[9] != am.row_to_distinct[10]

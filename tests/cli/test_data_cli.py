@@ -1,0 +1,48 @@
+"""`matlib data import|refresh|ls` as a user runs them (real subprocesses, real fixture server)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fixtures.http_server import FixtureServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _matlib(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MATLIB_HOME": str(home)}
+    env.pop("MP_API_KEY", None)
+    return subprocess.run([sys.executable, "-m", "matlib.cli", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_import_ls_and_errors(shared_data, tmp_path):
+    home = tmp_path / "home"
+    r = _matlib("data", "import", "--name", "eform", "--file", str(shared_data / "mp" / "matbench_mp_e_form.csv"),
+                "--input-column", "formula", "--target-column", "target", "--duplicates", "mean", home=home)
+    assert r.returncode == 0, r.stderr
+    assert "rows kept" in r.stdout and "quarantined" in r.stdout and "averaged into one record each" in r.stdout
+    r = _matlib("data", "import", "--name", "poly", "--file",
+                str(shared_data / "targets" / "polymer_o2_permeability.csv"), "--input-column", "SMILES",
+                "--target-column", "o2", home=home)
+    assert r.returncode == 0 and "poly@" in r.stdout and "595 rows kept, 0 quarantined" in r.stdout
+    r = _matlib("data", "ls", home=home)
+    assert r.returncode == 0 and "* eform@" in r.stdout and "* poly@" in r.stdout and "molecule" in r.stdout
+    r = _matlib("data", "import", "--name", "x", "--file", str(tmp_path / "none.csv"), "--input-column",
+                "formula", "--target-column", "y", home=home)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: file not found")
+    r = _matlib("data", "refresh", "--source", "mp", home=home)
+    assert r.returncode == 1 and "MP_API_KEY" in r.stderr and "Traceback" not in r.stderr
+    r = _matlib("data", "refresh", "--source", "nosuch", home=home)
+    assert r.returncode == 1 and "unknown source 'nosuch'" in r.stderr
+
+
+def test_refresh_optimade_from_cli(tmp_path):
+    with FixtureServer() as srv:
+        r = _matlib("data", "refresh", "--source", "optimade", "--url", srv.url, "--limit", "12",
+                    "--page-size", "5", "--rate", "0", "--name", "demo", home=tmp_path / "home")
+    assert r.returncode == 0, r.stderr
+    assert "demo@" in r.stdout and "12 rows kept, 0 quarantined" in r.stdout and "+12 added" in r.stdout

@@ -1,0 +1,64 @@
+"""Build from config: planning, skip-finished reruns, rebuild of one lost shard, config errors."""
+
+import os
+
+import pandas as pd
+import pytest
+
+from matlib.errors import ValidationError
+from matlib.library import Library, build_library
+from matlib.library.build import prepare_and_plan
+from matlib.library.config import load_config
+from matlib.store import Store
+
+
+def test_rerun_skips_finished_and_rebuilds_only_a_lost_shard(built_library, make_config):
+    root, path = built_library
+    store = Store(root)
+    cfg = make_config("small")
+    before = {p.name: p.stat().st_mtime_ns for p in (path / "shards").glob("*.safetensors")}
+    _, jobs = prepare_and_plan(store, cfg)
+    assert len(jobs) == 3 and sum(len(j["models"]) for j in jobs) == 24
+    build_library(store, cfg)
+    assert {p.name: p.stat().st_mtime_ns for p in (path / "shards").glob("*.safetensors")} == before
+    lost = sorted(before)[0]
+    os.remove(path / "shards" / lost)
+    cat_before = Library(path).catalog
+    build_library(store, cfg)
+    after = {p.name: p.stat().st_mtime_ns for p in (path / "shards").glob("*.safetensors")}
+    assert set(after) == set(before)
+    assert [n for n in after if after[n] != before[n]] == [lost]
+    pd.testing.assert_frame_equal(Library(path).catalog, cat_before)  # deterministic retraining
+
+
+def test_families_share_a_bucket(built_library):
+    lib = Library(built_library[1])
+    for shard in lib.iter_shards():
+        archs = [__import__("json").loads(a) for a in shard.rows["arch"]]
+        assert len({(len(a["hidden"]), a["activation"], a["dropout"], a["batchnorm"]) for a in archs}) == 1
+
+
+def test_config_errors_are_one_line(tmp_path, make_config):
+    with pytest.raises(ValidationError, match="unknown keys \\['colour'\\]"):
+        load_config({"name": "x", "groups": [{"dataset": "d", "descriptors": "magpie", "properties": "p"}],
+                     "colour": 1})
+    with pytest.raises(ValidationError, match="missing required key 'properties'"):
+        load_config({"name": "x", "groups": [{"dataset": "d", "descriptors": "magpie"}]})
+    with pytest.raises(ValidationError, match="training config: unknown keys \\['epoch'\\]"):
+        load_config({"name": "x", "training": {"epoch": 3}, "groups": [{"dataset": "d", "descriptors": "magpie",
+                                                                         "properties": "p"}]})
+    bad = make_config("bad")
+    bad["groups"][0]["properties"] = ["band_gap"]
+    with pytest.raises(ValidationError, match="has no property 'band_gap'"):
+        build_library(Store(tmp_path), bad)
+
+
+def test_shipped_configs_are_valid(repo_root):
+    small = load_config(repo_root / "configs" / "library-small.yaml")
+    full = load_config(repo_root / "configs" / "library-full.yaml")
+    n_small = sum(g["models_per_property"] * len(g["properties"]) * len(g["descriptors"]) for g in small["groups"])
+    n_full = sum(g["models_per_property"] * len(g["properties"]) * len(g["descriptors"]) for g in full["groups"])
+    assert 500 <= n_small <= 5000 and n_full >= 20000
+    for cfg in (small, full):
+        for g in cfg["groups"]:
+            assert os.path.exists(g["import"]["file"]), g["import"]["file"]
