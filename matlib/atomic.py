@@ -1,31 +1,40 @@
-"""Atomic file writes: write to a temporary sibling, fsync, then rename."""
+"""Atomic file writes: write to a temporary sibling, then rename over the target."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write bytes to path atomically (readers never see a partial file)."""
-    path = Path(path)
+@contextlib.contextmanager
+def _temporary_sibling(path: Path) -> Iterator[str]:
+    """Yield a temporary path beside path; rename it onto path on success, remove it on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write bytes to path atomically (readers never see a partial file)."""
+    path = Path(path)
+    with _temporary_sibling(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
     return path
 
 
@@ -48,14 +57,6 @@ def read_json(path: str | Path) -> Any:
 def atomic_write_parquet(path: str | Path, df: pd.DataFrame) -> Path:
     """Write a DataFrame to Parquet atomically (no index)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with _temporary_sibling(path) as tmp:
         df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
