@@ -17,6 +17,7 @@ DEFAULT_SPACE: dict[str, Any] = {
     "max_width": 512,
     "width_round": 4,  # widths rounded to a multiple of this (helps shape buckets)
     "decreasing": 0.9,  # probability that widths are sorted in decreasing order
+    "family_jitter": 0.15,  # each model's width fraction = family's base fraction x U(1 - j, 1 + j)
     "activation": list(ACTIVATIONS),
     "dropout": [0.0, 0.0, 0.1, 0.2],
     "batchnorm": [False, True],
@@ -43,8 +44,9 @@ def sample_architecture(n_in: int, seed: int, space: dict[str, Any] | None = Non
                         family_seed: int | None = None) -> dict:
     """Sample a random MLP spec (plain JSON) for n_in inputs, reproducible from seed.
 
-    Depth, activation, dropout and batch norm come from family_seed (default: seed), widths
-    from seed: models of one family differ only in widths and so train in one stacked bucket.
+    Depth, activation, dropout, batch norm and base width fractions come from family_seed
+    (default: seed); each model's widths are the base fractions jittered by its own seed. Models
+    of one family thus differ only (and not much) in widths and train in one stacked bucket.
     """
     if int(n_in) < 1:
         raise ValidationError(f"sample_architecture: n_in must be >= 1, got {n_in}")
@@ -54,14 +56,17 @@ def sample_architecture(n_in: int, seed: int, space: dict[str, Any] | None = Non
     lo, hi = (int(v) for v in sp["n_layers"])
     depth = int(fam.integers(lo, hi + 1))
     flo, fhi = (float(v) for v in sp["width_fraction"])
-    fractions = rng.uniform(flo, fhi, size=depth)
+    base = fam.uniform(flo, fhi, size=depth)
+    decreasing = fam.random() < float(sp["decreasing"])
+    jitter = float(sp["family_jitter"])
+    fractions = np.clip(base * rng.uniform(1 - jitter, 1 + jitter, size=depth), flo, fhi)
     step = max(1, int(sp["width_round"]))
     widths = []
     for f in fractions:
         w = int(round(f * n_in / step)) * step
         w = min(max(w, int(sp["min_width"])), int(sp["max_width"]))
         widths.append(int(w))
-    if rng.random() < float(sp["decreasing"]):
+    if decreasing:
         widths.sort(reverse=True)
     acts = list(sp["activation"])
     drops = list(sp["dropout"])

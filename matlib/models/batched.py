@@ -11,7 +11,8 @@ from matlib.models.arch import padded_arch
 from matlib.models.config import TrainConfig
 from matlib.models.data import check_xy, feature_scaling, regression_metrics, split_indices, target_scaling
 from matlib.models.mlp import init_params, torch_seed
-from matlib.models.stacked import buffer_names, param_names, stack_params, stacked_forward, width_masks
+from matlib.models.stacked import (ZERO_AT_ZERO, buffer_names, param_names, stack_params, stacked_forward,
+                                   width_masks)
 
 
 @dataclass
@@ -72,7 +73,9 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
     pnames, bnames = param_names(padded), buffer_names(padded)
     params = [state[k].requires_grad_(True) for k in pnames]
     opt = _adam(params, cfg, dev)
-    masks = width_masks(padded, archs, dev) if any(a["hidden"] != padded["hidden"] for a in archs) else None
+    # Padded units have zero weights in and out; with act(0) == 0 they stay exactly zero without masks.
+    needs_mask = any(a["hidden"] != padded["hidden"] for a in archs) and padded["activation"] not in ZERO_AT_ZERO
+    masks = width_masks(padded, archs, dev) if needs_mask else None
 
     shuffle_gens = [torch.Generator().manual_seed(torch_seed(s, 1)) for s in seeds]
     drop_gen = torch.Generator(device=dev).manual_seed(torch_seed(seeds[0], 2))

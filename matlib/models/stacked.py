@@ -16,6 +16,9 @@ ACT_FUNCS = {
     "softplus": F.softplus,
 }
 
+# activations with f(0) == 0: zero-padded units stay exactly zero in training without masking
+ZERO_AT_ZERO = frozenset({"relu", "leaky_relu", "tanh", "silu", "elu"})
+
 BN_PARAMS = ("weight", "bias")
 BN_BUFFERS = ("running_mean", "running_var")
 

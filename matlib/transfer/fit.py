@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from matlib import __version__
-from matlib.atomic import atomic_write_json, atomic_write_parquet
+from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json
 from matlib.errors import MatlibError
 from matlib.store import Store
 from matlib.transfer.cv import Folds, cross_validate, repeated_kfold
@@ -23,7 +23,7 @@ from matlib.transfer.model import Member, member_features, save_model, slice_sha
 from matlib.transfer.ridge import DEFAULT_GRID
 from matlib.transfer.screen import rank, screen_direct, screen_shard
 from matlib.transfer.select import Selection, select_ensemble
-from matlib.transfer.target import TargetFeatures, prepare_target, spec_json
+from matlib.transfer.target import TargetFeatures, load_target, prepare_target, save_target, spec_json
 
 DEFAULT_LEARNERS = ("ridge", "lightgbm", "rf", "finetune")
 TRANSFER_LEARNERS = DEFAULT_LEARNERS
@@ -78,8 +78,8 @@ def stream_shards(lib, names: Sequence[str] | None = None) -> Iterator[Any]:
 def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
                    shards: Sequence[str] | None = None) -> pd.DataFrame:
     """Screening rows of every usable (model, layer) of the library, shard by shard."""
-    return pd.concat([screen_shard(sh, lib.catalog, target, grid) for sh in stream_shards(lib, shards)] or [pd.DataFrame()],
-                     ignore_index=True)
+    frames = [f for f in (screen_shard(sh, lib.catalog, target, grid) for sh in stream_shards(lib, shards)) if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -125,70 +125,115 @@ def _check_out_dir(out_dir: Path) -> None:
         raise MatlibError(f"output folder {out_dir} exists and is not a transfer run; choose an empty or new folder")
 
 
-def fit_transfer(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any], out_dir: str | Path, *,
-                 target_column: str = "target", top_k: int = 10, seed: int = 0, folds: int = 5, repeats: int = 3,
-                 max_ensemble: int = 5, learners: Sequence[str] = DEFAULT_LEARNERS,
-                 direct_learners: Sequence[str] = DIRECT_LEARNERS, include_direct: bool = True,
-                 allow_leakage: bool = False, target_dataset: str | None = None, max_overlap: float = 0.05,
-                 store: Store | None = None, report: bool = True) -> TransferResult:
-    """Screen every (model, layer) of the library, refine the top K, choose by CV, save the model and report."""
+@dataclass
+class RunConfig:
+    """Settings of one fit (stored in the run folder so the flow's steps agree)."""
+
+    library_dir: str
+    target_column: str = "target"
+    input_column: str = "input"
+    top_k: int = 10
+    seed: int = 0
+    folds: int = 5
+    repeats: int = 3
+    max_ensemble: int = 5
+    learners: tuple[str, ...] = DEFAULT_LEARNERS
+    direct_learners: tuple[str, ...] = DIRECT_LEARNERS
+    include_direct: bool = True
+    allow_leakage: bool = False
+    target_dataset: str | None = None
+    max_overlap: float = 0.0
+    report: bool = True
+
+
+def prepare_run(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any], out_dir: str | Path,
+                store: Store | None = None, **options: Any) -> Path:
+    """Validate + featurise the target and flag leaking sources; writes out_dir/stage/ and returns out_dir."""
     t0 = time.perf_counter()
-    timings: dict[str, float] = {}
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
+    cfg = RunConfig(library_dir=str(Path(library_dir).resolve()), **options)
     lib = open_library(library_dir)
     catalog = lib.catalog
-    target = prepare_target(inputs, y, library_specs(catalog), target_column)
-    notes = list(target.notes)
-    timings["featurise"] = time.perf_counter() - t0
-
-    t = time.perf_counter()
-    kind = next(iter(target.specs.values()))
+    target = prepare_target(inputs, y, library_specs(catalog), cfg.target_column)
+    t_feat = time.perf_counter() - t0
     from matlib.descriptors import DescriptorSpec
 
-    input_kind = DescriptorSpec.from_dict(kind).input_kind
+    input_kind = DescriptorSpec.from_dict(next(iter(target.specs.values()))).input_kind
     if store is None:
         store = Store(Path(library_dir).resolve().parent.parent)
-    leaks, leak_notes = leakage_flags(catalog[catalog["status"] == "ok"], [target.inputs[i] for i in np.flatnonzero(target.usable)],
-                                      target.y_usable, input_kind, target_column, store, target_dataset, max_overlap,
+    ok = catalog[catalog["status"] == "ok"]
+    leaks, leak_notes = leakage_flags(ok, [target.inputs[i] for i in np.flatnonzero(target.usable)], target.y_usable,
+                                      input_kind, cfg.target_column, store, cfg.target_dataset, cfg.max_overlap,
                                       cache_dir=store.transfer("_canonical"))
-    notes += leak_notes
-    timings["leakage"] = time.perf_counter() - t
+    target.notes += leak_notes
+    save_target(out_dir / "stage", target)
+    atomic_write_parquet(out_dir / "stage" / "leaks.parquet", leaks)
+    atomic_write_json(out_dir / "stage" / "config.json", {**asdict(cfg), "input_kind": input_kind,
+                      "timings": {"featurise": t_feat, "leakage": time.perf_counter() - t0 - t_feat}})
+    return out_dir
 
-    t = time.perf_counter()
-    screened = screen_library(lib, target)
-    timings["screen"] = time.perf_counter() - t
-    if len(screened):
-        screened = screened.merge(leaks, on="model_id", how="left")
-    ranking = rank([screened, screen_direct(target)])
-    ranking["leak"] = ranking.get("leak", pd.Series(False, index=ranking.index)).fillna(False).astype(bool)
-    ranking["leak_reason"] = ranking.get("leak_reason", pd.Series("", index=ranking.index)).fillna("")
+
+def screen_step(out_dir: str | Path, shards: Sequence[str] | None = None, part: str = "all") -> Path:
+    """Screen some shards (all by default) of the run's library; writes stage/screen-<part>.parquet."""
+    out_dir = Path(out_dir)
+    cfg = read_json(out_dir / "stage" / "config.json")
+    target = load_target(out_dir / "stage")
+    df = screen_library(open_library(cfg["library_dir"]), target, shards=shards)
+    return atomic_write_parquet(out_dir / "stage" / f"screen-{part}.parquet", df)
+
+
+def library_shard_names(library_dir: str | Path) -> list[str]:
+    """Names of every shard of a library (sorted)."""
+    return sorted(open_library(library_dir).manifest.get("shards", {}))
+
+
+def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None) -> TransferResult:
+    """Rank, refine the top K with repeated K-fold CV, choose by CV, save the model, write the report."""
+    out_dir = Path(out_dir)
+    stage = out_dir / "stage"
+    raw = read_json(stage / "config.json")
+    timings = dict(raw.pop("timings", {}))
+    input_kind = raw.pop("input_kind")
+    cfg = RunConfig(**{**raw, "learners": tuple(raw["learners"]), "direct_learners": tuple(raw["direct_learners"])})
+    target = load_target(stage)
+    notes = list(target.notes)
+    lib = open_library(cfg.library_dir)
+    paths = screened if screened is not None else sorted(stage.glob("screen-*.parquet"))
+    frames = [f for f in (pd.read_parquet(p) for p in paths) if len(f)]
+    screened_df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(screened_df):
+        screened_df = screened_df.merge(pd.read_parquet(stage / "leaks.parquet"), on="model_id", how="left")
+    ranking = rank([screened_df, screen_direct(target)])
+    for col, default in (("leak", False), ("leak_reason", ""), ("overlap", 0)):
+        values = ranking[col].tolist() if col in ranking else [default] * len(ranking)
+        ranking[col] = pd.Series([default if v is None or v != v else v for v in values], index=ranking.index,
+                                 dtype=type(default))
     n_leak = int(ranking.loc[ranking["kind"] == "transfer", "leak"].sum())
     if n_leak:
         notes.append(f"leakage guard: {n_leak} candidates flagged"
-                     + (" (kept: --allow-leakage)" if allow_leakage else " and left out of refinement"))
+                     + (" (kept: allow_leakage)" if cfg.allow_leakage else " and left out of refinement"))
 
     t = time.perf_counter()
     yv = target.y_usable
-    cv_folds = repeated_kfold(len(yv), folds, repeats, seed)
-    eligible = ranking[(ranking["kind"] == "transfer") & (allow_leakage | ~ranking["leak"])
+    cv_folds = repeated_kfold(len(yv), cfg.folds, cfg.repeats, cfg.seed)
+    eligible = ranking[(ranking["kind"] == "transfer") & (cfg.allow_leakage | ~ranking["leak"])
                        & np.isfinite(ranking["loo_mae"].astype(float))]
-    picks = eligible.head(top_k)
+    picks = eligible.head(cfg.top_k)
     feats, extractors = candidate_features(lib, picks, target) if len(picks) else ({}, {})
-    items = [{"key": p.candidate, "kind": "transfer", "X": feats[p.candidate], "learners": list(learners),
+    items = [{"key": p.candidate, "kind": "transfer", "X": feats[p.candidate], "learners": list(cfg.learners),
               "context": _context(extractors[p.candidate], p.layer)} for p in picks.itertuples(index=False)]
-    direct = ranking[ranking["kind"] == "direct"]
-    for d in direct.itertuples(index=False):
+    for d in ranking[ranking["kind"] == "direct"].itertuples(index=False):
         items.append({"key": d.candidate, "kind": "direct", "X": target.features[d.descriptor_hash].astype(np.float64),
-                      "learners": list(direct_learners)})
-    refined, pool = refine(items, yv, cv_folds, seed)
+                      "learners": list(cfg.direct_learners)})
+    refined, pool = refine(items, yv, cv_folds, cfg.seed)
     timings["refine"] = time.perf_counter() - t
 
-    allowed = set(refined["member"]) if include_direct else set(refined.loc[refined["kind"] == "transfer", "member"])
+    allowed = set(refined["member"]) if cfg.include_direct else set(refined.loc[refined["kind"] == "transfer", "member"])
     if not allowed:
         allowed = set(refined["member"])
         notes.append("no usable transfer candidate: the chosen model uses direct learning only")
-    selection = select_ensemble({k: v for k, v in pool.items() if k in allowed}, yv, max_ensemble)
+    selection = select_ensemble({k: v for k, v in pool.items() if k in allowed}, yv, cfg.max_ensemble)
 
     t = time.perf_counter()
     by_key = {it["key"]: it for it in items}
@@ -200,27 +245,45 @@ def fit_transfer(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any
         m = Member(key=key, kind=str(row["kind"]), descriptor_spec=target.specs[row["descriptor_hash"]], learner=learner,
                    model_id=str(row["model_id"]), layer=int(row["layer"]))
         it, lr = by_key[cand], get_learner(learner)
-        fits = [lr.fit(it["X"], yv, seed, it.get("context"))]
+        fits = [lr.fit(it["X"], yv, cfg.seed, it.get("context"))]
         for r, train, _ in cv_folds.splits():
             if r == 0:
-                fits.append(lr.fit(it["X"][train], yv[train], seed, it.get("context")))
+                fits.append(lr.fit(it["X"][train], yv[train], cfg.seed, it.get("context")))
         members.append(m)
         states[key] = fits
-    info = {"target_column": target_column, "input_kind": input_kind, "n_train": int(len(yv)), "seed": seed,
-            "cv_mae": selection.cv.mae, "cv_rmse": selection.cv.rmse, "library": str(Path(library_dir).resolve()),
-            "library_name": lib.name, "created_by": f"matlib {__version__}"}
-    save_model(out_dir / "model", members, {m.key: extractors[m.key.rsplit('|', 1)[0]] for m in members if m.kind == "transfer"},
-               states, info)
+    info = {"target_column": cfg.target_column, "input_column": cfg.input_column, "input_kind": input_kind,
+            "n_train": int(len(yv)), "seed": cfg.seed, "cv_mae": selection.cv.mae, "cv_rmse": selection.cv.rmse,
+            "library": cfg.library_dir, "library_name": lib.name, "created_by": f"matlib {__version__}"}
+    save_model(out_dir / "model", members,
+               {m.key: extractors[m.key.rsplit("|", 1)[0]] for m in members if m.kind == "transfer"}, states, info)
     timings["save"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t0
 
     result = TransferResult(out_dir, ranking, refined, selection, members, target, notes, timings)
-    _write_outputs(result, cv_folds, pool, top_k, seed)
-    if report:
+    _write_outputs(result, cv_folds, pool, cfg.top_k, cfg.seed)
+    if cfg.report:
         from matlib.transfer.report import write_report
 
         write_report(result, pool)
     return result
+
+
+def fit_transfer(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any], out_dir: str | Path, *,
+                 store: Store | None = None, **options: Any) -> TransferResult:
+    """Screen every (model, layer) of the library, refine the top K, choose by CV, save the model and report.
+
+    options: see RunConfig (target_column, input_column, top_k, seed, folds, repeats, max_ensemble, learners,
+    direct_learners, include_direct, allow_leakage, target_dataset, max_overlap, report).
+    """
+    t0 = time.perf_counter()
+    prepare_run(library_dir, inputs, y, out_dir, store=store, **options)
+    t = time.perf_counter()
+    screen_step(out_dir)
+    t_screen = time.perf_counter() - t
+    res = finish_run(out_dir)
+    res.timings["screen"] = t_screen
+    res.timings["total"] = time.perf_counter() - t0
+    atomic_write_json(Path(out_dir) / "run.json", {**read_json(Path(out_dir) / "run.json"), "timings": res.timings})
+    return res
 
 
 def _write_outputs(res: TransferResult, folds: Folds, pool: dict[str, np.ndarray], top_k: int, seed: int) -> None:

@@ -27,7 +27,7 @@ def canonical_input(text: str, kind: str) -> str | None:
         RDLogger.DisableLog("rdApp.*")
         mol = Chem.MolFromSmiles(text)
         return Chem.MolToSmiles(mol) if mol is not None else None
-    from matlib.chem.formula import parse_formula
+    from matlib.descriptors import parse_formula
 
     try:
         amounts = parse_formula(text)

@@ -101,11 +101,11 @@ def load_model(run_dir: str | Path) -> dict[str, Any]:
     return spec
 
 
-def predict_transfer(run_dir: str | Path, inputs: Sequence[str]) -> pd.DataFrame:
+def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.DataFrame:
     """One row per input, in order: prediction (mean of members), uncertainty (spread of member/fold fits), reason."""
     from matlib.transfer.target import featurize_inputs
 
-    spec = load_model(run_dir)
+    spec = run_dir if isinstance(run_dir, dict) else load_model(run_dir)
     inputs = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip() for v in inputs]
     n = len(inputs)
     reasons: list[str | None] = ["empty input" if not s else None for s in inputs]

@@ -144,3 +144,36 @@ def prepare_target(inputs: Sequence[str], y_values: Iterable[Any], specs: dict[s
 def spec_json(spec: Any) -> dict:
     """A descriptor spec dict from the catalog's JSON text (or a dict)."""
     return json.loads(spec) if isinstance(spec, str) else dict(spec)
+
+
+def save_target(folder: Path, target: TargetFeatures) -> Path:
+    """Write a TargetFeatures to folder (JSON + safetensors + Parquet; no pickle)."""
+    from safetensors.numpy import save_file
+
+    from matlib.atomic import atomic_write_json, atomic_write_parquet
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({h: np.ascontiguousarray(X) for h, X in target.features.items()} or {"_": np.zeros(1, np.float32)},
+              str(folder / "features.safetensors"))
+    atomic_write_parquet(folder / "skipped_rows.parquet", target.skipped_rows.astype({"input": str, "reason": str}))
+    atomic_write_json(folder / "target.json", {"inputs": target.inputs, "y": [None if not np.isfinite(v) else float(v)
+                                                                               for v in target.y],
+                                               "usable": target.usable.tolist(), "specs": target.specs,
+                                               "notes": target.notes})
+    return folder
+
+
+def load_target(folder: Path) -> TargetFeatures:
+    """Inverse of save_target."""
+    from safetensors.numpy import load_file
+
+    from matlib.atomic import read_json
+
+    folder = Path(folder)
+    d = read_json(folder / "target.json")
+    feats = load_file(str(folder / "features.safetensors"))
+    return TargetFeatures(inputs=d["inputs"], y=np.array([np.nan if v is None else v for v in d["y"]], dtype=np.float64),
+                          usable=np.array(d["usable"], dtype=bool), features={h: feats[h] for h in d["specs"]},
+                          specs=d["specs"], skipped_rows=pd.read_parquet(folder / "skipped_rows.parquet"),
+                          notes=list(d["notes"]))

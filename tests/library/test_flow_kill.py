@@ -31,7 +31,7 @@ path = build_library_flow(config, cluster, root)
 
 async def names():
     async with get_client() as c:
-        return [t.name for t in await c.read_task_runs(limit=1000)]
+        return [t.name for t in await c.read_task_runs(limit=200)]
 
 json.dump({"path": path, "tasks": asyncio.run(names())}, open(out, "w"))
 """
@@ -89,7 +89,7 @@ def test_flow_survives_a_killed_worker_and_stores_every_model_once(tmp_path):
 
     config = _config(tmp_path)
     out = tmp_path / "out.json"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         pids_before = set(client.run(os.getpid).values())
         proc = subprocess.Popen([sys.executable, "-c", FLOW_SCRIPT, str(config), cluster.scheduler_address,
@@ -118,7 +118,7 @@ def test_flow_survives_a_killed_worker_and_stores_every_model_once(tmp_path):
 
     # a rerun through the flow skips every finished shard and changes nothing
     before = {p.name: p.stat().st_mtime_ns for p in (lib.path / "shards").glob("*")}
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         cp = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(config), cluster.scheduler_address,
                              str(tmp_path / "store"), str(out)], cwd=REPO, env=_env(tmp_path),
                             capture_output=True, text=True, timeout=600)

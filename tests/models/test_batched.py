@@ -48,10 +48,11 @@ def test_batched_matches_reference_statistically_with_dropout_and_batchnorm(diel
     assert np.all(np.isfinite(b))
 
 
-def test_padding_is_exact(dielectric_xy):
+@pytest.mark.parametrize("activation", ["tanh", "softplus"])  # softplus(0) != 0: the masked path
+def test_padding_is_exact(dielectric_xy, activation):
     """A model trained in a padded bucket equals the same model trained alone."""
     X, y = dielectric_xy
-    archs = _archs(X.shape[1], 4, dropout=[0.0], batchnorm=[True])
+    archs = _archs(X.shape[1], 4, dropout=[0.0], batchnorm=[True], activation=[activation])
     assert len({tuple(a["hidden"]) for a in archs}) > 1
     cfg = TrainConfig(epochs=3, batch_size=64, patience=3)
     together = train_batched(X, y, archs, [0, 1, 2, 3], cfg, device="cpu")

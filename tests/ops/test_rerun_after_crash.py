@@ -66,4 +66,9 @@ def test_rerun_after_crash_reuses_finished_shards(prefect_server, tmp_path) -> N
     assert len(catalog) == 8 and catalog["model_id"].is_unique
     manifest = json.loads((lib / "manifest.json").read_text())
     assert manifest["n_models"] == 8
+    # the rerun's own summary artifact says the same: the finished shards were skipped
+    arts = prefect_server.post("/artifacts/filter", {"artifacts": {"key": {"any_": ["library-ops-crash"]}},
+                                                     "sort": "CREATED_DESC"}).json()
+    assert arts, "the library build published no summary artifact"
+    assert f"shards: 8 ({len(finished)} skipped as already built)" in arts[0]["data"], arts[0]["data"]
     print(f"reused {len(finished)} of 8 shards after the crash", file=sys.stderr)

@@ -1,0 +1,53 @@
+"""Rich console summaries of a transfer fit and a prediction run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from matlib.transfer.fit import TransferResult
+
+
+def _table(title: str, df: pd.DataFrame, cols: list[str]) -> Table:
+    """A rich table of df's cols (floats to 4 significant digits)."""
+    t = Table(title=title)
+    for c in cols:
+        t.add_column(c)
+    for r in df[cols].itertuples(index=False):
+        t.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
+    return t
+
+
+def print_fit_summary(res: "TransferResult", console: Console | None = None) -> None:
+    """Ranking of source models, transfer vs direct learning, chosen model, skipped rows and notes."""
+    c = console or Console()
+    tr = res.ranking[res.ranking["kind"] == "transfer"]
+    c.print(f"[bold]{len(tr)}[/] (model, layer) candidates screened; "
+            f"{int(res.target.usable.sum())} usable rows, {len(res.target.skipped_rows)} skipped")
+    for r in res.target.skipped_rows.head(10).itertuples(index=False):
+        c.print(f"  skipped row {r.row}: {r.input!r}: {r.reason}")
+    if len(res.target.skipped_rows) > 10:
+        c.print(f"  ... and {len(res.target.skipped_rows) - 10} more (skipped_rows.parquet)")
+    c.print(_table("Screening ranking (LOO ridge on frozen features)", res.ranking.head(15),
+                   ["rank", "candidate", "kind", "property", "dataset", "descriptor", "loo_mae", "leak"]))
+    best = pd.concat([res.refined[res.refined["kind"] == "transfer"].head(3), res.baselines.head(3)])
+    c.print(_table("Transfer vs direct learning (repeated K-fold CV, same splits)", best,
+                   ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
+    c.print(f"chosen: {', '.join(res.selection.members)}  CV MAE {res.selection.cv.mae:.4g}")
+    for n in res.notes:
+        c.print(f"[yellow]note:[/] {n}")
+    c.print(f"report: {res.out_dir / 'report.md'}  model: {res.out_dir / 'model'}")
+
+
+def print_predict_summary(df: pd.DataFrame, output: Path, console: Console | None = None) -> None:
+    """Counts of predicted and unparseable rows."""
+    c = console or Console()
+    bad = df["reason"].notna()
+    c.print(f"{len(df)} rows -> {output}: {int((~bad).sum())} predicted, {int(bad.sum())} not parseable")
+    for r in df[bad].head(10).itertuples():
+        c.print(f"  row {r.Index + 1}: {r.reason}")

@@ -1,0 +1,119 @@
+"""report.md with a parity plot, CV-score distribution by source property and the baseline comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from matlib.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from matlib.transfer.fit import TransferResult
+
+
+def _table(df: pd.DataFrame, cols: list[str]) -> str:
+    """A small Markdown table."""
+    if df.empty:
+        return "_(none)_\n"
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in df[cols].itertuples(index=False):
+        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def parity_plot(y: np.ndarray, pred: np.ndarray, path: Path, title: str) -> Path:
+    """Out-of-fold prediction vs truth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(y, pred, s=12, alpha=0.7)
+    lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set_xlabel("measured")
+    ax.set_ylabel("cross-validated prediction")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def score_distribution_plot(ranking: pd.DataFrame, baseline: float, path: Path) -> Path:
+    """LOO MAE of every screened candidate, grouped by source property, with the direct ridge line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tr = ranking[(ranking["kind"] == "transfer") & np.isfinite(ranking["loo_mae"].astype(float))]
+    groups = sorted(tr["property"].unique()) if len(tr) else []
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(groups) + 2), 4))
+    if groups:
+        ax.boxplot([tr.loc[tr["property"] == g, "loo_mae"].astype(float) for g in groups], showfliers=False)
+        ax.set_xticks(range(1, len(groups) + 1), groups, rotation=30, ha="right", fontsize=8)
+    if np.isfinite(baseline):
+        ax.axhline(baseline, color="r", ls="--", lw=1, label="best direct ridge (LOO)")
+        ax.legend(fontsize=8)
+    ax.set_ylabel("LOO MAE of ridge on frozen features")
+    ax.set_title("screening scores by source property", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
+    """Write report.md and its PNG plots into the run folder."""
+    d = res.out_dir
+    y = res.target.y_usable
+    parity_plot(y, res.selection.cv.oof.mean(axis=0), d / "parity.png", f"chosen model, CV MAE {res.selection.cv.mae:.4g}")
+    direct = res.ranking[res.ranking["kind"] == "direct"]
+    score_distribution_plot(res.ranking, float(direct["loo_mae"].min()) if len(direct) else float("nan"),
+                            d / "scores_by_property.png")
+    tr = res.ranking[res.ranking["kind"] == "transfer"]
+    best_direct = res.baselines.head(1)
+    best_transfer = res.refined[res.refined["kind"] == "transfer"].head(1)
+    lines = [
+        "# Shotgun transfer report", "",
+        f"- training rows: {len(res.target.inputs)} given, {int(res.target.usable.sum())} usable, "
+        f"{len(res.target.skipped_rows)} skipped",
+        f"- descriptors used: {', '.join(s.get('name', '?') for s in res.target.specs.values())}",
+        f"- candidates screened: {len(tr)} (model, layer) pairs; flagged by the leakage guard: {int(tr['leak'].sum())}",
+        f"- chosen model: {len(res.selection.members)} member(s), CV MAE {res.selection.cv.mae:.4g} "
+        f"(RMSE {res.selection.cv.rmse:.4g}); members: {', '.join(res.selection.members)}",
+        "",
+        "## Transfer vs direct learning (same repeated K-fold splits)", "",
+        _table(pd.concat([best_transfer, best_direct]), ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]),
+        "## Screening ranking (top 20, LOO ridge)", "",
+        _table(res.ranking.head(20), ["rank", "candidate", "kind", "property", "dataset", "descriptor", "loo_mae",
+                                      "loo_rmse", "leak"]),
+        "## Refinement (repeated K-fold CV)", "",
+        _table(res.refined.head(30), ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]),
+        "## Ensemble sizes", "", _table(res.selection.table, ["k", "cv_mae", "cv_rmse", "members"]),
+        "## Plots", "", "![parity](parity.png)", "", "![scores by source property](scores_by_property.png)", "",
+    ]
+    if len(res.target.skipped_rows):
+        lines += ["## Skipped rows", "", _table(res.target.skipped_rows.head(50), ["row", "input", "reason"])]
+    if res.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in res.notes] + [""]
+    lines += ["## Timings (s)", "", ", ".join(f"{k}: {v:.2f}" for k, v in res.timings.items()), ""]
+    return atomic_write_text(d / "report.md", "\n".join(lines))
+
+
+def summary_markdown(res: "TransferResult", top: int = 10) -> str:
+    """A short Markdown summary (top of the ranking, chosen model, report path) for a flow artifact."""
+    cols = ["rank", "candidate", "kind", "property", "dataset", "loo_mae", "leak"]
+    return "\n".join([
+        "# Shotgun transfer", "",
+        f"- usable rows: {int(res.target.usable.sum())}, skipped: {len(res.target.skipped_rows)}",
+        f"- candidates screened: {int((res.ranking['kind'] == 'transfer').sum())}",
+        f"- chosen: {', '.join(res.selection.members)} (CV MAE {res.selection.cv.mae:.4g})",
+        f"- report: `{res.out_dir / 'report.md'}`", "",
+        _table(res.ranking.head(top), cols),
+    ])
