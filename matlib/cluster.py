@@ -17,9 +17,12 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from matlib.errors import MatlibError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from distributed import Client
 
 ADDRESS_ENV = "MATLIB_DASK_ADDRESS"
 WORKERS_ENV = "MATLIB_DASK_WORKERS"
@@ -136,10 +139,11 @@ def get_client(
     address: str | None = None,
     n_workers: int | None = None,
     threads_per_worker: int | None = None,
-) -> "distributed.Client":  # noqa: F821
+) -> "Client":
     """A Dask client: on an existing scheduler, a one-worker-per-GPU cluster or a CPU LocalCluster.
 
-    A client on a cluster it started closes that cluster when ``client.close()`` is called.
+    Close it with :func:`close_client` (or use :func:`dask_client`): that also stops a local
+    cluster started here, which ``client.close()`` alone would leave running until exit.
     """
     from distributed import Client
 
@@ -150,7 +154,11 @@ def get_client(
         except OSError as exc:
             raise MatlibError(f"cannot reach Dask scheduler at {spec.address}: {exc}") from None
     cluster = make_cluster(spec)
-    client = Client(cluster)
+    try:
+        client = Client(cluster)
+    except BaseException:
+        cluster.close()
+        raise
     client._matlib_owned_cluster = cluster  # closed with the client (see close_client)
     return client
 
@@ -168,7 +176,7 @@ def dask_client(
     address: str | None = None,
     n_workers: int | None = None,
     threads_per_worker: int | None = None,
-) -> Iterator["distributed.Client"]:  # noqa: F821
+) -> Iterator["Client"]:
     """Context-manager form of get_client: closes the client (and any cluster it started)."""
     client = get_client(address, n_workers, threads_per_worker)
     try:

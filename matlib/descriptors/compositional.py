@@ -1,8 +1,15 @@
 """Compositional descriptors: weighted statistics of element properties, as sparse-matrix operations.
 
 One mechanism (`element_stats`) with registered variants `magpie` (matminer parity) and `xenonpy`.
-Each distinct formula is parsed once; the statistics are computed over the CSR amount matrix's
-non-zeros with `ufunc.reduceat`, never with a Python loop per row.
+Each distinct formula is parsed once into a CSR amount matrix (formulas x 118 elements); weighted means,
+sums, deviations and variances are sparse matrix products, minima/maxima/mode are `ufunc.reduceat`
+segment reductions over its non-zeros — never a Python loop per row. Results are computed per distinct
+formula in float64 and gathered to the input rows as float32.
+
+Parity notes (magpie vs matminer): matminer weights by element *amounts* (np.average normalises), and
+its `mode` is the smallest property value among the elements whose amount is np.isclose to the largest
+amount; both are reproduced exactly. matminer is ill-defined for elements without Magpie data: it
+imputes the column mean (e.g. `Number` of Og = 56.5); we reproduce that by default (impute_nan=True).
 """
 
 from __future__ import annotations

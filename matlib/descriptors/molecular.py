@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-from rdkit import Chem, RDLogger
+from rdkit import Chem, DataStructs, RDLogger
 from rdkit.Chem import Descriptors, MACCSkeys, rdFingerprintGenerator
 
 from matlib.descriptors.base import FeatureResult, Featurizer
@@ -29,6 +29,8 @@ def to_mol(smiles: str, polymer_ends: str = "hydrogen") -> Chem.Mol:
         raise ValueError(f"unparseable SMILES {smiles!r}")
     if mol.GetNumAtoms() == 0:
         raise ValueError(f"SMILES {smiles!r} has no atoms")
+    if "*" not in smiles:  # not a polymer repeat unit: nothing to cap
+        return mol
     try:
         return cap_ends(mol, polymer_ends)
     except Exception as exc:  # RDKit sanitisation errors are not ValueError
@@ -83,9 +85,8 @@ def maccs(spec: DescriptorSpec) -> Featurizer:
     """The 167 MACCS structural keys."""
 
     def row(mol: Chem.Mol) -> np.ndarray:
-        fp = MACCSkeys.GenMACCSKeys(mol)
-        out = np.zeros(fp.GetNumBits(), dtype=np.float32)
-        out[list(fp.GetOnBits())] = 1.0
+        out = np.zeros(167, dtype=np.float64)
+        DataStructs.ConvertToNumpyArray(MACCSkeys.GenMACCSKeys(mol), out)
         return out
 
     return molecule_featurizer(spec, [f"maccs_{i}" for i in range(167)], row)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from rdkit import Chem
@@ -84,9 +86,8 @@ def test_polymer_end_policies_differ():
 def test_rdkit2d_on_polymers_and_esol():
     import pandas as pd
 
-    from tests.descriptors.conftest import SHARED
-
-    esol = pd.read_csv(SHARED / "targets" / "esol.csv")["smiles"].head(60).tolist()
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
+    esol = pd.read_csv(shared / "targets" / "esol.csv")["smiles"].head(60).tolist()
     res = get_featurizer("rdkit2d").featurize(esol + ["*Oc1ccc(cc1)C(C)(C)c1ccc(cc1)OC(=O)*"])
     assert res.ok.all()
 
