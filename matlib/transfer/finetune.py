@@ -12,8 +12,8 @@ from matlib.errors import MatlibError
 from matlib.models.mlp import BN_EPS
 from matlib.models.stacked import ACT_FUNCS
 
-EPOCHS = 150
-LR = 3e-3
+EPOCHS = 80
+LR = 5e-3
 L2_SP = 1e-2  # pull towards the source weights (L2-SP), relative to the data loss
 
 
@@ -25,7 +25,7 @@ def _later_params(context: dict) -> tuple[dict[str, torch.Tensor], dict]:
         for k in (f"l{i}.weight", f"l{i}.bias", f"bn{i}.weight", f"bn{i}.bias", f"bn{i}.running_mean",
                   f"bn{i}.running_var", f"width{i}"):
             if k in t:
-                keep[k] = t[k][0].detach().clone().to(torch.float64)
+                keep[k] = t[k][0].detach().clone().to(torch.float32)
     return keep, arch
 
 
@@ -59,9 +59,9 @@ def _fit(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -
     p0, arch = _later_params(context)
     layer = int(context["layer"])
     n_hidden = len(arch["hidden"])
-    Xt = torch.as_tensor(X, dtype=torch.float64)
+    Xt = torch.as_tensor(X, dtype=torch.float32)
     y_mean, y_std = float(np.mean(y)), float(np.std(y) or 1.0)
-    ys = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float64)
+    ys = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32)
     with torch.no_grad():
         w, b = _ridge_head(_forward_hidden(p0, arch, layer, Xt), ys)
     p0[f"l{n_hidden}.weight"], p0[f"l{n_hidden}.bias"] = w, b
@@ -88,7 +88,7 @@ def _predict(state: dict[str, Any], X: np.ndarray) -> np.ndarray:
     n_hidden = len(arch["hidden"])
     p = {k: torch.as_tensor(v) for k, v in state.items() if k not in ("meta", "y_scale")}
     with torch.no_grad():
-        H = _forward_hidden(p, arch, layer, torch.as_tensor(X, dtype=torch.float64))
+        H = _forward_hidden(p, arch, layer, torch.as_tensor(X, dtype=torch.float32))
         out = (H @ p[f"l{n_hidden}.weight"].T + p[f"l{n_hidden}.bias"]).squeeze(-1).numpy()
     y_mean, y_std = state["y_scale"]
     return out * y_std + y_mean
