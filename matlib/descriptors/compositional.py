@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from matlib.descriptors.base import FeatureResult, Featurizer
 from matlib.descriptors.composition import SYMBOLS, amount_matrix
-from matlib.descriptors.elements import element_table
+from matlib.descriptors.elements import element_table, table_sha256
 from matlib.descriptors.spec import DescriptorSpec, register
 from matlib.errors import MatlibError
 
@@ -144,7 +144,7 @@ def positive_columns(table: np.ndarray) -> np.ndarray:
     return (np.nan_to_num(table, nan=1.0) > 0).all(axis=0)
 
 
-@register("magpie", "composition", {"impute_nan": True},
+@register("magpie", "composition", {"impute_nan": True}, data_id=lambda: table_sha256("magpie"),
           doc="matminer ElementProperty.from_preset('magpie'): 22 Magpie properties x 6 stats (132)")
 def magpie(spec: DescriptorSpec) -> Featurizer:
     """The 132 Magpie features, numerically identical to matminer's preset."""
@@ -154,7 +154,7 @@ def magpie(spec: DescriptorSpec) -> Featurizer:
                       lambda xs: element_stats(xs, table, MAGPIE_STATS, "magpie", "prop-major"))
 
 
-@register("xenonpy", "composition", {"stats": XENONPY_STATS},
+@register("xenonpy", "composition", {"stats": XENONPY_STATS}, data_id=lambda: table_sha256("xenonpy"),
           doc="XenonPy compositional descriptor over 59 element properties (ave, sum, var, max, min; "
               "optional gmean, hmean)")
 def xenonpy(spec: DescriptorSpec) -> Featurizer:

@@ -15,6 +15,14 @@ ELEMENTS_DIR = Path(__file__).resolve().parents[2] / "data" / "elements"
 
 
 @lru_cache(maxsize=None)
+def table_sha256(name: str) -> str:
+    """sha256 of a shipped element table (part of the spec hash of the descriptors that use it)."""
+    from matlib.hashing import sha256_file
+
+    return sha256_file(ELEMENTS_DIR / f"{name}.csv")
+
+
+@lru_cache(maxsize=None)
 def element_table(name: str, impute: str | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Table `name` as float64 [118, P] (row Z-1; NaN where unknown) and its property names.
 

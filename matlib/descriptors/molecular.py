@@ -16,6 +16,7 @@ from matlib.descriptors.base import FeatureResult, Featurizer
 from matlib.descriptors.polymer import POLYMER_ENDS, cap_ends
 from matlib.descriptors.spec import DescriptorSpec, register
 from matlib.errors import MatlibError
+from matlib.hashing import spec_hash
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -93,7 +94,8 @@ def maccs(spec: DescriptorSpec) -> Featurizer:
 
 
 @register("rdkit2d", "molecule", {"polymer_ends": "hydrogen"},
-          doc="all RDKit 2D descriptors (rdkit.Chem.Descriptors._descList)")
+          doc="all RDKit 2D descriptors (rdkit.Chem.Descriptors._descList)",
+          data_id=lambda: spec_hash([name for name, _ in Descriptors._descList]))
 def rdkit2d(spec: DescriptorSpec) -> Featurizer:
     """Every RDKit 2D descriptor; a molecule with a non-finite value is a failed row."""
     fns = list(Descriptors._descList)

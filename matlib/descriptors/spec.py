@@ -22,17 +22,18 @@ class Registered:
     factory: Callable[..., Any]
     version: int = DESCRIPTORS_VERSION
     doc: str = ""
+    data_id: Callable[[], str] | None = None  # identifies data the numbers depend on (element table, ...)
 
 
 REGISTRY: dict[str, Registered] = {}
 
 
 def register(name: str, input_kind: str, defaults: dict[str, Any] | None = None, version: int = DESCRIPTORS_VERSION,
-             doc: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+             doc: str = "", data_id: Callable[[], str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a featurizer factory `factory(spec) -> Featurizer` under name."""
 
     def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
-        REGISTRY[name] = Registered(name, input_kind, dict(defaults or {}), factory, version, doc)
+        REGISTRY[name] = Registered(name, input_kind, dict(defaults or {}), factory, version, doc, data_id)
         return factory
 
     return deco
@@ -67,6 +68,9 @@ class DescriptorSpec:
                 f"descriptor {self.name!r}: unknown parameter(s) {sorted(unknown)}; allowed: {sorted(entry.defaults)}")
         object.__setattr__(self, "params", {**entry.defaults, **self.params})
 
+    def __hash__(self) -> int:
+        return hash(self.hash)
+
     @property
     def version(self) -> int:
         """Code version of this descriptor's implementation."""
@@ -79,8 +83,12 @@ class DescriptorSpec:
 
     @property
     def hash(self) -> str:
-        """16-hex hash of name + full params + implementation version."""
-        return spec_hash({"name": self.name, "params": self.params, "version": self.version})
+        """16-hex hash of name + full params + implementation version (+ the data it depends on)."""
+        entry = registered(self.name)
+        payload = {"name": self.name, "params": self.params, "version": self.version}
+        if entry.data_id is not None:
+            payload["data"] = entry.data_id()
+        return spec_hash(payload)
 
     @property
     def dirname(self) -> str:

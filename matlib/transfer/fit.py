@@ -76,9 +76,10 @@ def stream_shards(lib, names: Sequence[str] | None = None) -> Iterator[Any]:
 
 
 def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
-                   shards: Sequence[str] | None = None) -> pd.DataFrame:
-    """Screening rows of every usable (model, layer) of the library, shard by shard."""
-    frames = [f for f in (screen_shard(sh, lib.catalog, target, grid) for sh in stream_shards(lib, shards)) if len(f)]
+                   shards: Sequence[str] | None = None, device: str | None = None) -> pd.DataFrame:
+    """Screening rows of every usable (model, layer) of the library, shard by shard (on device if given)."""
+    frames = [f for f in (screen_shard(sh, lib.catalog, target, grid, device=device) for sh in stream_shards(lib, shards))
+              if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

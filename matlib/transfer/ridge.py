@@ -86,7 +86,7 @@ def relative_lambdas(F: torch.Tensor, grid: Sequence[float] = DEFAULT_GRID) -> t
     Fc = F - F.mean(dim=1, keepdim=True)
     scale = (Fc * Fc).sum(dim=(1, 2)) / max(1, min(n - 1, h))
     scale = scale.clamp_min(1e-12)
-    g = torch.as_tensor(list(grid), dtype=F.dtype)
+    g = torch.as_tensor(list(grid), dtype=F.dtype, device=F.device)
     return scale.unsqueeze(1) * g.unsqueeze(0)
 
 
@@ -103,7 +103,7 @@ def screen_features(
         "loo_mae": res.loo_mae.gather(1, take).squeeze(1),
         "loo_rmse": res.loo_mse.gather(1, take).squeeze(1).sqrt(),
         "gcv": res.gcv.gather(1, take).squeeze(1),
-        "alpha": torch.as_tensor(list(grid), dtype=F.dtype)[idx],
+        "alpha": torch.as_tensor(list(grid), dtype=F.dtype, device=F.device)[idx],
         "score": score,
     }
     bad = ~finite | ~torch.isfinite(score)

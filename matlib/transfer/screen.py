@@ -22,7 +22,7 @@ def _score_block(F: torch.Tensor, y: torch.Tensor, grid: Sequence[float]) -> dic
     parts: list[dict[str, torch.Tensor]] = []
     for start in range(0, F.shape[0], CHUNK):
         parts.append(screen_features(F[start:start + CHUNK], y, grid))
-    return {k: torch.cat([p[k] for p in parts]).double().numpy() for k in parts[0]}
+    return {k: torch.cat([p[k] for p in parts]).double().cpu().numpy() for k in parts[0]}
 
 
 def candidate_id(model_id: str, layer: int) -> str:
@@ -30,28 +30,29 @@ def candidate_id(model_id: str, layer: int) -> str:
     return f"{model_id}/h{layer}"
 
 
-def shard_candidates(shard, rows: pd.DataFrame, target: TargetFeatures) -> Iterator[tuple[str, int, torch.Tensor, pd.DataFrame]]:
+def shard_candidates(shard, rows: pd.DataFrame, target: TargetFeatures, device: str | None = None
+                     ) -> Iterator[tuple[str, int, torch.Tensor, pd.DataFrame]]:
     """(descriptor hash, layer, features [m,n,h], catalog rows) for a shard's usable models, per descriptor."""
     from matlib.library import shard_hidden_features
 
     for h, group in rows.groupby("descriptor_hash", sort=True):
         if h not in target.features:
             continue
-        X = torch.as_tensor(target.features[h], dtype=torch.float32)
+        X = torch.as_tensor(target.features[h], dtype=torch.float32, device=device)
         with torch.no_grad():
-            hidden = shard_hidden_features(shard, X)
-        take = torch.as_tensor(group["row"].to_numpy(np.int64))
+            hidden = shard_hidden_features(shard, X, device=device)
+        take = torch.as_tensor(group["row"].to_numpy(np.int64), device=hidden[0].device if hidden else None)
         for layer, H in enumerate(hidden):
             yield str(h), layer, H.index_select(0, take) if len(take) != H.shape[0] else H, group
 
 
 def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
-                 layers: str = "all") -> pd.DataFrame:
+                 layers: str = "all", device: str | None = None) -> pd.DataFrame:
     """Ranking rows for every (model, layer) of one shard (models whose descriptor the target lacks are left out)."""
     rows = catalog[(catalog["shard"] == shard.name) & (catalog["status"] == "ok")].sort_values("row")
-    y = torch.as_tensor(target.y_usable, dtype=torch.float32)
+    y = torch.as_tensor(target.y_usable, dtype=torch.float32, device=device)
     out = []
-    for h, layer, F, group in shard_candidates(shard, rows, target):
+    for h, layer, F, group in shard_candidates(shard, rows, target, device):
         archs = group["arch"].map(_n_hidden)
         keep = (archs > layer).to_numpy()
         if layers == "last":
@@ -59,7 +60,7 @@ def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Seq
         if not keep.any():
             continue
         g = group[keep]
-        scores = _score_block(F[torch.as_tensor(np.flatnonzero(keep))], y, grid)
+        scores = _score_block(F[torch.as_tensor(np.flatnonzero(keep), device=F.device)], y, grid)
         df = pd.DataFrame({
             "candidate": [candidate_id(m, layer) for m in g["model_id"]],
             "kind": "transfer", "model_id": g["model_id"].to_numpy(), "layer": layer,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from matlib.datasets import commit_version
@@ -42,6 +43,9 @@ def test_build_load_and_quarantine(store, mp_records):
     order = ds.records.set_index("record_id").loc[ids, "input"].tolist()
     np.testing.assert_array_equal(X, get_featurizer(spec).featurize(order).X)
     assert (path / "spec.json").exists() and (path.parent / "spec.json").exists()
+    assert info["feature_names"] == get_featurizer(spec).feature_names and info["n_features"] == X.shape[1]
+    schema = pq.read_schema(next(path.glob("part-*.parquet")))
+    assert schema.names == ["record_id", "input", "features"] and schema.field("features").type.list_size == 295
 
 
 def test_second_build_computes_nothing(store, mp_records):
@@ -105,7 +109,7 @@ def test_build_on_a_real_dask_local_cluster(store, mp_records, qm9_smiles):
     rec = pd.DataFrame({"record_id": [f"q{i:03d}" for i in range(200)], "input": qm9_smiles[:200],
                         "kind": "molecule", "y": np.zeros(200)})
     commit_version(store, "qm9s", rec, "test")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         p = build_descriptors(store, "mp_e", "magpie", client=client, partition_rows=400, progress=False)
         pm = build_descriptors(store, "qm9s", "maccs", client=client, partition_rows=50, progress=False)

@@ -21,6 +21,7 @@ def test_hash_depends_on_full_params_not_spelling():
     c = DescriptorSpec("morgan", {"radius": 3})
     assert a.hash == b.hash != c.hash and len(a.hash) == 16
     assert a.dirname == f"morgan-{a.hash}"
+    assert len({a, b, c}) == 2  # usable as dict keys / in sets
 
 
 def test_round_trip_and_coercion():
@@ -46,3 +47,11 @@ def test_unknown_name_and_param_are_one_line_errors():
         DescriptorSpec("morgan", {"radios": 3})
     with pytest.raises(MatlibError, match="polymer_ends"):
         get_featurizer({"name": "morgan", "params": {"polymer_ends": "silicon"}})
+
+
+def test_hash_follows_the_element_table(monkeypatch):
+    from matlib.descriptors import compositional
+
+    before = DescriptorSpec("magpie").hash
+    monkeypatch.setattr(compositional, "table_sha256", lambda name: "another table")
+    assert DescriptorSpec("magpie").hash != before  # regenerated tables never reuse stale cached features
