@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow, unmapped
 
-from tasks.descriptors import compute_descriptor_batch, finalize_descriptors, plan_descriptors
+from tasks.descriptors import compute_descriptor_batch, descriptors_markdown, finalize_descriptors, plan_descriptors
 
 
 @flow(name="build-descriptors")
@@ -13,4 +13,9 @@ def build_descriptors_flow(dataset: str, descriptor: str, store_root: str | None
     plan = plan_descriptors(store_root, dataset, descriptor)
     futures = compute_descriptor_batch.map(unmapped(plan), list(range(plan["n_batches"])))
     results = [f.result() for f in futures]
-    return finalize_descriptors(plan, results)
+    table = finalize_descriptors(plan, results)
+    from tasks.artifacts import artifact_key, publish_markdown
+
+    publish_markdown(artifact_key("descriptors", plan["spec"]["name"], plan["dataset"]), descriptors_markdown(table),
+                     description="rows featurised, reused and quarantined")
+    return table

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from prefect import task
+from prefect.tasks import exponential_backoff
 
 from matlib.store import Store
 
@@ -30,7 +31,8 @@ def _store(store_root: str | None) -> Store:
     return Store(store_root) if store_root else Store.default()
 
 
-@task(name="refresh-source", retries=2, retry_delay_seconds=30, log_prints=False)
+@task(name="refresh-source", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=10),
+      retry_jitter_factor=0.5, log_prints=False)
 def refresh_source(source: str, url: str | None = None, limit: int | None = None, store_root: str | None = None,
                    options: dict[str, Any] | None = None) -> dict:
     """Crawl one source into a new dataset version; returns its counts (never the key)."""

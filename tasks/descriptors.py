@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import task
 
 from matlib.descriptors.build import compute_batch, finalize_build, plan_build
@@ -25,3 +27,13 @@ def compute_descriptor_batch(plan: dict, batch: int) -> dict:
 def finalize_descriptors(plan: dict, batch_results: list[dict]) -> str:
     """Write quarantine + metadata and move the table into place; returns its folder."""
     return str(finalize_build(plan))
+
+
+def descriptors_markdown(table_dir: str) -> str:
+    """Summary of a descriptor build as Markdown: rows featurised, reused and quarantined."""
+    from matlib.descriptors.build import build_info
+
+    info = build_info(Path(table_dir))
+    keys = ["dataset", "version", "n_rows", "n_computed", "n_reused", "n_failed", "n_features"]
+    rows = "\n".join(f"| {k} | {info.get(k)} |" for k in keys)
+    return f"# Descriptors {info['spec']['name']}\n\n| | |\n|---|---|\n{rows}\n\ntable: `{table_dir}`\n"

@@ -19,7 +19,8 @@ def _env(home: Path, tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MATLIB_"))}
     p = tmp / "prefect"
     env.update(MATLIB_HOME=str(home), PREFECT_HOME=str(p), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_UI_ENABLED="false", PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{p / 'db.sqlite'}",
+               PREFECT_UI_ENABLED="false", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+               PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{p / 'db.sqlite'}",
                PYTHONPATH=str(REPO), MATLIB_DASK_WORKERS="1", COLUMNS="200")
     return env
 
