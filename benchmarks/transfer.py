@@ -52,7 +52,10 @@ def build_synthetic_library(path: Path, n_models: int, shard_size: int = 64, see
         x_mean, x_std = Xq.mean(0), np.where(Xq.std(0) > 0, Xq.std(0), 1.0)
         spec = feat.spec.to_dict()
         n_here = n_models // 2 + (n_models % 2 if d_i == 0 else 0)
-        archs = [sample_architecture(len(feat.feature_names), int(rng.integers(1 << 31))) for _ in range(n_here)]
+        # families of shard_size models share depth/activation (as the library room's planner does)
+        fams = [int(rng.integers(1 << 31)) for _ in range((n_here + shard_size - 1) // shard_size)]
+        archs = [sample_architecture(len(feat.feature_names), int(rng.integers(1 << 31)), family_seed=fams[i // shard_size])
+                 for i in range(n_here)]
         buckets: dict[tuple, list[dict]] = {}
         for a in archs:
             buckets.setdefault(bucket_key(a), []).append(a)
@@ -92,6 +95,9 @@ def plain_loop(lib, target, model_ids: list[str], grid) -> tuple[int, float, flo
 
     y = target.y_usable
     cat = lib.catalog.set_index("model_id")
+    from threadpoolctl import threadpool_limits
+
+    limits = threadpool_limits(1)  # the plain loop's best setting here (BLAS threads collapse on shared cores)
     n_cand, t_fit, t0 = 0, 0.0, time.perf_counter()
     for mid in model_ids:
         module = lib.load_model(mid)
@@ -105,6 +111,7 @@ def plain_loop(lib, target, model_ids: list[str], grid) -> tuple[int, float, flo
             RidgeCV(alphas=np.asarray(grid) * scale).fit(Z, y)
             t_fit += time.perf_counter() - t
             n_cand += 1
+    limits.restore_original_limits()
     return n_cand, t_fit, time.perf_counter() - t0
 
 

@@ -6,8 +6,8 @@ from prefect import flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from matlib.cluster import dask_client
-from tasks.library import (build_summary_markdown, close_clients, finalize_library, plan_library,
-                           prepare_library_group, train_library_shard)
+from matlib.library.summary import build_summary
+from tasks.library import close_clients, finalize_library, plan_library, prepare_library_group, train_library_shard
 
 
 @flow(name="build-library", task_runner=ThreadPoolTaskRunner(max_workers=32))
@@ -27,6 +27,6 @@ def build_library_flow(config: str, cluster: str | None = None, store_root: str 
         finally:
             close_clients()
     library = finalize_library(store_root, config, jobs, results)
-    publish_markdown(artifact_key("library", cfg["name"]), build_summary_markdown(library, results),
+    publish_markdown(artifact_key("library", cfg["name"]), build_summary(library, results),
                      description="models built / failed")
     return library

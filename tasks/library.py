@@ -79,22 +79,3 @@ def train_library_shard(job: dict, address: str | None = None) -> dict:
 def finalize_library(store_root: str | None, config: str, jobs: list[dict], results: list[dict]) -> str:
     """Write catalog.parquet and manifest.json from every shard part; returns the library folder."""
     return str(finalize(_store(store_root), load_config(config), jobs))
-
-
-def build_summary_markdown(library: str, results: list[dict]) -> str:
-    """Markdown summary of a build: models built / failed, shards trained / skipped."""
-    import pandas as pd
-
-    cat = pd.read_parquet(f"{library}/catalog.parquet")
-    ok = cat[cat["status"] == "ok"]
-    lines = [
-        f"# Library `{library}`", "",
-        f"- models: **{len(cat)}** ({len(ok)} ok, **{len(cat) - len(ok)} failed**)",
-        f"- shards: {len(results)} ({sum(r.get('skipped', False) for r in results)} skipped as already built)", "",
-        "| property | descriptor | models | failed | median test MAE | best R2 |", "|---|---|---|---|---|---|",
-    ]
-    for (prop, desc), g in cat.groupby(["property", "descriptor"]):
-        good = g[g["status"] == "ok"]
-        lines.append(f"| {prop} | {desc} | {len(g)} | {len(g) - len(good)} | {good['mae'].median():.4g} | "
-                     f"{good['r2'].max():.3f} |")
-    return "\n".join(lines) + "\n"

@@ -15,11 +15,11 @@ SHARDS_PER_TASK = 8
 
 @task(name="transfer-prepare", cache_policy=NO_CACHE)
 def prepare_transfer(library: str, train: str, input_column: str, target_column: str, out: str, top_k: int,
-                     seed: int) -> list[list[str]]:
+                     seed: int, max_overlap: float = 0.0, allow_leakage: bool = False) -> list[list[str]]:
     """Validate + featurise the target and run the leakage guard; returns the shard batches to screen."""
     inputs, y = read_target_csv(train, input_column, target_column)
     prepare_run(library, inputs, y, out, target_column=target_column, input_column=input_column, top_k=top_k,
-                seed=seed)
+                seed=seed, max_overlap=max_overlap, allow_leakage=allow_leakage)
     names = library_shard_names(library)
     return [names[i:i + SHARDS_PER_TASK] for i in range(0, len(names), SHARDS_PER_TASK)]
 

@@ -27,6 +27,7 @@ def quickstart(
     console = Console()
     root = (home or default_home()).resolve()
     os.environ.setdefault("MATLIB_HOME", str(root))
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # Prefect's task lines are the progress shown
     console.rule("[bold]matlib quickstart")
     console.print(f"store: {root}  (Prefect runs in ephemeral mode: no server to start)")
     t0 = time.perf_counter()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,7 @@ def run_shard_job(job: dict) -> dict:
         sha = write_shard(shard_file, arch, tensors, meta)
     atomic_write_parquet(part, pd.DataFrame(rows))
     record = {"shard": job["shard"], "sha256": sha, "n_models": len(models), "n_ok": len(ok),
-              "arch": json.loads(json.dumps(res.arch)) if ok else None}
+              "arch": dict(res.arch) if ok else None}
     atomic_write_json(done, record)
     return {k: record[k] for k in ("shard", "sha256", "n_models", "n_ok")}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,6 +17,9 @@ from matlib.library.shard import Shard, read_shard
 from matlib.models.mlp import MLPRegressor, build_module
 
 
+SHARD_CACHE = 4
+
+
 class Library:
     """Read access to library/<name>/ (catalog.parquet, shards/*.safetensors, manifest.json)."""
 
@@ -27,7 +31,7 @@ class Library:
                               "`matlib library build --config ...`")
         self.manifest: dict[str, Any] = read_json(manifest)
         self._catalog: pd.DataFrame | None = None
-        self._shards: dict[str, Shard] = {}
+        self._shards: OrderedDict[str, Shard] = OrderedDict()  # small LRU for load_model
 
     @property
     def name(self) -> str:
@@ -49,15 +53,21 @@ class Library:
         """Path of a shard file."""
         return self.path / "shards" / f"{shard}.safetensors"
 
-    def shard(self, name: str) -> Shard:
-        """Load one shard (sha256 checked against the manifest; cached)."""
-        if name not in self._shards:
-            record = self.manifest.get("shards", {}).get(name)
-            if record is None:
-                raise MatlibError(f"shard {name} is not in the manifest of library {self.name}")
-            rows = self.catalog[self.catalog["shard"] == name]
-            self._shards[name] = read_shard(self.shard_path(name), record["sha256"], rows)
-        return self._shards[name]
+    def shard(self, name: str, cache: bool = True) -> Shard:
+        """Load one shard (sha256 checked against the manifest); the last few are kept in memory."""
+        if name in self._shards:
+            self._shards.move_to_end(name)
+            return self._shards[name]
+        record = self.manifest.get("shards", {}).get(name)
+        if record is None:
+            raise MatlibError(f"shard {name} is not in the manifest of library {self.name}")
+        rows = self.catalog[self.catalog["shard"] == name]
+        shard = read_shard(self.shard_path(name), record["sha256"], rows)
+        if cache:
+            self._shards[name] = shard
+            while len(self._shards) > SHARD_CACHE:
+                self._shards.popitem(last=False)
+        return shard
 
     def iter_shards(self, **filters: Any) -> Iterator[Shard]:
         """Shards holding at least one model that matches filters (all shards by default)."""
@@ -66,7 +76,7 @@ class Library:
             wanted = set(self.query(**filters)["shard"].dropna())
             names = [n for n in names if n in wanted]
         for n in names:
-            yield self.shard(n)
+            yield self.shard(n, cache=False)  # streamed: a library larger than memory still iterates
 
     def verify(self) -> int:
         """Check every shard's sha256; returns the number checked (IntegrityError on the first mismatch)."""

@@ -15,6 +15,9 @@ from matlib.models.stacked import (ZERO_AT_ZERO, buffer_names, param_names, stac
                                    width_masks)
 
 
+PRESCALE_BYTES = 1 << 30  # per-model scaled copies of X up to this size
+
+
 @dataclass
 class TrainResult:
     """Best checkpoints of M models (stacked, CPU float32) and one metrics dict per model."""
@@ -23,6 +26,11 @@ class TrainResult:
     archs: list[dict]  # each model's own architecture
     tensors: dict[str, torch.Tensor]  # l{i}.*, bn{i}.*, x_mean, x_std, y_mean, y_std, width{i}
     metrics: list[dict] = field(default_factory=list)  # mae, rmse, r2, n_train, best_epoch, epochs, status, reason
+
+
+def _is_weight(name: str) -> bool:
+    """True for a linear layer's weight (l{i}.weight)."""
+    return name.startswith("l") and name.endswith(".weight")
 
 
 def default_device() -> torch.device:
@@ -65,11 +73,23 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
     val_idx = torch.from_numpy(np.stack([sp.val for sp in splits])).to(dev)
     test_idx = torch.from_numpy(np.stack([sp.test for sp in splits])).to(dev)
 
-    def batch(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        xb = Xd.index_select(0, idx.reshape(-1)).view(M, idx.shape[1], -1)
-        return (xb - xm) * xinv, (yd[idx] - ym) * yinv
+    n_rows, d_in = Xd.shape
+    if M * n_rows * d_in * 4 <= PRESCALE_BYTES:  # every model's own scaled copy: one gather per batch, no arithmetic
+        Xs = ((Xd.unsqueeze(0) - xm) * xinv).reshape(M * n_rows, d_in)
+        offsets = (torch.arange(M, device=dev) * n_rows).unsqueeze(1)
+    else:
+        Xs = None
 
-    state = {k: v.to(dev) for k, v in stack_params(padded, [init_params(a, s) for a, s in zip(archs, seeds)]).items()}
+    def batch(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if Xs is not None:
+            xb = Xs.index_select(0, (idx + offsets).reshape(-1)).view(M, idx.shape[1], d_in)
+        else:
+            xb = (Xd.index_select(0, idx.reshape(-1)).view(M, idx.shape[1], d_in) - xm) * xinv
+        return xb, (yd[idx] - ym) * yinv
+
+    stacked = stack_params(padded, [init_params(a, s) for a, s in zip(archs, seeds)])
+    # training layout: linear weights as [M, in, out] (contiguous right-hand operands)
+    state = {k: (v.transpose(1, 2) if _is_weight(k) else v).contiguous().to(dev) for k, v in stacked.items()}
     pnames, bnames = param_names(padded), buffer_names(padded)
     params = [state[k].requires_grad_(True) for k in pnames]
     opt = _adam(params, cfg, dev)
@@ -99,7 +119,7 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
         for b in range(n_batches):
             xb, yb = batch(order[:, b * bs:(b + 1) * bs])
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                out, _ = stacked_forward(state, padded, xb, masks, training=True, dropout_gen=drop_gen)
+                out, _ = stacked_forward(state, padded, xb, masks, training=True, dropout_gen=drop_gen, in_out=True)
             loss = ((out.float() - yb) ** 2).mean(dim=1)
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
@@ -108,7 +128,7 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
         ep_loss /= n_batches
         with torch.no_grad():
             xv, yv = batch(val_idx)
-            out, _ = stacked_forward(state, padded, xv, masks, training=False)
+            out, _ = stacked_forward(state, padded, xv, masks, training=False, in_out=True)
             val = ((out.float() - yv) ** 2).mean(dim=1)
             diverged = active & (~torch.isfinite(ep_loss) | (ep_loss > cfg.diverge_loss) | ~torch.isfinite(val))
             failed |= diverged
@@ -128,7 +148,7 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
 
     with torch.no_grad():
         xt, _ = batch(test_idx)
-        out, _ = stacked_forward(best, padded, xt, masks, training=False)
+        out, _ = stacked_forward(best, padded, xt, masks, training=False, in_out=True)
         pred = (out.float() * y_std.to(dev).unsqueeze(1) + y_mean.to(dev).unsqueeze(1)).cpu().numpy()
     ytrue = y[test_idx.cpu().numpy()]
     failed_c, best_epoch_c = failed.cpu().numpy(), best_epoch.cpu().numpy()
@@ -141,7 +161,8 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
                    status="ok" if ok else "failed", reason=reason)
         metrics.append(met)
 
-    tensors = {k: v.detach().float().cpu().contiguous() for k, v in best.items()}
+    tensors = {k: (v.transpose(1, 2) if _is_weight(k) else v).detach().float().cpu().contiguous()
+               for k, v in best.items()}
     tensors.update(x_mean=x_mean, x_std=x_std, y_mean=y_mean, y_std=y_std)
     for i in range(len(padded["hidden"])):
         tensors[f"width{i}"] = torch.tensor([int(a["hidden"][i]) for a in archs], dtype=torch.int64)

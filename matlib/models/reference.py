@@ -40,11 +40,11 @@ def train_single(X: np.ndarray, y: np.ndarray, arch: dict, seed: int, config: Tr
     y_mean, y_std = target_scaling(y[sp.train])
 
     def scaled(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        return (torch.from_numpy((X[idx] - x_mean) / x_std).to(dev),
-                torch.from_numpy(((y[idx] - y_mean) / y_std).astype(np.float32)).to(dev))
+        return (torch.from_numpy((X[idx] - x_mean) / x_std),
+                torch.from_numpy(((y[idx] - y_mean) / y_std).astype(np.float32)))
 
-    xtr, ytr = scaled(sp.train)
-    xva, yva = scaled(sp.val)
+    xtr, ytr = scaled(sp.train)  # the dataset stays on the CPU; batches are moved to the device
+    xva, yva = (t.to(dev) for t in scaled(sp.val))
     net = build_sequential(arch)
     net.load_state_dict(init_params(arch, seed), strict=False)
     net.to(dev)
@@ -59,6 +59,7 @@ def train_single(X: np.ndarray, y: np.ndarray, arch: dict, seed: int, config: Tr
         net.train()
         total, nb = 0.0, 0
         for xb, yb in loader:
+            xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
             opt.zero_grad()
             loss = loss_fn(net(xb).squeeze(-1), yb)
             loss.backward()

@@ -68,15 +68,19 @@ def width_masks(padded: dict, archs: list[dict], device: torch.device | str = "c
 
 def stacked_forward(p: dict[str, torch.Tensor], arch: dict, x: torch.Tensor, masks: list[torch.Tensor] | None,
                     training: bool = False, dropout_gen: torch.Generator | None = None,
-                    collect: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Outputs [M, n] of all models on scaled inputs x [M, n, d]; optionally every hidden output."""
+                    collect: bool = False, in_out: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Outputs [M, n] of all models on scaled inputs x [M, n, d]; optionally every hidden output.
+
+    Weights are [M, out, in] (nn.Linear's layout, as stored) or, with in_out, [M, in, out] (training layout:
+    no transposed operands in the forward or the weight gradient).
+    """
     act = ACT_FUNCS[arch["activation"]]
     drop = float(arch["dropout"])
     hidden: list[torch.Tensor] = []
     h = x
     n_hidden = len(arch["hidden"])
     for i in range(n_hidden):
-        z = torch.baddbmm(p[f"l{i}.bias"].unsqueeze(1), h, p[f"l{i}.weight"].transpose(1, 2))
+        z = torch.baddbmm(p[f"l{i}.bias"].unsqueeze(1), h, _w(p[f"l{i}.weight"], in_out))
         if arch["batchnorm"]:
             z = _batchnorm(p, i, z, training)
         a = act(z)
@@ -88,8 +92,13 @@ def stacked_forward(p: dict[str, torch.Tensor], arch: dict, x: torch.Tensor, mas
             keep = torch.rand(a.shape, device=a.device, generator=dropout_gen) >= drop
             a = a * keep / (1.0 - drop)
         h = a
-    out = torch.baddbmm(p[f"l{n_hidden}.bias"].unsqueeze(1), h, p[f"l{n_hidden}.weight"].transpose(1, 2))
+    out = torch.baddbmm(p[f"l{n_hidden}.bias"].unsqueeze(1), h, _w(p[f"l{n_hidden}.weight"], in_out))
     return out.squeeze(-1), hidden
+
+
+def _w(weight: torch.Tensor, in_out: bool) -> torch.Tensor:
+    """The weight as the right-hand [M, in, out] operand."""
+    return weight if in_out else weight.transpose(1, 2)
 
 
 def _batchnorm(p: dict[str, torch.Tensor], i: int, z: torch.Tensor, training: bool) -> torch.Tensor:

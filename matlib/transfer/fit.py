@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -26,7 +30,6 @@ from matlib.transfer.select import Selection, select_ensemble
 from matlib.transfer.target import TargetFeatures, load_target, prepare_target, save_target, spec_json
 
 DEFAULT_LEARNERS = ("ridge", "lightgbm", "rf", "finetune")
-TRANSFER_LEARNERS = DEFAULT_LEARNERS
 DIRECT_LEARNERS = ("ridge", "lightgbm", "rf")
 
 
@@ -76,11 +79,43 @@ def stream_shards(lib, names: Sequence[str] | None = None) -> Iterator[Any]:
 
 
 def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
-                   shards: Sequence[str] | None = None, device: str | None = None) -> pd.DataFrame:
-    """Screening rows of every usable (model, layer) of the library, shard by shard (on device if given)."""
-    frames = [f for f in (screen_shard(sh, lib.catalog, target, grid, device=device) for sh in stream_shards(lib, shards))
-              if len(f)]
+                   shards: Sequence[str] | None = None, device: str | None = None,
+                   workers: int | None = None) -> pd.DataFrame:
+    """Screening rows of every usable (model, layer), shard by shard (on device if given).
+
+    On CPU, shards are screened by `workers` threads (default: the CPU count) with torch's intra-op
+    threads set to 1: batched eigh with several OpenMP threads collapses when the cores are shared,
+    while one shard per thread scales. At most 2 x workers shards are in memory at once.
+    """
+    names = sorted(lib.manifest.get("shards", {})) if shards is None else list(shards)
+    cpu = device is None or str(device) == "cpu"
+    n_workers = max(1, int(workers or os.cpu_count() or 1)) if cpu else 1
+    loader = stream_shards(lib, names)
+    frames: list[pd.DataFrame] = []
+    with single_thread_torch(cpu), ThreadPoolExecutor(max_workers=n_workers) as pool:
+        pending: deque = deque()
+        for shard in loader:
+            pending.append(pool.submit(screen_shard, shard, lib.catalog, target, grid, device=device))
+            while len(pending) >= 2 * n_workers:
+                frames.append(pending.popleft().result())
+        while pending:
+            frames.append(pending.popleft().result())
+    frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+@contextmanager
+def single_thread_torch(active: bool = True) -> Iterator[None]:
+    """Temporarily set torch's intra-op threads to 1 (restored afterwards)."""
+    if not active:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -122,7 +157,8 @@ def refine(items: list[dict], y: np.ndarray, folds: Folds, seed: int) -> tuple[p
 
 def _check_out_dir(out_dir: Path) -> None:
     """Refuse to overwrite a folder that is not a previous transfer run."""
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "run.json").exists():
+    previous = (out_dir / "run.json").exists() or (out_dir / "stage" / "config.json").exists()
+    if out_dir.exists() and any(out_dir.iterdir()) and not previous:
         raise MatlibError(f"output folder {out_dir} exists and is not a transfer run; choose an empty or new folder")
 
 

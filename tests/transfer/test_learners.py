@@ -35,3 +35,31 @@ def test_folds_deterministic_and_cover_every_row():
     assert not (a.fold == repeated_kfold(37, 5, 3, seed=5).fold).all()
     for r in range(3):
         assert sorted(np.bincount(a.fold[r]).tolist()) == [7, 7, 7, 8, 8]
+
+
+def test_finetune_starts_from_source_and_roundtrips(small_library, tmp_path, esol_morgan):
+    import torch
+
+    from matlib.library import Library, shard_hidden_features
+    from matlib.transfer.model import slice_shard
+    from tests.transfer.conftest import esol_rows
+    from matlib.transfer.target import featurize_inputs
+    from matlib.transfer.fit import library_specs
+
+    lib = Library(small_library)
+    shard = next(s for s in lib.iter_shards() if s.arch["n_in"] == 167)  # a maccs shard
+    ext = slice_shard(shard, 0)
+    spec = next(s for s in library_specs(lib.catalog).values() if s["name"] == "maccs")
+    df = esol_rows(50)
+    X, ok, _, _ = featurize_inputs(df["smiles"].tolist(), spec)
+    H = shard_hidden_features(ext, torch.as_tensor(X))[0][0].double().numpy()
+    y = df["logSolubility"].to_numpy()
+    lr = get_learner("finetune")
+    ctx = {"arch": ext.arch, "tensors": ext.tensors, "layer": 0}
+    state = lr.fit(H[:40], y[:40], 0, ctx)
+    lr.save(state, tmp_path / "ft")
+    back = lr.load(tmp_path / "ft")
+    np.testing.assert_allclose(lr.predict(back, H[40:]), lr.predict(state, H[40:]), rtol=1e-6)
+    assert np.abs(lr.predict(state, H[:40]) - y[:40]).mean() < np.abs(y[:40] - y[:40].mean()).mean()
+    # the later layers start from the source weights (L2-SP keeps them close)
+    np.testing.assert_allclose(state["l1.weight"].shape, ext.tensors["l1.weight"][0].shape)

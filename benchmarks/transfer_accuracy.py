@@ -1,0 +1,203 @@
+"""Accuracy: shotgun transfer vs the best direct-learning baseline on small real targets.
+
+Builds (once, cached under out/benchmarks/transfer_accuracy/) a modest real library with the library room's
+`build_library`: QM9 (the shipped 3,000-molecule sample; HOMO-LUMO gap, polarisability, heat capacity,
+dipole; rdkit2d) and three MP tables (formation energy, band gap, energy above hull; 3,000 random rows each;
+magpie); each property trains on up to --max-rows rows. Every library table has the targets' inputs removed (canonical SMILES / composition), so
+the leakage guard runs at its strict default and no source model has seen a target input.
+
+Targets: ESOL (logSolubility), polymer O2 permeability (log10 of the Barrer value: the raw values span
+2.8e-4 .. 1.9e4), and MP refractive index (matbench_dielectric), a table held out of the library.
+For each training size (25, 50, 100, 200) and 5 random repeats, the training rows are drawn at random and
+up to 1,000 of the remaining rows are the test set. Transfer = `fit_transfer(..., include_direct=False)`
+(the chosen transfer model or ensemble, selected by CV only); direct = the best direct learner (ridge,
+random forest, LightGBM on each raw descriptor) chosen by the same CV folds, refitted on the training rows.
+
+    .venv/bin/python benchmarks/transfer_accuracy.py [--sizes 25 50 100 200] [--repeats 5] [--targets esol ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = REPO.parent / "shared" / "data"
+OUT = REPO / "out" / "benchmarks" / "transfer_accuracy"
+
+TARGETS = {
+    "esol": (SHARED / "targets" / "esol.csv", "smiles", "logSolubility", None),
+    "polymer_o2": (SHARED / "targets" / "polymer_o2_permeability.csv", "SMILES", "o2", "log10"),
+    "mp_refractive_index": (SHARED / "mp" / "matbench_dielectric.csv", "formula", "target", None),
+}
+
+
+def load_target(name: str) -> tuple[list[str], np.ndarray]:
+    """(inputs, y) of a benchmark target (log10 applied where stated)."""
+    path, col, tcol, transform = TARGETS[name]
+    df = pd.read_csv(path)
+    y = df[tcol].to_numpy(np.float64)
+    if transform == "log10":
+        y = np.log10(y)
+    return df[col].astype(str).str.strip().tolist(), y
+
+
+def _slice(src: Path, dest: Path, input_col: str, kind: str, exclude: set[str], n: int, seed: int) -> Path:
+    """A random n-row slice of a real table without any input in exclude (canonical keys)."""
+    from matlib.transfer.leakage import canonical_inputs
+
+    if dest.exists():
+        return dest
+    df = pd.read_csv(src)
+    df = df.sample(frac=1.0, random_state=seed).head(n * 2)
+    keys = canonical_inputs(df[input_col].astype(str).tolist(), kind)
+    df = df[[k is not None and k not in exclude for k in keys]].head(n)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(dest, index=False)
+    return dest
+
+
+def build_benchmark_library(models_per_property: int, epochs: int, max_rows: int) -> Path:
+    """The benchmark library (cached; build_library resumes finished shards)."""
+    from matlib.library import build_library
+    from matlib.store import Store
+    from matlib.transfer.leakage import canonical_inputs
+
+    data = OUT / "data"
+    mol_ex = set(canonical_inputs(load_target("esol")[0] + load_target("polymer_o2")[0], "molecule"))
+    comp_ex = set(canonical_inputs(load_target("mp_refractive_index")[0], "composition"))
+    qm9 = _slice(REPO / "data" / "samples" / "qm9_sample.csv", data / "qm9.csv", "smiles", "molecule", mol_ex, 3000, 0)
+    groups = [{"dataset": "qm9_bench", "descriptors": ["rdkit2d"], "max_rows": max_rows,
+               "properties": ["HOMO_LUMO_gap_au", "Polarizability_bohr3", "Heatcapacity_Cv_cal_mol_K", "Dipole_debye"],
+               "models_per_property": models_per_property,
+               "import": {"file": str(qm9), "input_column": "smiles", "kind": "molecule",
+                          "target_columns": ["HOMO_LUMO_gap_au", "Polarizability_bohr3", "Heatcapacity_Cv_cal_mol_K",
+                                             "Dipole_debye"]}}]
+    for name, file in (("mp_e_form", "matbench_mp_e_form.csv"), ("mp_gap", "matbench_mp_gap.csv"),
+                       ("mp_e_hull", "mp_e_hull.csv")):
+        path = _slice(SHARED / "mp" / file, data / f"{name}.csv", "formula", "composition", comp_ex, 3000, 0)
+        groups.append({"dataset": f"{name}_bench", "descriptors": ["magpie"], "properties": [name], "max_rows": max_rows,
+                       "models_per_property": models_per_property,
+                       "import": {"file": str(path), "input_column": "formula", "kind": "composition",
+                                  "target_columns": [name]}})
+        df = pd.read_csv(path)
+        if "target" in df.columns:
+            df.rename(columns={"target": name}).to_csv(path, index=False)
+    cfg = {"name": f"bench-{models_per_property}-{epochs}-{max_rows}", "seed": 0, "shard_size": 64, "training": {"epochs": epochs, "batch_size": 128, "patience": 8},
+           "groups": groups}
+    return Path(build_library(Store(OUT / "store"), cfg))
+
+
+def direct_test_mae(res, X_train: dict, X_test: dict, y_train: np.ndarray, y_test: np.ndarray, seed: int) -> tuple[float, str]:
+    """Test MAE of the best direct learner by CV (refitted on all training rows)."""
+    from matlib.transfer.learners import get_learner
+
+    best = res.baselines.iloc[0]
+    h = best["candidate"].rsplit(":", 1)[1]
+    lr = get_learner(best["learner"])
+    state = lr.fit(X_train[h], y_train, seed)
+    return float(np.abs(lr.predict(state, X_test[h]) - y_test).mean()), f"{best['learner']}:{best['candidate'].split(':')[1]}"
+
+
+def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, args) -> dict:
+    """One (target, size, repeat): fit transfer + direct on the same training rows, score on the test rows."""
+    from matlib.descriptors import get_featurizer
+    from matlib.transfer import fit_transfer, predict_transfer
+
+    rng = np.random.default_rng([rep, size, len(name)])
+    perm = rng.permutation(len(y))
+    tr, te = perm[:size], perm[size:size + args.test]
+    out = OUT / "runs" / f"{name}-{size}-{rep}"
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    res = fit_transfer(lib, [inputs[i] for i in tr], y[tr], out, target_column=name, seed=rep, top_k=args.top_k,
+                       repeats=args.cv_repeats, include_direct=False, learners=tuple(args.learners), report=False,
+                       max_ensemble=3)
+    pred = predict_transfer(out, [inputs[i] for i in te])
+    ok = pred["prediction"].notna().to_numpy()
+    transfer_mae = float(np.abs(pred["prediction"].to_numpy()[ok] - y[te][ok]).mean())
+    # direct learner: same usable training rows as the fit, test rows every used descriptor parses
+    use = np.flatnonzero(res.target.usable)
+    X_train = {h: X.astype(np.float64) for h, X in res.target.features.items()}
+    X_test = {}
+    te_ok = ok.copy()
+    for h, spec in res.target.specs.items():
+        r = get_featurizer(spec).featurize([inputs[i] for i in te])
+        X_test[h] = r.X.astype(np.float64)
+        te_ok &= r.ok
+    assert te_ok.sum() == ok.sum(), "transfer and direct must be scored on the same test rows"
+    d_mae, d_name = direct_test_mae(res, X_train, {h: X[te_ok] for h, X in X_test.items()}, y[tr][use], y[te][te_ok], rep)
+    return {"target": name, "size": size, "repeat": rep, "n_test": int(ok.sum()), "transfer_mae": transfer_mae,
+            "direct_mae": d_mae, "transfer_cv_mae": res.selection.cv.mae,
+            "direct_cv_mae": float(res.baselines.iloc[0]["cv_mae"]), "transfer_members": "; ".join(res.selection.members),
+            "direct_best": d_name, "seconds": time.perf_counter() - t}
+
+
+def main() -> None:
+    """Build the library, run every cell, print the side-by-side table."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--targets", nargs="+", default=list(TARGETS))
+    ap.add_argument("--test", type=int, default=1000)
+    ap.add_argument("--top-k", type=int, default=5)
+    ap.add_argument("--cv-repeats", type=int, default=1)
+    ap.add_argument("--learners", nargs="+", default=["ridge", "finetune", "lightgbm"])
+    ap.add_argument("--models-per-property", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--max-rows", type=int, default=3000, help="training rows per library property")
+    ap.add_argument("--report-only", action="store_true", help="print the table from the cells already run")
+    args = ap.parse_args()
+
+    t = time.perf_counter()
+    lib = build_benchmark_library(args.models_per_property, args.epochs, args.max_rows)
+    print(f"library {lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
+    results_path = OUT / f"results-{lib.name}.jsonl"
+    done = {}
+    if results_path.exists():
+        for line in results_path.read_text().splitlines():
+            r = json.loads(line)
+            done[(r["target"], r["size"], r["repeat"])] = r
+    data = {name: load_target(name) for name in args.targets}
+    for rep in range(args.repeats):  # repeats outermost: a partial run still covers every cell
+        for name in args.targets:
+            inputs, y = data[name]
+            for size in args.sizes:
+                key = (name, size, rep)
+                if key not in done and not args.report_only:
+                    done[key] = run_cell(lib, name, inputs, y, size, rep, args)
+                    with results_path.open("a") as f:
+                        f.write(json.dumps(done[key]) + "\n")
+                if key not in done:
+                    continue
+                r = done[key]
+                print(f"{name:20s} n={size:3d} rep={rep}  transfer {r['transfer_mae']:.4f}  direct {r['direct_mae']:.4f}"
+                      f"  ({r['seconds']:.0f}s; {r['direct_best']})", flush=True)
+    df = pd.DataFrame([done[k] for k in done if k[0] in args.targets and k[1] in args.sizes and k[2] < args.repeats])
+    if df.empty:
+        print("no cells run yet")
+        return
+    table = df.groupby(["target", "size"]).agg(
+        transfer_mae=("transfer_mae", "mean"), transfer_sd=("transfer_mae", "std"),
+        direct_mae=("direct_mae", "mean"), direct_sd=("direct_mae", "std"),
+        transfer_wins=("transfer_mae", lambda s: int((s.to_numpy() < df.loc[s.index, "direct_mae"].to_numpy()).sum())),
+        repeats=("repeat", "count"))
+    table["winner"] = np.where(table["transfer_mae"] < table["direct_mae"], "transfer", "direct")
+    pd.set_option("display.width", 200)
+    print("\nTest MAE (mean and sd over repeats); transfer_wins = repeats where transfer beat direct")
+    print(table.round(4).to_string())
+    small = table[table.index.get_level_values("size") <= 100]
+    print(f"\ntransfer wins {int((small['winner'] == 'transfer').sum())} of {len(small)} cells at sizes <= 100; "
+          f"{int((table['winner'] == 'transfer').sum())} of {len(table)} overall")
+
+
+if __name__ == "__main__":
+    main()
