@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from matlib.models import manual
 from matlib.models.arch import padded_arch
 from matlib.models.config import TrainConfig
 from matlib.models.data import check_xy, feature_scaling, regression_metrics, split_indices, target_scaling
@@ -109,6 +110,9 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
     active = torch.ones(M, dtype=torch.bool, device=dev)
     failed = torch.zeros(M, dtype=torch.bool, device=dev)
     amp = cfg.amp and dev.type == "cuda"
+    fast = manual.supports(padded, amp)  # hand-written backward, no autograd graph per step
+    if fast:
+        manual.ensure_grads({k: state[k] for k in pnames})
     epochs_run = 0
 
     for epoch in range(cfg.epochs):
@@ -118,6 +122,10 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
         ep_loss = torch.zeros(M, device=dev)
         for b in range(n_batches):
             xb, yb = batch(order[:, b * bs:(b + 1) * bs])
+            if fast:
+                ep_loss += manual.train_step(state, padded, xb, yb, masks, drop_gen)
+                opt.step()
+                continue
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 out, _ = stacked_forward(state, padded, xb, masks, training=True, dropout_gen=drop_gen, in_out=True)
             loss = ((out.float() - yb) ** 2).mean(dim=1)

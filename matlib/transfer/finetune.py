@@ -78,6 +78,7 @@ def _fit(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -
     state = {k: v.detach().numpy() for k, v in p.items()}
     state["meta"] = np.frombuffer(json.dumps({"arch": arch, "layer": layer}).encode(), dtype=np.uint8).copy()
     state["y_scale"] = np.array([y_mean, y_std])
+    state["lo"], state["hi"] = X.min(axis=0).astype(np.float32), X.max(axis=0).astype(np.float32)
     return state
 
 
@@ -86,7 +87,9 @@ def _predict(state: dict[str, Any], X: np.ndarray) -> np.ndarray:
     meta = json.loads(bytes(np.asarray(state["meta"], dtype=np.uint8)).decode())
     arch, layer = meta["arch"], int(meta["layer"])
     n_hidden = len(arch["hidden"])
-    p = {k: torch.as_tensor(v) for k, v in state.items() if k not in ("meta", "y_scale")}
+    p = {k: torch.as_tensor(v) for k, v in state.items() if k not in ("meta", "y_scale", "lo", "hi")}
+    if "lo" in state:  # clamp to the training range: no extrapolation on outlying inputs
+        X = np.clip(X, state["lo"], state["hi"])
     with torch.no_grad():
         H = _forward_hidden(p, arch, layer, torch.as_tensor(X, dtype=torch.float32))
         out = (H @ p[f"l{n_hidden}.weight"].T + p[f"l{n_hidden}.bias"]).squeeze(-1).numpy()

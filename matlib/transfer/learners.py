@@ -83,12 +83,19 @@ def _ridge_fit(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = N
         coef = Zc.T @ torch.linalg.solve(Zc @ Zc.T + lam * torch.eye(Z.shape[0], dtype=Z.dtype), yc)
     intercept = float(yt.mean() - Z.mean(0) @ coef)
     return {"mean": mean.astype(np.float64), "std": std.astype(np.float64), "coef": coef.numpy(),
-            "intercept": np.array([intercept]), "lambda": np.array([lam])}
+            "intercept": np.array([intercept]), "lambda": np.array([lam]),
+            "lo": X.min(axis=0).astype(np.float64), "hi": X.max(axis=0).astype(np.float64)}
+
+
+def clip_to_training_range(state: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """Clamp each feature to its training range (no linear extrapolation on outlying descriptor values)."""
+    X = np.asarray(X, dtype=np.float64)
+    return np.clip(X, state["lo"], state["hi"]) if "lo" in state else X
 
 
 def _ridge_predict(state: dict[str, Any], X: np.ndarray) -> np.ndarray:
-    """Linear prediction on standardised features."""
-    return ((X - state["mean"]) / state["std"]) @ state["coef"] + state["intercept"][0]
+    """Linear prediction on standardised features, clamped to the training range."""
+    return ((clip_to_training_range(state, X) - state["mean"]) / state["std"]) @ state["coef"] + state["intercept"][0]
 
 
 register_learner(Learner("ridge", _ridge_fit, _ridge_predict, _save_arrays, _load_arrays))
