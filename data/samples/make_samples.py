@@ -1,6 +1,9 @@
 """Regenerate the quickstart samples from ../shared/data (run from the repo root).
 
-Every sample is a seeded random slice of a real table, rows copied unchanged.
+Every sample is a seeded random slice of a real table, rows copied unchanged. The QM9
+slice is drawn only from molecules that are not in ESOL (canonical SMILES compared), so
+the quickstart's source models never saw the target's molecules (the leakage guard of
+shotgun transfer would otherwise leave them out).
 """
 
 from __future__ import annotations
@@ -26,10 +29,29 @@ SLICES = [
 ]
 
 
+def canonical(smiles: str) -> str | None:
+    """RDKit canonical SMILES, or None when unparseable."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(str(smiles).strip())
+    return Chem.MolToSmiles(mol) if mol is not None else None
+
+
+def without_target_molecules(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a SMILES table whose molecule is not in the ESOL target set."""
+    esol = {canonical(s) for s in pd.read_csv(SHARED / "targets/esol.csv")["smiles"]}
+    return df[[canonical(s) not in esol for s in df["smiles"]]]
+
+
 def main() -> None:
     """Write each slice and print its provenance line."""
+    from rdkit import RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
     for out_name, src, n, cols, renames in SLICES:
         df = pd.read_csv(SHARED / src)
+        if out_name.startswith("qm9"):
+            df = without_target_molecules(df)
         part = df.sample(n=n, random_state=SEED).sort_index()[cols].rename(columns=renames)
         part.to_csv(OUT / out_name, index=False)
         digest = hashlib.sha256((OUT / out_name).read_bytes()).hexdigest()
