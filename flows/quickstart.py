@@ -15,7 +15,7 @@ from tasks.quickstart import import_samples, predict_holdout, split_target_task
 
 
 @flow(name="quickstart")
-def quickstart(store_root: str = "matlib-data", models_per_property: int = 8, epochs: int = 60, seed: int = 0) -> dict:
+def quickstart(store_root: str = "matlib-data", models_per_property: int = 8, epochs: int = 40, seed: int = 0) -> dict:
     """Import samples, build descriptors, train a small library, run shotgun transfer, predict held-out rows."""
     root = str(Path(store_root).resolve())
     samples = str(samples_dir())
@@ -29,7 +29,7 @@ def quickstart(store_root: str = "matlib-data", models_per_property: int = 8, ep
     run_dir = str(Path(root) / "transfer" / "quickstart-esol")
     split = split_target_task(samples, run_dir + "-inputs")
     transfer = shotgun_transfer(library=str(library), train=split["train"], input_column=TARGET.input_column,
-                                target_column=TARGET.target_column, out=run_dir, seed=seed)
+                                target_column=TARGET.target_column, out=run_dir, top_k=5, seed=seed)
     holdout = predict_holdout(run_dir, split["train"], split["holdout"])
     return {"datasets": refs, "descriptors": tables, "library": str(library), "run_dir": run_dir,
             "transfer": transfer, "holdout": holdout}

@@ -48,14 +48,15 @@ def samples_dir() -> Path:
     return path
 
 
-def library_config(models_per_property: int, seed: int = 0, epochs: int = 60) -> dict:
-    """The quickstart's library build config: every sample property x its descriptor x N random models."""
+def library_config(models_per_property: int, seed: int = 0, epochs: int = 40) -> dict:
+    """The quickstart's library build config: every sample property x its descriptor x N small random models."""
     descriptor = {"smiles": "morgan", "formula": "magpie"}
     return {
         "name": "quickstart",
         "seed": seed,
         "shard_size": 64,
-        "training": {"epochs": epochs, "patience": 10},
+        "architecture": {"n_layers": [1, 3], "max_width": 128},
+        "training": {"epochs": epochs, "patience": 8, "batch_size": 256},
         "groups": [
             {"dataset": d.name, "descriptors": [descriptor[d.input_column]], "properties": list(d.targets),
              "models_per_property": models_per_property}

@@ -44,6 +44,25 @@ def print_fit_summary(res: "TransferResult", console: Console | None = None) -> 
     c.print(f"report: {res.out_dir / 'report.md'}  model: {res.out_dir / 'model'}")
 
 
+def print_run_summary(run_dir: Path, console: Console | None = None) -> None:
+    """A finished run read back from its folder: the source-model ranking and transfer vs direct learning."""
+    from matlib.atomic import read_json
+
+    c = console or Console()
+    ranking = pd.read_parquet(run_dir / "ranking.parquet")
+    refined = pd.read_parquet(run_dir / "refined.parquet")
+    info = read_json(run_dir / "run.json")
+    cols = [k for k in ["rank", "kind", "property", "dataset", "descriptor", "layer", "loo_mae"] if k in ranking]
+    c.print(_table(f"Ranking of {info['n_candidates']} (source model, layer) candidates "
+                   "(leave-one-out ridge MAE on frozen features)", ranking.head(12), cols))
+    best = pd.concat([refined[refined["kind"] == "transfer"].head(3), refined[refined["kind"] == "direct"].head(3)])
+    c.print(_table("Transfer vs direct learning (repeated K-fold CV, same folds)", best,
+                   ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
+    c.print(f"chosen: {', '.join(info['chosen'])}  (CV MAE {info['cv_mae']:.4g})")
+    for note in info.get("notes", []):
+        c.print(f"[yellow]note:[/] {note}")
+
+
 def print_predict_summary(df: pd.DataFrame, output: Path, console: Console | None = None) -> None:
     """Counts of predicted and unparseable rows."""
     c = console or Console()

@@ -53,6 +53,16 @@ def _ridge_head(H: torch.Tensor, ys: torch.Tensor, lam: float = 1e-1) -> tuple[t
 
 
 def _fit(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -> dict[str, Any]:
+    """Fine-tune on one thread: these matrices are small, and extra threads only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit_one_thread(X, y, seed, context)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_one_thread(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -> dict[str, Any]:
     """Fine-tune the later layers (output re-fitted first) on standardised targets, full batch, L2-SP."""
     if context is None:
         raise MatlibError("the finetune learner needs a source model (it only applies to transfer candidates)")
@@ -67,7 +77,7 @@ def _fit(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -
     p0[f"l{n_hidden}.weight"], p0[f"l{n_hidden}.bias"] = w, b
     train = [k for k in p0 if k.startswith("l") or (k.startswith("bn") and k.endswith(("weight", "bias")))]
     p = {k: v.clone().requires_grad_(k in train) for k, v in p0.items()}
-    opt = torch.optim.Adam([p[k] for k in train], lr=LR)
+    opt = torch.optim.Adam([p[k] for k in train], lr=LR, foreach=True)
     for _ in range(EPOCHS):
         opt.zero_grad()
         H = _forward_hidden(p, arch, layer, Xt)

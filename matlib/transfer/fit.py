@@ -176,6 +176,7 @@ class RunConfig:
     max_ensemble: int = 5
     learners: tuple[str, ...] = DEFAULT_LEARNERS
     direct_learners: tuple[str, ...] = DIRECT_LEARNERS
+    finetune_top: int = 3  # fine-tuning, the costly learner, refines only the best few screened candidates
     include_direct: bool = True
     allow_leakage: bool = False
     target_dataset: str | None = None
@@ -258,8 +259,9 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
                        & np.isfinite(ranking["loo_mae"].astype(float))]
     picks = eligible.head(cfg.top_k)
     feats, extractors = candidate_features(lib, picks, target) if len(picks) else ({}, {})
-    items = [{"key": p.candidate, "kind": "transfer", "X": feats[p.candidate], "learners": list(cfg.learners),
-              "context": _context(extractors[p.candidate], p.layer)} for p in picks.itertuples(index=False)]
+    items = [{"key": p.candidate, "kind": "transfer", "X": feats[p.candidate],
+              "learners": [n for n in cfg.learners if n != "finetune" or i < cfg.finetune_top],
+              "context": _context(extractors[p.candidate], p.layer)} for i, p in enumerate(picks.itertuples(index=False))]
     for d in ranking[ranking["kind"] == "direct"].itertuples(index=False):
         items.append({"key": d.candidate, "kind": "direct", "X": target.features[d.descriptor_hash].astype(np.float64),
                       "learners": list(cfg.direct_learners)})
