@@ -13,7 +13,7 @@ from typing import Iterator
 
 import httpx
 import pytest
-from opsutil import (BIN, PYTHON, REPO, SHARED_DATA, DaskCluster, PrefectServer, free_port, prefect_env,
+from tests.ops.opsutil import (BIN, PYTHON, REPO, SHARED_DATA, DaskCluster, PrefectServer, free_port, prefect_env,
                      start_process, write_library_config, write_slice,
                      stop_process, tail, wait_port)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from opsutil import PYTHON, REPO
+from tests.ops.opsutil import PYTHON, REPO
 
 from matlib.errors import MatlibError
 from tasks import artifacts

@@ -6,7 +6,7 @@ import json
 import subprocess
 
 import pytest
-from opsutil import PYTHON, REPO, DaskCluster, free_port, prefect_env
+from tests.ops.opsutil import PYTHON, REPO, DaskCluster, free_port, prefect_env
 
 from matlib import cluster
 from matlib.errors import MatlibError

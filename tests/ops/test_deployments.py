@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from opsutil import SHARED_DATA, write_slice
+from tests.ops.opsutil import SHARED_DATA, write_slice
 
 POOL = "matlib-process"
 

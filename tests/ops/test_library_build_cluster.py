@@ -6,7 +6,7 @@ import json
 import subprocess
 
 import pandas as pd
-from opsutil import PYTHON, REPO, SHARED_DATA, DaskCluster, write_library_config, write_slice
+from tests.ops.opsutil import PYTHON, REPO, SHARED_DATA, DaskCluster, write_library_config, write_slice
 
 BUILD = (
     "import json, sys\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import yaml
-from opsutil import REPO
+from tests.ops.opsutil import REPO
 
 
 def _load() -> dict:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from opsutil import PYTHON, REPO, SHARED_DATA, start_process, tail, write_library_config, write_slice
+from tests.ops.opsutil import PYTHON, REPO, SHARED_DATA, start_process, tail, write_library_config, write_slice
 
 BUILD = (
     "import sys\n"
