@@ -27,6 +27,8 @@ def quickstart(
     console = Console()
     root = (home or default_home()).resolve()
     os.environ.setdefault("MATLIB_HOME", str(root))
+    if not os.environ.get("PREFECT_API_URL"):
+        os.environ.pop("PREFECT_API_URL", None)  # an empty URL is not "no server": let Prefect start its own
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # Prefect's task lines are the progress shown
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls (and no errors offline)
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # slow, busy machines

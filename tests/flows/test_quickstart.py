@@ -12,8 +12,9 @@ import pandas as pd
 
 def test_quickstart_end_to_end(tmp_path: Path) -> None:
     env = dict(os.environ)
+    env.pop("PREFECT_API_URL", None)  # ephemeral mode, as on a fresh machine
     env.update({"MATLIB_HOME": str(tmp_path / "store"), "PREFECT_HOME": str(tmp_path / "prefect"),
-                "PREFECT_API_URL": "", "PYTHONUNBUFFERED": "1"})
+                "PYTHONUNBUFFERED": "1"})
     proc = subprocess.run(
         [sys.executable, "-m", "matlib.cli", "quickstart", "--models-per-property", "3", "--epochs", "15"],
         capture_output=True, text=True, env=env, timeout=900,
