@@ -17,7 +17,7 @@ def shotgun_transfer(library: str, train: str, input_column: str, target_column:
                      seed: int = 0, max_overlap: float = 0.0, allow_leakage: bool = False,
                      cluster: str | None = None) -> str:
     """Screen every (model, layer) shard batch on Dask, refine the top K, save the model; returns the run folder."""
-    from tasks.artifacts import artifact_key, publish_markdown
+    from tasks.artifacts import artifact_key, publish_link, publish_markdown
 
     batches = prepare_transfer(library, train, input_column, target_column, out, top_k, seed, max_overlap,
                                allow_leakage)
@@ -31,4 +31,6 @@ def shotgun_transfer(library: str, train: str, input_column: str, target_column:
     markdown = finish_transfer(out, screened)
     publish_markdown(artifact_key("shotgun-transfer", Path(out).name), markdown,
                      description="top of the ranking, chosen model and report path")
+    publish_link(artifact_key("shotgun-transfer", Path(out).name, "report"), Path(out) / "report.md",
+                 description="transfer report (Markdown with parity plot)")
     return str(out)
