@@ -32,8 +32,9 @@ def finalize_descriptors(plan: dict, batch_results: list[dict]) -> str:
 def descriptors_markdown(table_dir: str) -> str:
     """Summary of a descriptor build as Markdown: rows featurised, reused and quarantined."""
     from matlib.descriptors.build import build_info
+    from tasks.artifacts import summary_markdown
 
     info = build_info(Path(table_dir))
     keys = ["dataset", "version", "n_rows", "n_computed", "n_reused", "n_failed", "n_features"]
-    rows = "\n".join(f"| {k} | {info.get(k)} |" for k in keys)
-    return f"# Descriptors {info['spec']['name']}\n\n| | |\n|---|---|\n{rows}\n\ntable: `{table_dir}`\n"
+    return summary_markdown(f"Descriptors {info['spec']['name']}", {k: info.get(k) for k in keys},
+                            links={"table": table_dir})
