@@ -20,8 +20,7 @@ def quickstart(store_root: str = "matlib-data", models_per_property: int = 8, ep
     root = str(Path(store_root).resolve())
     samples = str(samples_dir())
     refs = import_samples(root, samples)
-    descriptor = {"smiles": "morgan", "formula": "magpie"}
-    tables = {d.name: build_descriptors_flow(refs[d.name], descriptor[d.input_column], root) for d in SAMPLE_DATASETS}
+    tables = {d.name: build_descriptors_flow(refs[d.name], d.descriptor, root) for d in SAMPLE_DATASETS}
     config_path = Path(root) / "configs" / "quickstart-library.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(yaml.safe_dump(library_config(models_per_property, seed, epochs), sort_keys=False))

@@ -19,6 +19,7 @@ class SampleDataset:
     file: str
     input_column: str
     targets: tuple[str, ...]
+    descriptor: str  # the registered descriptor its source models are trained on
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,9 @@ class TargetSample:
 
 SAMPLE_DATASETS = (
     SampleDataset("qm9_sample", "qm9_sample.csv", "smiles",
-                  ("HOMO_LUMO_gap_au", "Polarizability_bohr3", "Heatcapacity_Cv_cal_mol_K", "Dipole_debye")),
-    SampleDataset("mp_e_form_sample", "mp_e_form_sample.csv", "formula", ("e_form_eV_per_atom",)),
-    SampleDataset("mp_gap_sample", "mp_gap_sample.csv", "formula", ("band_gap_eV",)),
+                  ("HOMO_LUMO_gap_au", "Polarizability_bohr3", "Heatcapacity_Cv_cal_mol_K", "Dipole_debye"), "morgan"),
+    SampleDataset("mp_e_form_sample", "mp_e_form_sample.csv", "formula", ("e_form_eV_per_atom",), "magpie"),
+    SampleDataset("mp_gap_sample", "mp_gap_sample.csv", "formula", ("band_gap_eV",), "magpie"),
 )
 TARGET = TargetSample("esol_sample.csv", "smiles", "logSolubility", 100)
 
@@ -50,7 +51,6 @@ def samples_dir() -> Path:
 
 def library_config(models_per_property: int, seed: int = 0, epochs: int = 40) -> dict:
     """The quickstart's library build config: every sample property x its descriptor x N small random models."""
-    descriptor = {"smiles": "morgan", "formula": "magpie"}
     return {
         "name": "quickstart",
         "seed": seed,
@@ -58,7 +58,7 @@ def library_config(models_per_property: int, seed: int = 0, epochs: int = 40) ->
         "architecture": {"n_layers": [1, 3], "max_width": 128},
         "training": {"epochs": epochs, "patience": 8, "batch_size": 256},
         "groups": [
-            {"dataset": d.name, "descriptors": [descriptor[d.input_column]], "properties": list(d.targets),
+            {"dataset": d.name, "descriptors": [d.descriptor], "properties": list(d.targets),
              "models_per_property": models_per_property}
             for d in SAMPLE_DATASETS
         ],
