@@ -87,11 +87,11 @@ def bucket_key(arch: dict) -> tuple:
             bool(arch["batchnorm"]), int(arch.get("n_out", 1)))
 
 
-def padded_arch(archs: list[dict]) -> dict:
-    """The common arch of a bucket: per-layer maximum widths (all keys else equal)."""
+def padded_arch(archs: list[dict], align: int = 1) -> dict:
+    """The common arch of a bucket: per-layer maximum widths rounded up to a multiple of align (all keys else equal)."""
     keys = {bucket_key(a) for a in archs}
     if len(keys) != 1:
         raise ValidationError(f"padded_arch: architectures differ beyond widths: {sorted(keys)}")
     out = dict(archs[0])
-    out["hidden"] = [int(max(ws)) for ws in zip(*(a["hidden"] for a in archs))]
+    out["hidden"] = [-(-int(max(ws)) // align) * align for ws in zip(*(a["hidden"] for a in archs))]
     return out

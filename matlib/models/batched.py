@@ -10,13 +10,15 @@ import torch
 from matlib.models import manual
 from matlib.models.arch import padded_arch
 from matlib.models.config import TrainConfig
-from matlib.models.data import check_xy, feature_scaling, regression_metrics, split_indices, target_scaling
+from matlib.models.data import check_xy, regression_metrics, split_indices
 from matlib.models.mlp import init_params, torch_seed
+from matlib.models.model_rows import ModelRows
 from matlib.models.stacked import (ZERO_AT_ZERO, buffer_names, param_names, stack_params, stacked_forward,
                                    width_masks)
 
 
-PRESCALE_BYTES = 1 << 30  # per-model scaled copies of X up to this size
+KERNEL_ALIGN = 16  # hidden widths are padded to a multiple of this in training (full SIMD lanes / tensor-core tiles)
+MODEL_CHUNK = 8  # models per chunk of the hand-written step (one chunk's activations stay in cache)
 
 
 @dataclass
@@ -29,9 +31,13 @@ class TrainResult:
     metrics: list[dict] = field(default_factory=list)  # mae, rmse, r2, n_train, best_epoch, epochs, status, reason
 
 
-def _is_weight(name: str) -> bool:
-    """True for a linear layer's weight (l{i}.weight)."""
-    return name.startswith("l") and name.endswith(".weight")
+def _trim(name: str, t: torch.Tensor, arch: dict) -> torch.Tensor:
+    """A stacked tensor of the training arch cut to arch's widths (the padding beyond is exactly zero)."""
+    dims = [int(arch["n_in"]), *(int(h) for h in arch["hidden"]), int(arch.get("n_out", 1))]
+    layer = int(name.split(".")[0].lstrip("lbn"))
+    if name.startswith("l") and name.endswith(".weight"):
+        return t[:, :dims[layer + 1], :dims[layer]]
+    return t[:, :dims[layer + 1]]
 
 
 def default_device() -> torch.device:
@@ -54,43 +60,15 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
     X, y = check_xy(X, y)
     dev = torch.device(device) if device is not None else default_device()
     M = len(archs)
-    padded = padded_arch(archs)
+    stored = padded_arch(archs)
+    padded = padded_arch(archs, align=KERNEL_ALIGN)  # trained with widths the matmul kernels like; stored trimmed
     splits = [split_indices(len(y), s, cfg.val_fraction, cfg.test_fraction) for s in seeds]
     n_train = len(splits[0].train)
 
-    # per-model scaling from each model's own training split
-    xs = [feature_scaling(X[sp.train]) for sp in splits]
-    ys = [target_scaling(y[sp.train]) for sp in splits]
-    x_mean = torch.from_numpy(np.stack([a for a, _ in xs]))
-    x_std = torch.from_numpy(np.stack([b for _, b in xs]))
-    y_mean = torch.tensor([a for a, _ in ys], dtype=torch.float32)
-    y_std = torch.tensor([b for _, b in ys], dtype=torch.float32)
+    data = ModelRows(X, y, splits, dev)
+    d_in = X.shape[1]
 
-    Xd = torch.from_numpy(X).to(dev)
-    yd = torch.from_numpy(y).to(dev)
-    xm, xinv = x_mean.to(dev).unsqueeze(1), (1.0 / x_std).to(dev).unsqueeze(1)
-    ym, yinv = y_mean.to(dev).unsqueeze(1), (1.0 / y_std).to(dev).unsqueeze(1)
-    train_idx = torch.from_numpy(np.stack([sp.train for sp in splits])).to(dev)
-    val_idx = torch.from_numpy(np.stack([sp.val for sp in splits])).to(dev)
-    test_idx = torch.from_numpy(np.stack([sp.test for sp in splits])).to(dev)
-
-    n_rows, d_in = Xd.shape
-    if M * n_rows * d_in * 4 <= PRESCALE_BYTES:  # every model's own scaled copy: one gather per batch, no arithmetic
-        Xs = ((Xd.unsqueeze(0) - xm) * xinv).reshape(M * n_rows, d_in)
-        offsets = (torch.arange(M, device=dev) * n_rows).unsqueeze(1)
-    else:
-        Xs = None
-
-    def batch(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if Xs is not None:
-            xb = Xs.index_select(0, (idx + offsets).reshape(-1)).view(M, idx.shape[1], d_in)
-        else:
-            xb = (Xd.index_select(0, idx.reshape(-1)).view(M, idx.shape[1], d_in) - xm) * xinv
-        return xb, (yd[idx] - ym) * yinv
-
-    stacked = stack_params(padded, [init_params(a, s) for a, s in zip(archs, seeds)])
-    # training layout: linear weights as [M, in, out] (contiguous right-hand operands)
-    state = {k: (v.transpose(1, 2) if _is_weight(k) else v).contiguous().to(dev) for k, v in stacked.items()}
+    state = {k: v.to(dev) for k, v in stack_params(padded, [init_params(a, s) for a, s in zip(archs, seeds)]).items()}
     pnames, bnames = param_names(padded), buffer_names(padded)
     params = [state[k].requires_grad_(True) for k in pnames]
     opt = _adam(params, cfg, dev)
@@ -111,23 +89,24 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
     failed = torch.zeros(M, dtype=torch.bool, device=dev)
     amp = cfg.amp and dev.type == "cuda"
     fast = manual.supports(padded, amp)  # hand-written backward, no autograd graph per step
-    if fast:
-        manual.ensure_grads({k: state[k] for k in pnames})
+    step = manual.ManualStep({k: state[k] for k in pnames}, padded, bs, masks, drop_gen, MODEL_CHUNK) if fast else None
+    xv, yv = data.rows(data.val)  # the same rows every epoch
     epochs_run = 0
 
     for epoch in range(cfg.epochs):
         epochs_run = epoch + 1
         perm = torch.stack([torch.randperm(n_train, generator=g) for g in shuffle_gens]).to(dev)
-        order = torch.gather(train_idx, 1, perm)
+        order = torch.gather(data.train, 1, perm)
         ep_loss = torch.zeros(M, device=dev)
         for b in range(n_batches):
-            xb, yb = batch(order[:, b * bs:(b + 1) * bs])
-            if fast:
-                ep_loss += manual.train_step(state, padded, xb, yb, masks, drop_gen)
+            idx = order[:, b * bs:(b + 1) * bs]
+            if step is not None:
+                ep_loss += step(data, idx)
                 opt.step()
                 continue
+            xb, yb = data.rows(idx)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                out, _ = stacked_forward(state, padded, xb, masks, training=True, dropout_gen=drop_gen, in_out=True)
+                out, _ = stacked_forward(state, padded, xb, masks, training=True, dropout_gen=drop_gen)
             loss = ((out.float() - yb) ** 2).mean(dim=1)
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
@@ -135,8 +114,7 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
             ep_loss += loss.detach()
         ep_loss /= n_batches
         with torch.no_grad():
-            xv, yv = batch(val_idx)
-            out, _ = stacked_forward(state, padded, xv, masks, training=False, in_out=True)
+            out, _ = stacked_forward(state, padded, xv, masks, training=False)
             val = ((out.float() - yv) ** 2).mean(dim=1)
             diverged = active & (~torch.isfinite(ep_loss) | (ep_loss > cfg.diverge_loss) | ~torch.isfinite(val))
             failed |= diverged
@@ -155,10 +133,10 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
             break
 
     with torch.no_grad():
-        xt, _ = batch(test_idx)
-        out, _ = stacked_forward(best, padded, xt, masks, training=False, in_out=True)
-        pred = (out.float() * y_std.to(dev).unsqueeze(1) + y_mean.to(dev).unsqueeze(1)).cpu().numpy()
-    ytrue = y[test_idx.cpu().numpy()]
+        xt, _ = data.rows(data.test)
+        out, _ = stacked_forward(best, padded, xt, masks, training=False)
+        pred = (out.float() * data.y_std.to(dev).unsqueeze(1) + data.y_mean.to(dev).unsqueeze(1)).cpu().numpy()
+    ytrue = y[np.stack([sp.test for sp in splits])]
     failed_c, best_epoch_c = failed.cpu().numpy(), best_epoch.cpu().numpy()
     metrics = []
     for m in range(M):
@@ -169,9 +147,8 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
                    status="ok" if ok else "failed", reason=reason)
         metrics.append(met)
 
-    tensors = {k: (v.transpose(1, 2) if _is_weight(k) else v).detach().float().cpu().contiguous()
-               for k, v in best.items()}
-    tensors.update(x_mean=x_mean, x_std=x_std, y_mean=y_mean, y_std=y_std)
+    tensors = {k: _trim(k, v, stored).detach().float().cpu().contiguous() for k, v in best.items()}
+    tensors.update(x_mean=data.x_mean, x_std=data.x_std, y_mean=data.y_mean, y_std=data.y_std)
     for i in range(len(padded["hidden"])):
         tensors[f"width{i}"] = torch.tensor([int(a["hidden"][i]) for a in archs], dtype=torch.int64)
-    return TrainResult(arch=padded, archs=[dict(a) for a in archs], tensors=tensors, metrics=metrics)
+    return TrainResult(arch=stored, archs=[dict(a) for a in archs], tensors=tensors, metrics=metrics)

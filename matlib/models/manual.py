@@ -1,33 +1,56 @@
 """A training step of M stacked MLPs (no batch norm) with a hand-written backward pass.
 
 Same maths as autograd through stacked_forward + per-model mean squared error, without the autograd
-graph: gradients are written straight into preallocated .grad tensors (bmm/sum with out=), activations
-use aten's fused backward kernels, and nothing is recorded or freed per step.
+graph: every activation and gradient is written into buffers allocated once per run (bmm/sum/activations
+with out=), activations use aten's fused backward kernels, and nothing is recorded or freed per step.
 """
 
 from __future__ import annotations
 
 import torch
 
+from matlib.models.model_rows import ModelRows
 from matlib.models.stacked import ACT_FUNCS
 
+_OPS = torch.ops.aten
 
-def _act_backward(name: str, g: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """d loss / d z from d loss / d act(z) for activation name (z: pre-activation, a: its output)."""
-    ops = torch.ops.aten
-    if name == "relu":
-        return ops.threshold_backward(g, a, 0)
+
+def _act_forward(name: str, z: torch.Tensor, out: torch.Tensor) -> None:
+    """out = act(z), written in place (tanh through the sigmoid kernel: same function, several times faster on CPU)."""
     if name == "tanh":
-        return ops.tanh_backward(g, a)
-    if name == "silu":
-        return ops.silu_backward(g, z)
-    if name == "leaky_relu":
-        return ops.leaky_relu_backward(g, z, 0.01, False)
-    if name == "elu":
-        return ops.elu_backward(g, 1.0, 1, 1.0, False, z)
-    if name == "softplus":
-        return ops.softplus_backward(g, z, 1.0, 20.0)
-    raise ValueError(f"unknown activation {name!r}")
+        torch.mul(z, 2.0, out=out)
+        torch.sigmoid(out, out=out)
+        out.mul_(2.0).sub_(1.0)
+    elif name == "relu":
+        torch.clamp_min(z, 0.0, out=out)
+    elif name == "silu":
+        _OPS.silu.out(z, out=out)
+    elif name == "leaky_relu":
+        _OPS.leaky_relu.out(z, 0.01, out=out)
+    elif name == "elu":
+        _OPS.elu.out(z, 1.0, 1, 1, out=out)
+    elif name == "softplus":
+        _OPS.softplus.out(z, 1.0, 20.0, out=out)
+    else:
+        raise ValueError(f"unknown activation {name!r}")
+
+
+def _act_backward(name: str, g: torch.Tensor, z: torch.Tensor, a: torch.Tensor, out: torch.Tensor) -> None:
+    """out = d loss / d z from g = d loss / d act(z) (z: pre-activation, a: its output)."""
+    if name == "relu":
+        _OPS.threshold_backward.grad_input(g, a, 0, grad_input=out)
+    elif name == "tanh":
+        _OPS.tanh_backward.grad_input(g, a, grad_input=out)
+    elif name == "silu":
+        _OPS.silu_backward.grad_input(g, z, grad_input=out)
+    elif name == "leaky_relu":
+        _OPS.leaky_relu_backward.grad_input(g, z, 0.01, False, grad_input=out)
+    elif name == "elu":
+        _OPS.elu_backward.grad_input(g, 1.0, 1, 1.0, False, z, grad_input=out)
+    elif name == "softplus":
+        _OPS.softplus_backward.grad_input(g, z, 1.0, 20.0, grad_input=out)
+    else:
+        raise ValueError(f"unknown activation {name!r}")
 
 
 def supports(arch: dict, amp: bool) -> bool:
@@ -42,44 +65,87 @@ def ensure_grads(params: dict[str, torch.Tensor]) -> None:
             v.grad = torch.zeros_like(v)
 
 
-def train_step(p: dict[str, torch.Tensor], arch: dict, xb: torch.Tensor, yb: torch.Tensor,
-               masks: list[torch.Tensor] | None, dropout_gen: torch.Generator | None = None) -> torch.Tensor:
-    """Forward + backward of M models on xb [M, B, d] (weights [M, in, out]); fills .grad, returns loss [M]."""
-    name = arch["activation"]
-    act = ACT_FUNCS[name]
-    drop = float(arch["dropout"])
-    n_hidden = len(arch["hidden"])
-    with torch.no_grad():
-        h, cache = xb, []
+class ManualStep:
+    """Forward + backward of M models on batches [M, B, d] (weights [M, out, in]) into preallocated buffers.
+
+    Models are processed in chunks of `chunk` so that one chunk's activations and gradients stay in cache.
+    """
+
+    def __init__(self, params: dict[str, torch.Tensor], arch: dict, batch_size: int,
+                 masks: list[torch.Tensor] | None, dropout_gen: torch.Generator | None = None,
+                 chunk: int | None = None) -> None:
+        ensure_grads(params)
+        self.p, self.arch, self.masks, self.gen = params, arch, masks, dropout_gen
+        self.act = arch["activation"]
+        self.drop = float(arch["dropout"])
+        self.n_hidden = len(arch["hidden"])
+        w0 = params["l0.weight"]
+        self.M, dev = w0.shape[0], w0.device
+        self.chunk = min(self.M, chunk or self.M)
+
+        def buf(width: int) -> torch.Tensor:
+            return torch.empty((self.chunk, batch_size, int(width)), device=dev)
+
+        widths = [int(h) for h in arch["hidden"]]
+        self.z = [buf(h) for h in widths]  # pre-activations
+        self.a = [buf(h) for h in widths]  # activations
+        self.g = [buf(h) for h in widths]  # d loss / d activation, then (in place) d loss / d pre-activation
+        self.x = buf(params["l0.weight"].shape[2])  # the chunk's gathered inputs
+        self.out = buf(1)
+        self.diff = torch.empty((self.chunk, batch_size), device=dev)
+        self.loss = torch.empty(self.M, device=dev)
+
+    def __call__(self, data: ModelRows, idx: torch.Tensor) -> torch.Tensor:
+        """Fill every parameter's .grad for the rows idx [M, B] of each model; returns the loss [M]."""
+        with torch.no_grad():
+            for c0 in range(0, self.M, self.chunk):
+                c1 = min(c0 + self.chunk, self.M)
+                xb, yb = data.rows(idx[c0:c1], self.x, slice(c0, c1))  # gathered per chunk: still in cache below
+                p = {k: v[c0:c1] for k, v in self.p.items()}
+                g = {k: v.grad[c0:c1] for k, v in self.p.items()}
+                masks = None if self.masks is None else [m[c0:c1] for m in self.masks]
+                self.loss[c0:c1] = self._chunk(p, g, masks, xb, yb, c1 - c0)
+        return self.loss
+
+    def _chunk(self, p: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], masks: list[torch.Tensor] | None,
+               xb: torch.Tensor, yb: torch.Tensor, m: int) -> torch.Tensor:
+        """One chunk of m models: forward, loss [m], and gradients written into grads."""
+        n_hidden = self.n_hidden
+        h, inputs, keeps = xb, [], []
         for i in range(n_hidden):
-            z = torch.baddbmm(p[f"l{i}.bias"].unsqueeze(1), h, p[f"l{i}.weight"])
-            a = act(z)
-            out = a if masks is None else a * masks[i].unsqueeze(1)
+            z, a = self.z[i][:m], self.a[i][:m]
+            torch.bmm(h, p[f"l{i}.weight"].transpose(1, 2), out=z)
+            z.add_(p[f"l{i}.bias"].unsqueeze(1))
+            _act_forward(self.act, z, a)
+            out = a
+            if masks is not None:
+                out = a * masks[i].unsqueeze(1)
             keep = None
-            if drop > 0:
-                keep = (torch.rand(out.shape, device=out.device, generator=dropout_gen) >= drop).to(out.dtype)
-                keep.mul_(1.0 / (1.0 - drop))
+            if self.drop > 0:
+                keep = (torch.rand(out.shape, device=out.device, generator=self.gen) >= self.drop).to(out.dtype)
+                keep.mul_(1.0 / (1.0 - self.drop))
                 out = out * keep
-            cache.append((h, z, a, keep))
+            inputs.append(h)
+            keeps.append(keep)
             h = out
-        wl = p[f"l{n_hidden}.weight"]
-        out = torch.baddbmm(p[f"l{n_hidden}.bias"].unsqueeze(1), h, wl)  # [M, B, 1]
-        diff = out.squeeze(-1) - yb
+        wl, bl = p[f"l{n_hidden}.weight"], p[f"l{n_hidden}.bias"]  # [m, 1, h_last], [m, 1]
+        o = self.out[:m]
+        torch.bmm(h, wl.transpose(1, 2), out=o)  # [m, B, 1]
+        diff = torch.sub(o.squeeze(-1), yb, out=self.diff[:m]).add_(bl)
         loss = diff.square().mean(dim=1)
-        g = diff.mul_(2.0 / diff.shape[1]).unsqueeze(-1)  # d loss / d out, [M, B, 1]
-        torch.bmm(h.transpose(1, 2), g, out=wl.grad)
-        torch.sum(g, dim=1, out=p[f"l{n_hidden}.bias"].grad)
-        gh = g * wl.transpose(1, 2)  # [M, B, h_last]
+        gout = diff.mul_(2.0 / diff.shape[1]).unsqueeze(-1)  # d loss / d out, [m, B, 1]
+        torch.bmm(gout.transpose(1, 2), h, out=grads[f"l{n_hidden}.weight"])
+        torch.sum(gout.squeeze(-1), dim=1, keepdim=True, out=grads[f"l{n_hidden}.bias"])
+        gh = torch.mul(gout, wl, out=self.g[n_hidden - 1][:m])  # [m, B, h_last]
         for i in range(n_hidden - 1, -1, -1):
-            h_in, z, a, keep = cache[i]
-            if keep is not None:
-                gh.mul_(keep)
+            if keeps[i] is not None:
+                gh.mul_(keeps[i])
             if masks is not None:
                 gh.mul_(masks[i].unsqueeze(1))
-            gz = _act_backward(name, gh, z, a)
+            _act_backward(self.act, gh, self.z[i][:m], self.a[i][:m], gh)  # in place: gh becomes d loss / d z
             w = p[f"l{i}.weight"]
-            torch.bmm(h_in.transpose(1, 2), gz, out=w.grad)
-            torch.sum(gz, dim=1, out=p[f"l{i}.bias"].grad)
+            torch.bmm(gh.transpose(1, 2), inputs[i], out=grads[f"l{i}.weight"])
+            torch.sum(gh, dim=1, out=grads[f"l{i}.bias"])
             if i > 0:
-                gh = torch.bmm(gz, w.transpose(1, 2))
-    return loss
+                gh = torch.bmm(gh, w, out=self.g[i - 1][:m])
+        return loss

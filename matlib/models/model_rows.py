@@ -1,0 +1,43 @@
+"""The rows of M models that share one table (X, y), each with its own split and its own scaling."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from matlib.models.data import Split, feature_scaling, feature_scaling_many, target_scaling
+
+
+class ModelRows:
+    """One scaled copy of X on the device; per-model scaling applied as an affine map to gathered rows."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, splits: list[Split], device: torch.device) -> None:
+        train = np.stack([sp.train for sp in splits])
+        x_mean, x_std = feature_scaling_many(X, train)
+        ys = [target_scaling(y[sp.train]) for sp in splits]
+        self.x_mean, self.x_std = torch.from_numpy(x_mean), torch.from_numpy(x_std)  # each model's own (CPU)
+        self.y_mean = torch.tensor([m for m, _ in ys], dtype=torch.float32)
+        self.y_std = torch.tensor([s for _, s in ys], dtype=torch.float32)
+        center, spread = feature_scaling(X)  # the shared table is scaled once, by all rows (well conditioned)
+        self.table = torch.from_numpy((X - center) / spread).to(device)  # [n, d]
+        # (x - mean_m) / std_m == table * gain_m + shift_m
+        self.gain = torch.from_numpy(spread / x_std).unsqueeze(1).to(device)  # [M, 1, d]
+        self.shift = torch.from_numpy((center - x_mean) / x_std).unsqueeze(1).to(device)
+        y_t = torch.from_numpy(y).unsqueeze(0)
+        self.targets = ((y_t - self.y_mean.unsqueeze(1)) / self.y_std.unsqueeze(1)).to(device)  # [M, n]
+        self.train = torch.from_numpy(train).to(device)
+        self.val = torch.from_numpy(np.stack([sp.val for sp in splits])).to(device)
+        self.test = torch.from_numpy(np.stack([sp.test for sp in splits])).to(device)
+
+    def rows(self, idx: torch.Tensor, out: torch.Tensor | None = None, models: slice = slice(None)
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows idx [m, b] of the models `models`, scaled each model's own way: (x [m, b, d], y [m, b]).
+
+        out: a reused buffer of at least m*b*d floats.
+        """
+        m, b = idx.shape
+        d = self.table.shape[1]
+        dest = None if out is None else out.view(-1)[:m * b * d].view(m * b, d)
+        x = torch.index_select(self.table, 0, idx.reshape(-1), out=dest).view(m, b, d)
+        x.mul_(self.gain[models]).add_(self.shift[models])
+        return x, torch.gather(self.targets[models], 1, idx)
