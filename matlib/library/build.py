@@ -18,6 +18,7 @@ from matlib.library.plan import (library_dir, load_training_table, part_paths, p
                                  read_part)
 from matlib.library.shard import write_shard
 from matlib.models.batched import train_batched
+from matlib.models.stacked import trim_stacked
 from matlib.store import Store
 
 
@@ -59,25 +60,13 @@ def run_shard_job(job: dict) -> dict:
                 "archs": [models[i]["arch"] for i in ok]}
         arch = dict(res.arch)
         arch["hidden"] = [int(tensors[f"width{j}"].max()) for j in range(len(arch["hidden"]))]
-        tensors = _trim(tensors, arch)
+        tensors = trim_stacked(tensors, arch)
         sha = write_shard(shard_file, arch, tensors, meta)
     atomic_write_parquet(part, pd.DataFrame(rows))
     record = {"shard": job["shard"], "sha256": sha, "n_models": len(models), "n_ok": len(ok),
               "arch": dict(res.arch) if ok else None}
     atomic_write_json(done, record)
     return {k: record[k] for k in ("shard", "sha256", "n_models", "n_ok")}
-
-
-def _trim(tensors: dict[str, torch.Tensor], arch: dict) -> dict[str, torch.Tensor]:
-    """Cut padding that no kept model uses (after failed models were dropped)."""
-    dims = [int(arch["n_in"])] + [int(h) for h in arch["hidden"]] + [int(arch.get("n_out", 1))]
-    out = {}
-    for k, t in tensors.items():
-        if k.startswith(("l", "bn")) and "." in k:
-            layer = int(k.split(".")[0].lstrip("lbn"))
-            t = t[:, : dims[layer + 1], : dims[layer]] if (k.startswith("l") and k.endswith("weight")) else t[:, : dims[layer + 1]]
-        out[k] = t.contiguous()
-    return out
 
 
 def finalize(store: Store, cfg: dict, jobs: list[dict]) -> Path:

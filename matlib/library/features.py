@@ -21,11 +21,14 @@ def shard_masks(shard: Shard, device: torch.device) -> list[torch.Tensor] | None
 
 
 @torch.no_grad()
-def shard_hidden_features(shard: Shard, X: np.ndarray | torch.Tensor, device: str | torch.device | None = None
-                          ) -> list[torch.Tensor]:
+def shard_hidden_features(shard: Shard, X: np.ndarray | torch.Tensor, device: str | torch.device | None = None,
+                          clip: float | None = None) -> list[torch.Tensor]:
     """Hidden outputs [M, n, H_l] per layer for raw inputs X [n, d_in], each model scaling X itself.
 
-    Units beyond a model's own width (padding within a shard) are exactly zero.
+    Units beyond a model's own width (padding within a shard) are exactly zero. With clip, every standardised
+    input is clamped to [-clip, clip] (in standard deviations of the model's training data) before the forward
+    pass: inputs far outside the source's training data (a descriptor nearly constant there) then cannot
+    saturate or blow up the hidden units.
     """
     x = torch.as_tensor(X)
     dev = torch.device(device) if device is not None else x.device
@@ -35,6 +38,8 @@ def shard_hidden_features(shard: Shard, X: np.ndarray | torch.Tensor, device: st
         raise ValidationError(f"shard {shard.name}: inputs have shape {tuple(x.shape)}, expected [n, {d_in}]")
     t = {k: v.to(dev) for k, v in shard.tensors.items()}
     xs = (x.unsqueeze(0) - t["x_mean"].unsqueeze(1)) / t["x_std"].unsqueeze(1)
+    if clip is not None:
+        xs = xs.clamp(-float(clip), float(clip))
     _, hidden = stacked_forward(t, shard.arch, xs, shard_masks(shard, dev), training=False, collect=True)
     return hidden
 

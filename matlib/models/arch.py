@@ -17,7 +17,7 @@ DEFAULT_SPACE: dict[str, Any] = {
     "max_width": 512,
     "width_round": 4,  # widths rounded to a multiple of this (helps shape buckets)
     "decreasing": 0.9,  # probability that widths are sorted in decreasing order
-    "family_jitter": 0.15,  # each model's width fraction = family's base fraction x U(1 - j, 1 + j)
+    "family_jitter": 0.0,  # each model's width fraction = family's base fraction x U(1 - j, 1 + j)
     "activation": list(ACTIVATIONS),
     "dropout": [0.0, 0.0, 0.1, 0.2],
     "batchnorm": [False, True],

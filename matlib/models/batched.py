@@ -14,10 +14,10 @@ from matlib.models.data import check_xy, regression_metrics, split_indices
 from matlib.models.mlp import init_params, torch_seed
 from matlib.models.model_rows import ModelRows
 from matlib.models.stacked import (ZERO_AT_ZERO, buffer_names, param_names, stack_params, stacked_forward,
-                                   width_masks)
+                                   trim_stacked, width_masks)
 
 
-KERNEL_ALIGN = 16  # hidden widths are padded to a multiple of this in training (full SIMD lanes / tensor-core tiles)
+KERNEL_ALIGN = 8  # hidden widths are padded to a multiple of this in training (full SIMD lanes / tensor-core tiles)
 MODEL_CHUNK = 8  # models per chunk of the hand-written step (one chunk's activations stay in cache)
 
 
@@ -29,15 +29,6 @@ class TrainResult:
     archs: list[dict]  # each model's own architecture
     tensors: dict[str, torch.Tensor]  # l{i}.*, bn{i}.*, x_mean, x_std, y_mean, y_std, width{i}
     metrics: list[dict] = field(default_factory=list)  # mae, rmse, r2, n_train, best_epoch, epochs, status, reason
-
-
-def _trim(name: str, t: torch.Tensor, arch: dict) -> torch.Tensor:
-    """A stacked tensor of the training arch cut to arch's widths (the padding beyond is exactly zero)."""
-    dims = [int(arch["n_in"]), *(int(h) for h in arch["hidden"]), int(arch.get("n_out", 1))]
-    layer = int(name.split(".")[0].lstrip("lbn"))
-    if name.startswith("l") and name.endswith(".weight"):
-        return t[:, :dims[layer + 1], :dims[layer]]
-    return t[:, :dims[layer + 1]]
 
 
 def default_device() -> torch.device:
@@ -90,7 +81,8 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
     amp = cfg.amp and dev.type == "cuda"
     fast = manual.supports(padded, amp)  # hand-written backward, no autograd graph per step
     step = manual.ManualStep({k: state[k] for k in pnames}, padded, bs, masks, drop_gen, MODEL_CHUNK) if fast else None
-    xv, yv = data.rows(data.val)  # the same rows every epoch
+    yv = torch.gather(data.targets, 1, data.val)  # the same rows every epoch
+    xv = data.rows(data.val)[0] if step is None else None
     epochs_run = 0
 
     for epoch in range(cfg.epochs):
@@ -114,7 +106,8 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
             ep_loss += loss.detach()
         ep_loss /= n_batches
         with torch.no_grad():
-            out, _ = stacked_forward(state, padded, xv, masks, training=False)
+            out = step.evaluate(state, data, data.val) if step is not None else \
+                stacked_forward(state, padded, xv, masks, training=False)[0]
             val = ((out.float() - yv) ** 2).mean(dim=1)
             diverged = active & (~torch.isfinite(ep_loss) | (ep_loss > cfg.diverge_loss) | ~torch.isfinite(val))
             failed |= diverged
@@ -133,8 +126,8 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
             break
 
     with torch.no_grad():
-        xt, _ = data.rows(data.test)
-        out, _ = stacked_forward(best, padded, xt, masks, training=False)
+        out = step.evaluate(best, data, data.test) if step is not None else \
+            stacked_forward(best, padded, data.rows(data.test)[0], masks, training=False)[0]
         pred = (out.float() * data.y_std.to(dev).unsqueeze(1) + data.y_mean.to(dev).unsqueeze(1)).cpu().numpy()
     ytrue = y[np.stack([sp.test for sp in splits])]
     failed_c, best_epoch_c = failed.cpu().numpy(), best_epoch.cpu().numpy()
@@ -147,7 +140,7 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
                    status="ok" if ok else "failed", reason=reason)
         metrics.append(met)
 
-    tensors = {k: _trim(k, v, stored).detach().float().cpu().contiguous() for k, v in best.items()}
+    tensors = trim_stacked({k: v.detach().float().cpu() for k, v in best.items()}, stored)
     tensors.update(x_mean=data.x_mean, x_std=data.x_std, y_mean=data.y_mean, y_std=data.y_std)
     for i in range(len(padded["hidden"])):
         tensors[f"width{i}"] = torch.tensor([int(a["hidden"][i]) for a in archs], dtype=torch.int64)

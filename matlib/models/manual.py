@@ -94,6 +94,34 @@ class ManualStep:
         self.out = buf(1)
         self.diff = torch.empty((self.chunk, batch_size), device=dev)
         self.loss = torch.empty(self.M, device=dev)
+        self._eval_buffers: dict[int, list[torch.Tensor]] = {}
+
+    def evaluate(self, params: dict[str, torch.Tensor], data: ModelRows, idx: torch.Tensor) -> torch.Tensor:
+        """Outputs [M, n] (scaled units) of the models `params` (same shapes as training) on their rows idx [M, n]."""
+        n = idx.shape[1]
+        if n not in self._eval_buffers:  # validation and test rows: the same sizes every epoch
+            dev = self.p["l0.weight"].device
+            dims = [self.p["l0.weight"].shape[2], *(int(h) for h in self.arch["hidden"])]
+            self._eval_buffers[n] = [torch.empty((self.chunk, n, d), device=dev) for d in dims]
+        bufs = self._eval_buffers[n]
+        out = torch.empty((self.M, n), device=idx.device)
+        with torch.no_grad():
+            for c0 in range(0, self.M, self.chunk):
+                c1 = min(c0 + self.chunk, self.M)
+                m = c1 - c0
+                h, _ = data.rows(idx[c0:c1], bufs[0], slice(c0, c1))
+                for i in range(self.n_hidden):
+                    z = bufs[i + 1][:m]
+                    torch.bmm(h, params[f"l{i}.weight"][c0:c1].transpose(1, 2), out=z)
+                    z.add_(params[f"l{i}.bias"][c0:c1].unsqueeze(1))
+                    _act_forward(self.act, z, z)
+                    if self.masks is not None:
+                        z.mul_(self.masks[i][c0:c1].unsqueeze(1))
+                    h = z
+                k = self.n_hidden
+                torch.bmm(h, params[f"l{k}.weight"][c0:c1].transpose(1, 2), out=out[c0:c1].unsqueeze(-1))
+                out[c0:c1].add_(params[f"l{k}.bias"][c0:c1])
+        return out
 
     def __call__(self, data: ModelRows, idx: torch.Tensor) -> torch.Tensor:
         """Fill every parameter's .grad for the rows idx [M, B] of each model; returns the loss [M]."""

@@ -64,6 +64,18 @@ def stack_params(padded: dict, singles: list[dict[str, torch.Tensor]]) -> dict[s
     return out
 
 
+def trim_stacked(tensors: dict[str, torch.Tensor], arch: dict) -> dict[str, torch.Tensor]:
+    """Stacked tensors cut to arch's widths (padding beyond them is zero in every model); others unchanged."""
+    dims = [int(arch["n_in"])] + [int(h) for h in arch["hidden"]] + [int(arch.get("n_out", 1))]
+    out = {}
+    for k, t in tensors.items():
+        if k.startswith(("l", "bn")) and "." in k:
+            layer = int(k.split(".")[0].lstrip("lbn"))
+            t = t[:, :dims[layer + 1], :dims[layer]] if k.startswith("l") and k.endswith("weight") else t[:, :dims[layer + 1]]
+        out[k] = t.contiguous()
+    return out
+
+
 def width_masks(padded: dict, archs: list[dict], device: torch.device | str = "cpu") -> list[torch.Tensor]:
     """Per hidden layer a [M, H_l] 0/1 mask of each model's real units."""
     masks = []

@@ -31,6 +31,10 @@ from matlib.transfer.target import TargetFeatures, load_target, prepare_target, 
 
 DEFAULT_LEARNERS = ("ridge", "lightgbm", "rf", "finetune")
 DIRECT_LEARNERS = ("ridge", "lightgbm", "rf")
+# Target inputs are clamped to +-INPUT_CLIP standard deviations of each source model's training data before its
+# frozen layers see them: a target far outside the source domain (ESOL molecules vs QM9's <= 9 heavy atoms) otherwise
+# drives near-constant source descriptors to z-scores in the hundreds and the hidden features carry only that.
+INPUT_CLIP = 5.0
 
 
 @dataclass
@@ -80,8 +84,8 @@ def stream_shards(lib, names: Sequence[str] | None = None) -> Iterator[Any]:
 
 def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
                    shards: Sequence[str] | None = None, device: str | None = None,
-                   workers: int | None = None) -> pd.DataFrame:
-    """Screening rows of every usable (model, layer), shard by shard (on device if given).
+                   workers: int | None = None, clip: float | None = None) -> pd.DataFrame:
+    """Screening rows of every usable (model, layer), shard by shard (on device if given; inputs clamped by clip).
 
     On CPU, shards are screened by `workers` threads (default: the CPU count) with torch's intra-op
     threads set to 1: batched eigh with several OpenMP threads collapses when the cores are shared,
@@ -95,7 +99,7 @@ def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_
     with single_thread_torch(cpu), ThreadPoolExecutor(max_workers=n_workers) as pool:
         pending: deque = deque()
         for shard in loader:
-            pending.append(pool.submit(screen_shard, shard, lib.catalog, target, grid, device=device))
+            pending.append(pool.submit(screen_shard, shard, lib.catalog, target, grid, device=device, clip=clip))
             while len(pending) >= 2 * n_workers:
                 frames.append(pending.popleft().result())
         while pending:
@@ -118,7 +122,8 @@ def single_thread_torch(active: bool = True) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures, clip: float | None = None
+                       ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(features [n,h], one-model extractor shard) of each picked transfer candidate."""
     from matlib.library import shard_hidden_features
 
@@ -129,7 +134,7 @@ def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures) -> tupl
         for p in picks[picks["shard"] == shard.name].itertuples(index=False):
             ext = slice_shard(shard, int(p.row))
             X = torch.as_tensor(target.features[p.descriptor_hash], dtype=torch.float32)
-            feats[p.candidate] = shard_hidden_features(ext, X)[int(p.layer)][0].double().numpy()
+            feats[p.candidate] = shard_hidden_features(ext, X, clip=clip)[int(p.layer)][0].double().numpy()
             extractors[p.candidate] = ext
     return feats, extractors
 
@@ -182,6 +187,7 @@ class RunConfig:
     target_dataset: str | None = None
     max_overlap: float = 0.0
     report: bool = True
+    input_clip: float | None = INPUT_CLIP  # source-standardised inputs clamped to +-this before feature extraction
 
 
 def prepare_run(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any], out_dir: str | Path,
@@ -217,7 +223,7 @@ def screen_step(out_dir: str | Path, shards: Sequence[str] | None = None, part: 
     out_dir = Path(out_dir)
     cfg = read_json(out_dir / "stage" / "config.json")
     target = load_target(out_dir / "stage")
-    df = screen_library(open_library(cfg["library_dir"]), target, shards=shards)
+    df = screen_library(open_library(cfg["library_dir"]), target, shards=shards, clip=cfg.get("input_clip"))
     return atomic_write_parquet(out_dir / "stage" / f"screen-{part}.parquet", df)
 
 
@@ -258,7 +264,7 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     eligible = ranking[(ranking["kind"] == "transfer") & (cfg.allow_leakage | ~ranking["leak"])
                        & np.isfinite(ranking["loo_mae"].astype(float))]
     picks = eligible.head(cfg.top_k)
-    feats, extractors = candidate_features(lib, picks, target) if len(picks) else ({}, {})
+    feats, extractors = candidate_features(lib, picks, target, cfg.input_clip) if len(picks) else ({}, {})
     items = [{"key": p.candidate, "kind": "transfer", "X": feats[p.candidate],
               "learners": [n for n in cfg.learners if n != "finetune" or i < cfg.finetune_top],
               "context": _context(extractors[p.candidate], p.layer)} for i, p in enumerate(picks.itertuples(index=False))]
@@ -291,7 +297,7 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
         members.append(m)
         states[key] = fits
     info = {"target_column": cfg.target_column, "input_column": cfg.input_column, "input_kind": input_kind,
-            "n_train": int(len(yv)), "seed": cfg.seed, "cv_mae": selection.cv.mae, "cv_rmse": selection.cv.rmse,
+            "n_train": int(len(yv)), "seed": cfg.seed, "input_clip": cfg.input_clip, "cv_mae": selection.cv.mae, "cv_rmse": selection.cv.rmse,
             "library": cfg.library_dir, "library_name": lib.name, "created_by": f"matlib {__version__}"}
     save_model(out_dir / "model", members,
                {m.key: extractors[m.key.rsplit("|", 1)[0]] for m in members if m.kind == "transfer"}, states, info)
@@ -311,7 +317,7 @@ def fit_transfer(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any
     """Screen every (model, layer) of the library, refine the top K, choose by CV, save the model and report.
 
     options: see RunConfig (target_column, input_column, top_k, seed, folds, repeats, max_ensemble, learners,
-    direct_learners, include_direct, allow_leakage, target_dataset, max_overlap, report).
+    direct_learners, include_direct, allow_leakage, target_dataset, max_overlap, report, input_clip).
     """
     t0 = time.perf_counter()
     prepare_run(library_dir, inputs, y, out_dir, store=store, **options)

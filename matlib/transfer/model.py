@@ -45,13 +45,13 @@ def slice_shard(shard, row: int):
                  rows=pd.DataFrame({"model_id": [mid], "row": [0]}), meta={"model_ids": [mid]})
 
 
-def member_features(member: Member, X: np.ndarray, extractor=None) -> np.ndarray:
+def member_features(member: Member, X: np.ndarray, extractor=None, clip: float | None = None) -> np.ndarray:
     """The member's learner inputs: raw descriptors, or the frozen hidden layer of its source model."""
     if member.kind == "direct":
         return np.asarray(X, dtype=np.float64)
     from matlib.library import shard_hidden_features
 
-    hidden = shard_hidden_features(extractor, torch.as_tensor(X, dtype=torch.float32))
+    hidden = shard_hidden_features(extractor, torch.as_tensor(X, dtype=torch.float32), clip=clip)
     return hidden[member.layer][0].double().numpy()
 
 
@@ -124,7 +124,7 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
         for entry in spec["members"]:
             h = entry["descriptor_spec"].get("hash") or entry["descriptor_spec"]["name"]
             member = Member(**{k: entry[k] for k in ("key", "kind", "descriptor_spec", "learner", "model_id", "layer")})
-            Z = member_features(member, feats[h][0][good], entry["shard"])
+            Z = member_features(member, feats[h][0][good], entry["shard"], spec.get("input_clip"))
             lr = get_learner(entry["learner"])
             preds = [lr.predict(state, Z) for state in entry["states"]]
             full.append(preds[0])

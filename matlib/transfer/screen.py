@@ -30,8 +30,8 @@ def candidate_id(model_id: str, layer: int) -> str:
     return f"{model_id}/h{layer}"
 
 
-def shard_candidates(shard, rows: pd.DataFrame, target: TargetFeatures, device: str | None = None
-                     ) -> Iterator[tuple[str, int, torch.Tensor, pd.DataFrame]]:
+def shard_candidates(shard, rows: pd.DataFrame, target: TargetFeatures, device: str | None = None,
+                     clip: float | None = None) -> Iterator[tuple[str, int, torch.Tensor, pd.DataFrame]]:
     """(descriptor hash, layer, features [m,n,h], catalog rows) for a shard's usable models, per descriptor."""
     from matlib.library import shard_hidden_features
 
@@ -40,19 +40,19 @@ def shard_candidates(shard, rows: pd.DataFrame, target: TargetFeatures, device: 
             continue
         X = torch.as_tensor(target.features[h], dtype=torch.float32, device=device)
         with torch.no_grad():
-            hidden = shard_hidden_features(shard, X, device=device)
+            hidden = shard_hidden_features(shard, X, device=device, clip=clip)
         take = torch.as_tensor(group["row"].to_numpy(np.int64), device=hidden[0].device if hidden else None)
         for layer, H in enumerate(hidden):
             yield str(h), layer, H.index_select(0, take) if len(take) != H.shape[0] else H, group
 
 
 def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
-                 layers: str = "all", device: str | None = None) -> pd.DataFrame:
+                 layers: str = "all", device: str | None = None, clip: float | None = None) -> pd.DataFrame:
     """Ranking rows for every (model, layer) of one shard (models whose descriptor the target lacks are left out)."""
     rows = catalog[(catalog["shard"] == shard.name) & (catalog["status"] == "ok")].sort_values("row")
     y = torch.as_tensor(target.y_usable, dtype=torch.float32, device=device)
     out = []
-    for h, layer, F, group in shard_candidates(shard, rows, target, device):
+    for h, layer, F, group in shard_candidates(shard, rows, target, device, clip):
         archs = group["arch"].map(_n_hidden)
         keep = (archs > layer).to_numpy()
         if layers == "last":

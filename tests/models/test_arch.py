@@ -26,11 +26,21 @@ def test_samples_vary_and_are_usually_decreasing():
     assert 0.18 <= min(fractions) and max(fractions) <= 1.02
 
 
-def test_family_shares_everything_but_widths():
+def canonical(arch: dict) -> str:
+    return json.dumps(arch, sort_keys=True)
+
+
+def test_family_shares_one_shape_by_default():
     fam = [sample_architecture(100, s, family_seed=3) for s in range(20)]
+    assert len({canonical(a) for a in fam}) == 1  # identical shapes: a bucket with no padding
+
+
+def test_family_with_jitter_shares_everything_but_widths():
+    fam = [sample_architecture(100, s, {"family_jitter": 0.15}, family_seed=3) for s in range(20)]
     assert len({bucket_key(a) for a in fam}) == 1
     assert len({tuple(a["hidden"]) for a in fam}) > 5
     assert padded_arch(fam)["hidden"] == [max(w) for w in zip(*(a["hidden"] for a in fam))]
+    assert all(h % 16 == 0 for h in padded_arch(fam, align=16)["hidden"])
 
 
 def test_space_overrides_and_bad_keys():
