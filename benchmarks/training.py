@@ -12,6 +12,7 @@ fraction of a large matmul's FLOP/s measured in the same run on the same device.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -63,18 +64,69 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def _train_shard(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[int], cfg: dict) -> list[float]:
+    """A Dask task: train one shard with one torch thread (as the library build does); its test MAEs."""
+    torch.set_num_threads(1)
+    return [m["mae"] for m in train_batched(X, y, archs, seeds, cfg, device="cpu").metrics]
+
+
+class FanOut:
+    """Shards trained on a CPU LocalCluster of single-threaded workers: how `matlib library build` runs them."""
+
+    def __init__(self, workers: int, X: np.ndarray, y: np.ndarray) -> None:
+        from matlib.cluster import get_client
+
+        self.client = get_client(n_workers=workers, threads_per_worker=1)
+        self.X, self.y = self.client.scatter([X, y], broadcast=True)
+        warm = [sample_architecture(X.shape[1], 0)]
+        self.client.gather([self.client.submit(_train_shard, self.X, self.y, warm, [0], {"epochs": 1},
+                                               pure=False, workers=[w]) for w in self.client.scheduler_info()["workers"]])
+
+    def run(self, shards: list[list[int]], archs: list[dict], seeds: list[int], cfg: dict,
+            costs: list[float]) -> dict[int, float]:
+        """Train every shard, placed on the workers by estimated cost (largest first); test MAE by model index."""
+        workers = list(self.client.scheduler_info()["workers"])
+        load = dict.fromkeys(workers, 0.0)
+        futures = []
+        for k in sorted(range(len(shards)), key=lambda k: -costs[k]):
+            w = min(workers, key=load.__getitem__)
+            load[w] += costs[k]
+            idx = shards[k]
+            futures.append((idx, self.client.submit(_train_shard, self.X, self.y, [archs[i] for i in idx],
+                                                    [seeds[i] for i in idx], cfg, pure=False, workers=[w])))
+        return {i: mae for idx, f in futures for i, mae in zip(idx, f.result())}
+
+    def close(self) -> None:
+        """Stop the cluster."""
+        from matlib.cluster import close_client
+
+        close_client(self.client)
+
+
+def _timed(fn, device: torch.device) -> tuple[float, object]:  # noqa: ANN001 - any callable
+    """(seconds, result) of fn()."""
+    _sync(device)
+    t = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return time.perf_counter() - t, out
+
+
 def main() -> None:
-    """Run both trainers on the same models and print the comparison."""
+    """Run the trainers on the same models and print the comparison."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=64)
     ap.add_argument("--family", type=int, default=32, help="models per shape bucket")
+    ap.add_argument("--shard-size", type=int, default=16, help="models per shard in the fanned-out run")
     ap.add_argument("--rows", type=int, default=4000)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--baseline-models", type=int, default=None,
                     help="time the one-at-a-time baseline on this many of the models (default: all)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads in this process (default: torch's)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="single-threaded Dask workers of the fanned-out run (default: one per core; 0: skip it)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
@@ -83,6 +135,7 @@ def main() -> None:
     dev = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    workers = 0 if dev.type == "cuda" else (os.cpu_count() or 1) if args.workers is None else args.workers
     X, y = real_data(args.rows)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, patience=args.epochs + 1)
     space = {"n_layers": [1, 3], "dropout": [0.0], "batchnorm": [False]}
@@ -92,41 +145,62 @@ def main() -> None:
     flops = sum(model_flops(a, len(sp.train), len(sp.val), min(cfg.batch_size, len(sp.train)), cfg.epochs)
                 for a in archs)
     print(f"device={dev} torch_threads={torch.get_num_threads()} rows={len(y)} d_in={X.shape[1]} "
-          f"models={len(archs)} epochs={cfg.epochs} batch={cfg.batch_size}")
+          f"models={len(archs)} epochs={cfg.epochs} batch={cfg.batch_size} fan-out workers={workers}")
 
     buckets: dict[tuple, list[int]] = defaultdict(list)
     for i, a in enumerate(archs):
         buckets[bucket_key(a)].append(i)
-    train_batched(X, y, archs[:2], seeds[:2], TrainConfig(epochs=1, batch_size=cfg.batch_size), device=dev)  # warm-up
-    peak_before = matmul_flops_per_s(dev)
-    nb = args.baseline_models or len(archs)
-    t_batched, t_single = float("inf"), float("inf")
-    batched_mae, single_mae = {}, {}
-    for _ in range(args.repeats):  # interleaved repeats, best of each: the machine may be shared
-        _sync(dev)
-        t = time.perf_counter()
+    shards = [idx[k:k + args.shard_size] for idx in buckets.values() for k in range(0, len(idx), args.shard_size)]
+    costs = [sum(model_flops(archs[i], len(sp.train), len(sp.val), cfg.batch_size, cfg.epochs) for i in idx)
+             for idx in shards]
+    fan = FanOut(workers, X, y) if workers else None
+
+    def batched() -> dict[int, float]:
+        maes = {}
         for idx in buckets.values():
             res = train_batched(X, y, [archs[i] for i in idx], [seeds[i] for i in idx], cfg, device=dev)
-            batched_mae.update({i: m["mae"] for i, m in zip(idx, res.metrics)})
-        _sync(dev)
-        t_batched = min(t_batched, time.perf_counter() - t)
-        t = time.perf_counter()
-        for i in range(nb):
-            single_mae[i] = train_single(X, y, archs[i], seeds[i], cfg, device=dev)[1]["mae"]
-        _sync(dev)
-        t_single = min(t_single, (time.perf_counter() - t) * len(archs) / nb)
+            maes.update({i: m["mae"] for i, m in zip(idx, res.metrics)})
+        return maes
 
-    peak = max(peak_before, matmul_flops_per_s(dev))  # best of before/after: the machine may be shared
-    achieved = flops / t_batched
-    rate_b, rate_s = len(archs) / t_batched * 3600, len(archs) / t_single * 3600
-    diffs = np.array([abs(batched_mae[i] - single_mae[i]) / single_mae[i] for i in range(nb)])
-    print(f"shape buckets: {len(buckets)}  useful GFLOP: {flops / 1e9:.1f}")
-    print(f"one-at-a-time (nn.Sequential + DataLoader): {t_single:8.2f} s  {rate_s:12.0f} models/hour")
-    print(f"batched (stacked bmm, manual bwd, Adam/ES):{t_batched:8.2f} s  {rate_b:12.0f} models/hour")
-    print(f"speed-up ratio: {t_single / t_batched:.1f}x")
-    print(f"batched achieved {achieved / 1e9:.1f} GFLOP/s; large matmul {peak / 1e9:.1f} GFLOP/s; "
-          f"fraction {achieved / peak:.0%}")
-    print(f"same models, same seeds: max relative test-MAE difference {diffs.max():.2e}")
+    nb = args.baseline_models or len(archs)
+
+    def single() -> dict[int, float]:
+        return {i: train_single(X, y, archs[i], seeds[i], cfg, device=dev)[1]["mae"] for i in range(nb)}
+
+    train_batched(X, y, archs[:2], seeds[:2], TrainConfig(epochs=1, batch_size=cfg.batch_size), device=dev)  # warm-up
+    peak = matmul_flops_per_s(dev)
+    times: dict[str, float] = defaultdict(lambda: float("inf"))
+    maes: dict[str, dict[int, float]] = {}
+    try:
+        for _ in range(args.repeats):  # interleaved repeats, best of each: the machine may be shared
+            runs = [("batched", batched), ("single", single)]
+            if fan is not None:
+                runs.append(("fan-out", lambda: fan.run(shards, archs, seeds, cfg.to_dict(), costs)))
+            for name, fn in runs:
+                t, maes[name] = _timed(fn, dev)
+                times[name] = min(times[name], t * (len(archs) / nb if name == "single" else 1))
+            peak = max(peak, matmul_flops_per_s(dev))  # best of all: the machine may be shared
+    finally:
+        if fan is not None:
+            fan.close()
+
+    print(f"shape buckets: {len(buckets)}  useful GFLOP: {flops / 1e9:.1f}  "
+          f"large matmul ({torch.get_num_threads()} threads): {peak / 1e9:.1f} GFLOP/s")
+    t_single = times["single"]
+    print(f"{'one-at-a-time (nn.Sequential + DataLoader)':58s} {t_single:7.2f} s {len(archs) / t_single * 3600:10.0f} "
+          f"models/hour")
+    labels = {"batched": f"batched, one process ({torch.get_num_threads()} torch threads)",
+              "fan-out": f"batched, {len(shards)} shards over {workers} 1-thread Dask workers"}
+    for name, label in labels.items():
+        if name in times:
+            t = times[name]
+            print(f"{label:58s} {t:7.2f} s {len(archs) / t * 3600:10.0f} models/hour  ratio {t_single / t:5.1f}x  "
+                  f"{flops / t / 1e9:6.1f} GFLOP/s = {flops / t / peak:4.0%} of the large matmul")
+    for name in labels:
+        if name in maes:
+            diffs = np.array([abs(maes[name][i] - maes["single"][i]) / maes["single"][i] for i in range(nb)])
+            print(f"same models, same seeds ({name} vs one-at-a-time): max relative test-MAE difference "
+                  f"{diffs.max():.2e}")
 
 
 if __name__ == "__main__":

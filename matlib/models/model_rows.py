@@ -39,5 +39,5 @@ class ModelRows:
         d = self.table.shape[1]
         dest = None if out is None else out.view(-1)[:m * b * d].view(m * b, d)
         x = torch.index_select(self.table, 0, idx.reshape(-1), out=dest).view(m, b, d)
-        x.mul_(self.gain[models]).add_(self.shift[models])
+        torch.addcmul(self.shift[models], x, self.gain[models], out=x)
         return x, torch.gather(self.targets[models], 1, idx)
