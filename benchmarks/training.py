@@ -1,9 +1,15 @@
 """Benchmark: batched multi-model training vs one model at a time (the usual PyTorch way), same models.
 
-Both trainers get the same real data (Magpie descriptors of MP formation energies), the same
-architectures and seeds, the same epochs and batch size (early stopping off so both do the same
-work). Prints models/hour for both, the ratio, and the batched trainer's achieved FLOP/s as a
-fraction of a large matmul's FLOP/s measured in the same run on the same device.
+All trainers get the same real data (Magpie descriptors of MP formation energies), the same
+architectures and seeds, the same epochs and batch size (early stopping off so they do the same
+work). Prints models/hour, the ratio to one-at-a-time training, and the achieved FLOP/s (useful
+matmul FLOPs of each model's own architecture) as a fraction of a large matmul's FLOP/s measured in
+the same run with all of this process's threads.
+
+The batched trainer runs two ways: in this process with torch's threads, and as `matlib library
+build` deploys it on a CPU machine: shards of models spread over a Dask LocalCluster of one
+single-threaded worker per core (shards placed largest first; workers started and warmed before
+timing, as in a long-running build). The one-at-a-time baseline uses torch's threads in this process.
 
     .venv/bin/python benchmarks/training.py            # CPU (or CUDA when available)
     .venv/bin/python benchmarks/training.py --quick    # a short smoke run
