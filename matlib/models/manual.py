@@ -103,6 +103,12 @@ class ManualStep:
         self.diff = torch.empty((self.chunk, batch_size), device=dev)
         self.loss = torch.empty(self.M, device=dev)
         self._eval_buffers: dict[int, list[torch.Tensor]] = {}
+        self._chunks = []  # per chunk: (c0, c1, parameter views, gradient views, mask views), made once
+        for c0 in range(0, self.M, self.chunk):
+            c1 = min(c0 + self.chunk, self.M)
+            self._chunks.append((c0, c1, {k: v[c0:c1] for k, v in params.items()},
+                                 {k: v.grad[c0:c1] for k, v in params.items()},
+                                 None if masks is None else [m[c0:c1] for m in masks]))
 
     def evaluate(self, params: dict[str, torch.Tensor], data: ModelRows, idx: torch.Tensor) -> torch.Tensor:
         """Outputs [M, n] (scaled units) of the models `params` (same shapes as training) on their rows idx [M, n]."""
@@ -133,12 +139,8 @@ class ManualStep:
     def __call__(self, data: ModelRows, idx: torch.Tensor) -> torch.Tensor:
         """Fill every parameter's .grad for the rows idx [M, B] of each model; returns the loss [M]."""
         with torch.no_grad():
-            for c0 in range(0, self.M, self.chunk):
-                c1 = min(c0 + self.chunk, self.M)
+            for c0, c1, p, g, masks in self._chunks:
                 xb, yb = data.rows(idx[c0:c1], self.x, slice(c0, c1))  # gathered per chunk: still in cache below
-                p = {k: v[c0:c1] for k, v in self.p.items()}
-                g = {k: v.grad[c0:c1] for k, v in self.p.items()}
-                masks = None if self.masks is None else [m[c0:c1] for m in self.masks]
                 self.loss[c0:c1] = self._chunk(p, g, masks, xb, yb, c1 - c0)
         return self.loss
 
