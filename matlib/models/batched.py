@@ -19,7 +19,7 @@ from matlib.models.stacked import (ZERO_AT_ZERO, buffer_names, param_names, stac
 
 
 KERNEL_ALIGN = 8  # hidden widths are padded to a multiple of this in training (full SIMD lanes / tensor-core tiles)
-MODEL_CHUNK = 16  # models per chunk of the hand-written step (bounds its buffers; fewer chunks, fewer Python calls)
+CPU_MODEL_CHUNK = 16  # models per chunk of the hand-written step on CPU (bounds its buffers); a GPU takes all at once
 
 
 @dataclass
@@ -79,7 +79,8 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
     failed = torch.zeros(M, dtype=torch.bool, device=dev)
     amp = cfg.amp and dev.type == "cuda"
     fast = manual.supports(padded, amp)  # hand-written backward, no autograd graph per step
-    step = manual.ManualStep({k: state[k] for k in pnames}, padded, bs, masks, drop_gen, MODEL_CHUNK) if fast else None
+    chunk = CPU_MODEL_CHUNK if dev.type == "cpu" else None
+    step = manual.ManualStep({k: state[k] for k in pnames}, padded, bs, masks, drop_gen, chunk) if fast else None
     opt = FusedAdam(params, cfg.lr, cfg.weight_decay) if fast else _adam(params, cfg, dev)  # after the step's .grads
     yv = torch.gather(data.targets, 1, data.val)  # the same rows every epoch
     xv = data.rows(data.val)[0] if step is None else None
