@@ -12,6 +12,7 @@ from matlib.library.build import finalize, run_shard_job
 from matlib.library.config import load_config
 from matlib.library.plan import is_done, plan_shards, prepare_group
 from matlib.store import Store
+from tasks.runner import retry_unless_user_error
 
 _LOCK = threading.Lock()
 _CLIENTS: dict[str, Any] = {}
@@ -62,7 +63,8 @@ def plan_library(store_root: str | None, config: str, units: list[dict]) -> list
     return plan_shards(_store(store_root), load_config(config), units)
 
 
-@task(name="library-shard", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+@task(name="library-shard", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2,
+      retry_condition_fn=retry_unless_user_error)
 def train_library_shard(job: dict, address: str | None = None) -> dict:
     """Train one shard of many models on the Dask cluster (rescheduled by Dask if its worker dies)."""
     if is_done(job):

@@ -7,6 +7,7 @@ from typing import Any
 from prefect_dask import DaskTaskRunner
 
 from matlib.cluster import KIND_ADDRESS, cluster_spec
+from matlib.errors import MatlibError
 
 
 def dask_task_runner(
@@ -29,3 +30,11 @@ def dask_task_runner(
 def with_dask(flow_obj: Any, address: str | None = None) -> Any:
     """The flow with its task runner replaced by dask_task_runner(address), chosen now (at run time)."""
     return flow_obj.with_options(task_runner=dask_task_runner(address))
+
+
+def retry_unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry condition: retry lost workers, dropped connections and timeouts, never a MatlibError.
+
+    A MatlibError (bad input, failed integrity check, bad config) fails the same way on every attempt.
+    """
+    return not isinstance(getattr(state, "data", None), MatlibError)

@@ -9,6 +9,7 @@ from matlib.transfer.fit import finish_run, library_shard_names, prepare_run, sc
 from matlib.transfer.report import summary_markdown
 from matlib.transfer.target import read_target_csv
 from tasks.library import client_for
+from tasks.runner import retry_unless_user_error
 
 SHARDS_PER_TASK = 8
 
@@ -24,7 +25,8 @@ def prepare_transfer(library: str, train: str, input_column: str, target_column:
     return [names[i:i + SHARDS_PER_TASK] for i in range(0, len(names), SHARDS_PER_TASK)]
 
 
-@task(name="transfer-screen-shards", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+@task(name="transfer-screen-shards", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2,
+      retry_condition_fn=retry_unless_user_error)
 def screen_transfer_shards(out: str, shards: list[str], part: int, address: str | None = None) -> str:
     """Screen one batch of shards (on the Dask cluster when an address is given); returns its Parquet path."""
     client = client_for(address)
