@@ -45,6 +45,9 @@ def build(
         with dask_client(cluster) as client:
             path = build_library(store, config, client)
     else:
+        from matlib.cli.prefect_env import prepare_prefect_env
+
+        prepare_prefect_env()
         from flows.build_library import build_library_flow
 
         path = build_library_flow(str(config.resolve()), cluster, str(store.root.resolve()))

@@ -22,16 +22,13 @@ def quickstart(
     seed: int = typer.Option(0, "--seed", help="seed of architectures, splits and CV folds"),
 ) -> None:
     """Import real samples, build descriptors, train a small library, run shotgun transfer and report."""
+    from matlib.cli.prefect_env import prepare_prefect_env
     from matlib.store import default_home
 
     console = Console()
     root = (home or default_home()).resolve()
     os.environ.setdefault("MATLIB_HOME", str(root))
-    if not os.environ.get("PREFECT_API_URL"):
-        os.environ.pop("PREFECT_API_URL", None)  # an empty URL is not "no server": let Prefect start its own
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # Prefect's task lines are the progress shown
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls (and no errors offline)
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # slow, busy machines
+    prepare_prefect_env()
     console.rule("[bold]matlib quickstart")
     console.print(f"store: {root}  (Prefect runs in ephemeral mode: no server to start)")
     t0 = time.perf_counter()

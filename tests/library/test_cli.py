@@ -47,6 +47,7 @@ def test_build_through_the_flow_and_bad_config(tmp_path, make_config):
     cfg = tmp_path / "lib.yaml"
     cfg.write_text(yaml.safe_dump(make_config("cli", models=8, sample_rows=300)))
     env = _env(tmp_path / "home", tmp_path)
+    env["PREFECT_API_URL"] = ""  # set but empty (as some shells leave it): still ephemeral mode
     cp = subprocess.run(CMD + ["library", "build", "--config", str(cfg)], env=env, capture_output=True, text=True,
                         timeout=600)
     assert cp.returncode == 0, cp.stderr[-3000:]
