@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from matlib.transfer import fit_transfer, predict_transfer
+from matlib.transfer.fit import INPUT_CLIP
+from matlib.transfer.model import load_model
 from tests.transfer.conftest import FAST, esol_rows
 
 
@@ -45,6 +47,7 @@ def test_outputs_written_and_safe(two_runs):
     assert "Transfer vs direct learning" in report and "parity.png" in report
     spec = json.loads((d / "model" / "model.json").read_text())
     assert spec["n_train"] == 40 and spec["members"]
+    assert spec["input_clip"] == INPUT_CLIP  # prediction clamps target inputs exactly as the fit did
 
 
 def test_predict_keeps_order_and_count_with_bad_rows(two_runs):
@@ -63,3 +66,15 @@ def test_predict_keeps_order_and_count_with_bad_rows(two_runs):
     train = predict_transfer(a.out_dir, df["smiles"].tolist())
     assert np.abs(train["prediction"] - df["logSolubility"].to_numpy()).mean() < np.abs(
         df["logSolubility"] - df["logSolubility"].mean()).mean()
+
+
+def test_predict_uses_the_saved_input_clip(two_runs):
+    df, (a, _) = two_runs
+    if not any(m.kind == "transfer" for m in a.members):
+        pytest.skip("the chosen model has no transfer member")
+    spec = load_model(a.out_dir)
+    inputs = df["smiles"].tolist()
+    clipped = predict_transfer(spec, inputs)["prediction"].to_numpy()
+    np.testing.assert_allclose(clipped, predict_transfer(a.out_dir, inputs)["prediction"].to_numpy(), rtol=1e-9)
+    spec["input_clip"] = None
+    assert not np.allclose(predict_transfer(spec, inputs)["prediction"].to_numpy(), clipped)

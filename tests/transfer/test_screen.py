@@ -43,3 +43,27 @@ def test_streaming_parts_equal_whole(small_library):
     parts = rank([screen_library(lib, target, shards=names[:2]), screen_library(lib, target, shards=names[2:])])
     pd.testing.assert_frame_equal(whole, parts)
     assert whole["loo_mae"].is_monotonic_increasing
+
+
+def test_input_clip_clamps_standardised_inputs(small_library):
+    from matlib.library import shard_hidden_features
+    from matlib.transfer.fit import INPUT_CLIP, screen_library as screen
+
+    lib = Library(small_library)
+    target = _target(lib)
+    shard = next(s for s in lib.iter_shards() if s.arch["n_in"] == 167)  # a maccs shard
+    h = next(h for h, s in library_specs(lib.catalog).items() if s["name"] == "maccs")
+    X = torch.as_tensor(target.features[h])
+    t = shard.tensors
+    z = (X.unsqueeze(0) - t["x_mean"].unsqueeze(1)) / t["x_std"].unsqueeze(1)
+    assert (z.abs() > INPUT_CLIP).any()  # ESOL has MACCS keys QM9 (nearly) never sets: far outside the source data
+    clipped = shard_hidden_features(shard, X, clip=INPUT_CLIP)
+    for m in range(len(shard.model_ids)):  # same as feeding each model inputs clamped to mean +- clip * std
+        Xm = t["x_mean"][m] + z[m].clamp(-INPUT_CLIP, INPUT_CLIP) * t["x_std"][m]
+        ref = shard_hidden_features(shard, Xm)
+        for layer, H in enumerate(clipped):
+            np.testing.assert_allclose(H[m].numpy(), ref[layer][m].numpy(), rtol=1e-4, atol=1e-4)
+    plain = shard_hidden_features(shard, X)
+    assert not torch.allclose(plain[0], clipped[0])
+    a, b = screen(lib, target), screen(lib, target, clip=INPUT_CLIP)
+    assert list(a["candidate"]) == list(b["candidate"]) and not np.allclose(a["loo_mae"], b["loo_mae"])
