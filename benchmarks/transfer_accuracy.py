@@ -147,7 +147,7 @@ def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, args) -> dict
     rng = np.random.default_rng([rep, size, len(name)])
     perm = rng.permutation(len(y))
     tr, te = perm[:size], perm[size:size + args.test]
-    out = OUT / "runs" / f"{name}-{size}-{rep}"
+    out = OUT / "runs" / args.run_tag / f"{name}-{size}-{rep}"  # per settings: runs with other settings may be going
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()
     res = fit_transfer(lib, [inputs[i] for i in tr], y[tr], out, target_column=name, seed=rep, top_k=args.top_k,
@@ -201,7 +201,8 @@ def main() -> None:
     if args.build_only:
         return
     settings = [args.test, args.top_k, args.max_ensemble, args.cv_repeats, sorted(args.learners), args.input_clip]
-    results_path = OUT / f"results-{lib.name}-{spec_hash(settings, 8)}.jsonl"
+    args.run_tag = spec_hash(settings, 8)
+    results_path = OUT / f"results-{lib.name}-{args.run_tag}.jsonl"
     print(f"results {results_path.name}: test/top_k/max_ensemble/cv_repeats/learners/input_clip = {settings}", flush=True)
     done = {}
     if results_path.exists():
