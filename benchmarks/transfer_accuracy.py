@@ -23,7 +23,8 @@ frozen features was worse than ridge in exploratory runs), and
 the final model (one member or the average of up to --max-ensemble (5) members) is chosen by CV only. Every
 transfer member's inputs are the frozen hidden features of one library model; nothing is concatenated with raw
 descriptors. Target inputs are clamped to +-INPUT_CLIP (5) standard deviations of each source model's training
-data before the frozen layers see them (`--input-clip 0` turns that off: the behaviour before issue #6).
+data before the frozen layers see them, and also as they are: both variants of every (model, layer) are screened and
+the better one chosen, as for the ridge penalty (`--input-clips none` is the behaviour before issue #6).
 Direct = the best direct learner (ridge, random forest, LightGBM on each raw descriptor the library uses) chosen
 by the same CV folds, refitted on all training rows.
 
@@ -45,7 +46,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from matlib.hashing import spec_hash  # noqa: E402
-from matlib.transfer.fit import INPUT_CLIP  # noqa: E402
+from matlib.transfer.fit import INPUT_CLIPS  # noqa: E402
 SHARED = REPO.parent / "shared" / "data"
 OUT = REPO / "out" / "benchmarks" / "transfer_accuracy"
 
@@ -152,7 +153,7 @@ def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, args) -> dict
     t = time.perf_counter()
     res = fit_transfer(lib, [inputs[i] for i in tr], y[tr], out, target_column=name, seed=rep, top_k=args.top_k,
                        repeats=args.cv_repeats, include_direct=False, learners=tuple(args.learners), report=False,
-                       max_ensemble=args.max_ensemble, input_clip=args.input_clip)
+                       max_ensemble=args.max_ensemble, input_clips=args.input_clips)
     pred = predict_transfer(out, [inputs[i] for i in te])
     ok = pred["prediction"].notna().to_numpy()
     transfer_mae = float(np.abs(pred["prediction"].to_numpy()[ok] - y[te][ok]).mean())
@@ -182,8 +183,8 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=1000)
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--max-ensemble", type=int, default=5)
-    ap.add_argument("--input-clip", type=float, default=INPUT_CLIP,
-                    help="clamp target inputs to +-this many source standard deviations (<= 0: no clamping)")
+    ap.add_argument("--input-clips", nargs="+", default=["none" if c is None else f"{c:g}" for c in INPUT_CLIPS],
+                    help="ways of feeding targets to frozen layers: none = as is, c = clamped to +-c source sds")
     ap.add_argument("--cv-repeats", type=int, default=1)
     ap.add_argument("--learners", nargs="+", default=["ridge"])
     ap.add_argument("--models-per-property", type=int, default=8)
@@ -193,17 +194,17 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true", help="build the library and stop")
     ap.add_argument("--report-only", action="store_true", help="print the table from the cells already run")
     args = ap.parse_args()
-    args.input_clip = args.input_clip if args.input_clip > 0 else None
+    args.input_clips = tuple(None if c.lower() == "none" else float(c) for c in args.input_clips)
 
     t = time.perf_counter()
     lib = build_benchmark_library(args.models_per_property, args.epochs, args.qm9_rows, args.mp_rows)
     print(f"library {lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
     if args.build_only:
         return
-    settings = [args.test, args.top_k, args.max_ensemble, args.cv_repeats, sorted(args.learners), args.input_clip]
+    settings = [args.test, args.top_k, args.max_ensemble, args.cv_repeats, sorted(args.learners), list(args.input_clips)]
     args.run_tag = spec_hash(settings, 8)
     results_path = OUT / f"results-{lib.name}-{args.run_tag}.jsonl"
-    print(f"results {results_path.name}: test/top_k/max_ensemble/cv_repeats/learners/input_clip = {settings}", flush=True)
+    print(f"results {results_path.name}: test/top_k/max_ensemble/cv_repeats/learners/input_clips = {settings}", flush=True)
     done = {}
     if results_path.exists():
         for line in results_path.read_text().splitlines():

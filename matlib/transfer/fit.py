@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import deque
@@ -23,18 +22,21 @@ from matlib.store import Store
 from matlib.transfer.cv import Folds, cross_validate, repeated_kfold
 from matlib.transfer.learners import get_learner
 from matlib.transfer.leakage import leakage_flags
-from matlib.transfer.model import Member, member_features, save_model, slice_shard
+from matlib.transfer.model import Member, save_model, slice_shard
 from matlib.transfer.ridge import DEFAULT_GRID
-from matlib.transfer.screen import rank, screen_direct, screen_shard
+from matlib.transfer.screen import clip_value, rank, screen_direct, screen_shard
 from matlib.transfer.select import Selection, select_ensemble
 from matlib.transfer.target import TargetFeatures, load_target, prepare_target, save_target, spec_json
 
 DEFAULT_LEARNERS = ("ridge", "lightgbm", "rf", "finetune")
 DIRECT_LEARNERS = ("ridge", "lightgbm", "rf")
-# Target inputs are clamped to +-INPUT_CLIP standard deviations of each source model's training data before its
-# frozen layers see them: a target far outside the source domain (ESOL molecules vs QM9's <= 9 heavy atoms) otherwise
-# drives near-constant source descriptors to z-scores in the hundreds and the hidden features carry only that.
+# Each (model, layer) is screened twice: on the target as is, and with the target's inputs clamped to +-INPUT_CLIP
+# standard deviations of the source model's training data. A target far outside the source domain (ESOL molecules vs
+# QM9's <= 9 heavy atoms) drives near-constant rdkit2d/MACCS inputs to z-scores in the hundreds, and the hidden
+# features then carry only that: the clamp fixes it. For count fingerprints (Morgan) the clamp erases rare
+# substructures and the unclamped features are better. Which one a candidate uses is chosen by the screening.
 INPUT_CLIP = 5.0
+INPUT_CLIPS = (None, INPUT_CLIP)
 
 
 @dataclass
@@ -84,8 +86,8 @@ def stream_shards(lib, names: Sequence[str] | None = None) -> Iterator[Any]:
 
 def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
                    shards: Sequence[str] | None = None, device: str | None = None,
-                   workers: int | None = None, clip: float | None = None) -> pd.DataFrame:
-    """Screening rows of every usable (model, layer), shard by shard (on device if given; inputs clamped by clip).
+                   workers: int | None = None, clips: Sequence[float | None] = (None,)) -> pd.DataFrame:
+    """Screening rows of every usable (model, layer, input clamp in clips), shard by shard (on device if given).
 
     On CPU, shards are screened by `workers` threads (default: the CPU count) with torch's intra-op
     threads set to 1: batched eigh with several OpenMP threads collapses when the cores are shared,
@@ -99,7 +101,7 @@ def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_
     with single_thread_torch(cpu), ThreadPoolExecutor(max_workers=n_workers) as pool:
         pending: deque = deque()
         for shard in loader:
-            pending.append(pool.submit(screen_shard, shard, lib.catalog, target, grid, device=device, clip=clip))
+            pending.append(pool.submit(screen_shard, shard, lib.catalog, target, grid, device=device, clips=clips))
             while len(pending) >= 2 * n_workers:
                 frames.append(pending.popleft().result())
         while pending:
@@ -122,8 +124,22 @@ def single_thread_torch(active: bool = True) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures, clip: float | None = None
-                       ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def preferred_clip_rows(transfer: pd.DataFrame) -> np.ndarray:
+    """Mask of the transfer rows fed to their frozen layers the way that works better for their source descriptor.
+
+    One choice per descriptor, by the median LOO MAE over all its (model, layer) candidates: evidence from
+    every model of that descriptor, so the choice adds no per-candidate selection noise.
+    """
+    if transfer.empty:
+        return np.zeros(0, dtype=bool)
+    clip = transfer["clip"].astype(float).fillna(-1.0)  # -1: no clamp
+    med = transfer.assign(_clip=clip).groupby(["descriptor_hash", "_clip"])["loo_mae"].median().reset_index()
+    best = med.sort_values(["loo_mae", "_clip"], kind="mergesort").drop_duplicates("descriptor_hash")
+    chosen = dict(zip(best["descriptor_hash"], best["_clip"]))
+    return (clip.to_numpy() == transfer["descriptor_hash"].map(chosen).to_numpy())
+
+
+def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(features [n,h], one-model extractor shard) of each picked transfer candidate."""
     from matlib.library import shard_hidden_features
 
@@ -134,7 +150,7 @@ def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures, clip: f
         for p in picks[picks["shard"] == shard.name].itertuples(index=False):
             ext = slice_shard(shard, int(p.row))
             X = torch.as_tensor(target.features[p.descriptor_hash], dtype=torch.float32)
-            feats[p.candidate] = shard_hidden_features(ext, X, clip=clip)[int(p.layer)][0].double().numpy()
+            feats[p.candidate] = shard_hidden_features(ext, X, clip=clip_value(p.clip))[int(p.layer)][0].double().numpy()
             extractors[p.candidate] = ext
     return feats, extractors
 
@@ -187,7 +203,7 @@ class RunConfig:
     target_dataset: str | None = None
     max_overlap: float = 0.0
     report: bool = True
-    input_clip: float | None = INPUT_CLIP  # source-standardised inputs clamped to +-this before feature extraction
+    input_clips: tuple[float | None, ...] = INPUT_CLIPS  # ways of feeding the target to frozen layers (see INPUT_CLIPS)
 
 
 def prepare_run(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any], out_dir: str | Path,
@@ -223,7 +239,7 @@ def screen_step(out_dir: str | Path, shards: Sequence[str] | None = None, part: 
     out_dir = Path(out_dir)
     cfg = read_json(out_dir / "stage" / "config.json")
     target = load_target(out_dir / "stage")
-    df = screen_library(open_library(cfg["library_dir"]), target, shards=shards, clip=cfg.get("input_clip"))
+    df = screen_library(open_library(cfg["library_dir"]), target, shards=shards, clips=tuple(cfg["input_clips"]))
     return atomic_write_parquet(out_dir / "stage" / f"screen-{part}.parquet", df)
 
 
@@ -263,8 +279,9 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     cv_folds = repeated_kfold(len(yv), cfg.folds, cfg.repeats, cfg.seed)
     eligible = ranking[(ranking["kind"] == "transfer") & (cfg.allow_leakage | ~ranking["leak"])
                        & np.isfinite(ranking["loo_mae"].astype(float))]
+    eligible = eligible[preferred_clip_rows(eligible)]
     picks = eligible.head(cfg.top_k)
-    feats, extractors = candidate_features(lib, picks, target, cfg.input_clip) if len(picks) else ({}, {})
+    feats, extractors = candidate_features(lib, picks, target) if len(picks) else ({}, {})
     items = [{"key": p.candidate, "kind": "transfer", "X": feats[p.candidate],
               "learners": [n for n in cfg.learners if n != "finetune" or i < cfg.finetune_top],
               "context": _context(extractors[p.candidate], p.layer)} for i, p in enumerate(picks.itertuples(index=False))]
@@ -288,7 +305,7 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
         cand, learner = key.rsplit("|", 1)
         row = rank_by_cand.loc[cand]
         m = Member(key=key, kind=str(row["kind"]), descriptor_spec=target.specs[row["descriptor_hash"]], learner=learner,
-                   model_id=str(row["model_id"]), layer=int(row["layer"]))
+                   model_id=str(row["model_id"]), layer=int(row["layer"]), clip=clip_value(row["clip"]))
         it, lr = by_key[cand], get_learner(learner)
         fits = [lr.fit(it["X"], yv, cfg.seed, it.get("context"))]
         for r, train, _ in cv_folds.splits():
@@ -297,7 +314,7 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
         members.append(m)
         states[key] = fits
     info = {"target_column": cfg.target_column, "input_column": cfg.input_column, "input_kind": input_kind,
-            "n_train": int(len(yv)), "seed": cfg.seed, "input_clip": cfg.input_clip, "cv_mae": selection.cv.mae, "cv_rmse": selection.cv.rmse,
+            "n_train": int(len(yv)), "seed": cfg.seed, "cv_mae": selection.cv.mae, "cv_rmse": selection.cv.rmse,
             "library": cfg.library_dir, "library_name": lib.name, "created_by": f"matlib {__version__}"}
     save_model(out_dir / "model", members,
                {m.key: extractors[m.key.rsplit("|", 1)[0]] for m in members if m.kind == "transfer"}, states, info)
@@ -317,7 +334,7 @@ def fit_transfer(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any
     """Screen every (model, layer) of the library, refine the top K, choose by CV, save the model and report.
 
     options: see RunConfig (target_column, input_column, top_k, seed, folds, repeats, max_ensemble, learners,
-    direct_learners, include_direct, allow_leakage, target_dataset, max_overlap, report, input_clip).
+    direct_learners, include_direct, allow_leakage, target_dataset, max_overlap, report, input_clips).
     """
     t0 = time.perf_counter()
     prepare_run(library_dir, inputs, y, out_dir, store=store, **options)

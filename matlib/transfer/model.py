@@ -28,11 +28,12 @@ class Member:
     learner: str
     model_id: str = ""
     layer: int = -1
+    clip: float | None = None  # target inputs clamped to +-clip source standard deviations before the frozen layers
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON form."""
         return {"key": self.key, "kind": self.kind, "descriptor_spec": self.descriptor_spec, "learner": self.learner,
-                "model_id": self.model_id, "layer": self.layer}
+                "model_id": self.model_id, "layer": self.layer, "clip": self.clip}
 
 
 def slice_shard(shard, row: int):
@@ -45,13 +46,13 @@ def slice_shard(shard, row: int):
                  rows=pd.DataFrame({"model_id": [mid], "row": [0]}), meta={"model_ids": [mid]})
 
 
-def member_features(member: Member, X: np.ndarray, extractor=None, clip: float | None = None) -> np.ndarray:
+def member_features(member: Member, X: np.ndarray, extractor=None) -> np.ndarray:
     """The member's learner inputs: raw descriptors, or the frozen hidden layer of its source model."""
     if member.kind == "direct":
         return np.asarray(X, dtype=np.float64)
     from matlib.library import shard_hidden_features
 
-    hidden = shard_hidden_features(extractor, torch.as_tensor(X, dtype=torch.float32), clip=clip)
+    hidden = shard_hidden_features(extractor, torch.as_tensor(X, dtype=torch.float32), clip=member.clip)
     return hidden[member.layer][0].double().numpy()
 
 
@@ -123,8 +124,9 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
     if good.any():
         for entry in spec["members"]:
             h = entry["descriptor_spec"].get("hash") or entry["descriptor_spec"]["name"]
-            member = Member(**{k: entry[k] for k in ("key", "kind", "descriptor_spec", "learner", "model_id", "layer")})
-            Z = member_features(member, feats[h][0][good], entry["shard"], spec.get("input_clip"))
+            member = Member(**{k: entry[k] for k in ("key", "kind", "descriptor_spec", "learner", "model_id", "layer")},
+                            clip=entry.get("clip", spec.get("input_clip")))  # older models: one clip per run
+            Z = member_features(member, feats[h][0][good], entry["shard"])
             lr = get_learner(entry["learner"])
             preds = [lr.predict(state, Z) for state in entry["states"]]
             full.append(preds[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ from matlib.transfer.target import TargetFeatures
 
 CHUNK = 512  # candidates scored at once (bounds memory: CHUNK x n x h floats)
 
-RANK_COLUMNS = ["candidate", "kind", "model_id", "layer", "width", "property", "dataset", "dataset_version",
+RANK_COLUMNS = ["candidate", "kind", "model_id", "layer", "clip", "width", "property", "dataset", "dataset_version",
                 "descriptor", "descriptor_hash", "loo_mae", "loo_rmse", "gcv", "alpha"]
 
 
@@ -25,9 +25,14 @@ def _score_block(F: torch.Tensor, y: torch.Tensor, grid: Sequence[float]) -> dic
     return {k: torch.cat([p[k] for p in parts]).double().cpu().numpy() for k in parts[0]}
 
 
-def candidate_id(model_id: str, layer: int) -> str:
-    """The ranking key of one (model, layer) candidate."""
-    return f"{model_id}/h{layer}"
+def candidate_id(model_id: str, layer: int, clip: float | None = None) -> str:
+    """The ranking key of one (model, layer, input clamp) candidate."""
+    return f"{model_id}/h{layer}" + ("" if clip is None else f"/c{clip:g}")
+
+
+def clip_value(value: Any) -> float | None:
+    """A ranking row's `clip` as the value feature extraction takes (NaN: no clamp)."""
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def shard_candidates(shard, rows: pd.DataFrame, target: TargetFeatures, device: str | None = None,
@@ -47,10 +52,26 @@ def shard_candidates(shard, rows: pd.DataFrame, target: TargetFeatures, device: 
 
 
 def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
-                 layers: str = "all", device: str | None = None, clip: float | None = None) -> pd.DataFrame:
-    """Ranking rows for every (model, layer) of one shard (models whose descriptor the target lacks are left out)."""
+                 layers: str = "all", device: str | None = None, clips: Sequence[float | None] = (None,)
+                 ) -> pd.DataFrame:
+    """Ranking rows for every (model, layer, clip) of one shard (models whose descriptor the target lacks are left out).
+
+    Each clip in clips is one way of feeding the target to the frozen layers (None: as is; c: standardised inputs
+    clamped to +-c source standard deviations); which works best depends on the source descriptor, so it is
+    screened like the ridge penalty.
+    """
     rows = catalog[(catalog["shard"] == shard.name) & (catalog["status"] == "ok")].sort_values("row")
     y = torch.as_tensor(target.y_usable, dtype=torch.float32, device=device)
+    out = [_screen_clip(shard, rows, target, y, grid, layers, device, clip) for clip in clips]
+    out = [df for frames in out for df in frames]
+    if not out:
+        return pd.DataFrame(columns=RANK_COLUMNS)
+    return pd.concat(out, ignore_index=True)[RANK_COLUMNS]
+
+
+def _screen_clip(shard, rows: pd.DataFrame, target: TargetFeatures, y: torch.Tensor, grid: Sequence[float],
+                 layers: str, device: str | None, clip: float | None) -> list[pd.DataFrame]:
+    """Ranking rows of one shard with one input clamp."""
     out = []
     for h, layer, F, group in shard_candidates(shard, rows, target, device, clip):
         archs = group["arch"].map(_n_hidden)
@@ -62,16 +83,15 @@ def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Seq
         g = group[keep]
         scores = _score_block(F[torch.as_tensor(np.flatnonzero(keep), device=F.device)], y, grid)
         df = pd.DataFrame({
-            "candidate": [candidate_id(m, layer) for m in g["model_id"]],
+            "candidate": [candidate_id(m, layer, clip) for m in g["model_id"]],
             "kind": "transfer", "model_id": g["model_id"].to_numpy(), "layer": layer,
+            "clip": np.nan if clip is None else float(clip),
             "width": g["arch"].map(lambda a: _width(a, layer)).to_numpy(),
             "property": g["property"].to_numpy(), "dataset": g["dataset"].to_numpy(),
             "dataset_version": g["dataset_version"].to_numpy(), "descriptor": g["descriptor"].to_numpy(),
             "descriptor_hash": h, **scores})
         out.append(df)
-    if not out:
-        return pd.DataFrame(columns=RANK_COLUMNS)
-    return pd.concat(out, ignore_index=True)[RANK_COLUMNS]
+    return out
 
 
 def screen_direct(target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID) -> pd.DataFrame:
@@ -81,7 +101,7 @@ def screen_direct(target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID) 
     for h, X in target.features.items():
         s = screen_features(torch.as_tensor(X, dtype=torch.float64).unsqueeze(0), y, grid)
         name = target.specs[h].get("name")
-        rows.append({"candidate": f"direct:{name}:{h}", "kind": "direct", "model_id": "", "layer": -1,
+        rows.append({"candidate": f"direct:{name}:{h}", "kind": "direct", "model_id": "", "layer": -1, "clip": np.nan,
                      "width": X.shape[1], "property": "", "dataset": "", "dataset_version": "", "descriptor": name,
                      "descriptor_hash": h, **{k: float(v[0]) for k, v in s.items()}})
     return pd.DataFrame(rows, columns=RANK_COLUMNS + ["score"])

@@ -47,7 +47,12 @@ def test_outputs_written_and_safe(two_runs):
     assert "Transfer vs direct learning" in report and "parity.png" in report
     spec = json.loads((d / "model" / "model.json").read_text())
     assert spec["n_train"] == 40 and spec["members"]
-    assert spec["input_clip"] == INPUT_CLIP  # prediction clamps target inputs exactly as the fit did
+    ranking = pd.read_parquet(d / "ranking.parquet")  # every (model, layer) screened as is and clamped
+    transfer = ranking[ranking["kind"] == "transfer"]
+    assert set(transfer["clip"].fillna(0)) == {0, INPUT_CLIP}
+    assert (transfer["clip"] == INPUT_CLIP).sum() == transfer["clip"].isna().sum()
+    for m in spec["members"]:  # prediction feeds each member its inputs exactly as the fit did
+        assert m["clip"] == (INPUT_CLIP if m["key"].split("|")[0].endswith(f"/c{INPUT_CLIP:g}") else None)
 
 
 def test_predict_keeps_order_and_count_with_bad_rows(two_runs):
@@ -68,13 +73,32 @@ def test_predict_keeps_order_and_count_with_bad_rows(two_runs):
         df["logSolubility"] - df["logSolubility"].mean()).mean()
 
 
-def test_predict_uses_the_saved_input_clip(two_runs):
+def test_predict_uses_each_members_saved_input_clip(two_runs):
     df, (a, _) = two_runs
     if not any(m.kind == "transfer" for m in a.members):
         pytest.skip("the chosen model has no transfer member")
     spec = load_model(a.out_dir)
     inputs = df["smiles"].tolist()
-    clipped = predict_transfer(spec, inputs)["prediction"].to_numpy()
-    np.testing.assert_allclose(clipped, predict_transfer(a.out_dir, inputs)["prediction"].to_numpy(), rtol=1e-9)
-    spec["input_clip"] = None
-    assert not np.allclose(predict_transfer(spec, inputs)["prediction"].to_numpy(), clipped)
+    saved = predict_transfer(spec, inputs)["prediction"].to_numpy()
+    np.testing.assert_allclose(saved, predict_transfer(a.out_dir, inputs)["prediction"].to_numpy(), rtol=1e-9)
+    for m in spec["members"]:  # feed every transfer member the other way: predictions change
+        if m["kind"] == "transfer":
+            m["clip"] = None if m["clip"] is not None else INPUT_CLIP
+    assert not np.allclose(predict_transfer(spec, inputs)["prediction"].to_numpy(), saved)
+
+
+def test_clamp_is_chosen_per_source_descriptor(two_runs):
+    """Refinement sees each descriptor's candidates one way only: the way with the lower median LOO MAE."""
+    from matlib.transfer.fit import preferred_clip_rows
+
+    _, (a, _) = two_runs
+    r = a.ranking[a.ranking["kind"] == "transfer"]
+    keep = preferred_clip_rows(r)
+    chosen = r[keep]
+    assert chosen.groupby("descriptor_hash")["clip"].apply(lambda c: c.isna().nunique()).eq(1).all()
+    for h, g in r.groupby("descriptor_hash"):
+        med = g.groupby(g["clip"].fillna(-1))["loo_mae"].median()
+        want = med.idxmin()
+        assert (chosen.loc[chosen["descriptor_hash"] == h, "clip"].fillna(-1) == want).all()
+    members = [m.key.rsplit("|", 1)[0] for m in a.members if m.kind == "transfer"]
+    assert set(members) <= set(chosen["candidate"])
