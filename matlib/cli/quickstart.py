@@ -46,4 +46,3 @@ def quickstart(
     )
     console.print(f"report: [bold]{Path(result['run_dir']) / 'report.md'}[/bold]")
     console.print(f"done in {time.perf_counter() - t0:.0f} s")
-

@@ -130,7 +130,7 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
         out = step.evaluate(best, data, data.test) if step is not None else \
             stacked_forward(best, padded, data.rows(data.test)[0], masks, training=False)[0]
         pred = (out.float() * data.y_std.to(dev).unsqueeze(1) + data.y_mean.to(dev).unsqueeze(1)).cpu().numpy()
-    ytrue = y[np.stack([sp.test for sp in splits])]
+    ytrue = y[data.test.cpu().numpy()]
     failed_c, best_epoch_c = failed.cpu().numpy(), best_epoch.cpu().numpy()
     metrics = []
     for m in range(M):

@@ -120,8 +120,7 @@ class ManualStep:
         bufs = self._eval_buffers[n]
         out = torch.empty((self.M, n), device=idx.device)
         with torch.no_grad():
-            for c0 in range(0, self.M, self.chunk):
-                c1 = min(c0 + self.chunk, self.M)
+            for c0, c1, *_ in self._chunks:  # the same chunks as training; `params` may be other tensors
                 m = c1 - c0
                 h, _ = data.rows(idx[c0:c1], bufs[0], slice(c0, c1))
                 for i in range(self.n_hidden):
