@@ -11,6 +11,7 @@ import torch
 from matlib.errors import MatlibError
 from matlib.models.mlp import BN_EPS
 from matlib.models.stacked import ACT_FUNCS
+from matlib.transfer.threads import single_thread_torch
 
 EPOCHS = 80
 LR = 5e-3
@@ -54,12 +55,8 @@ def _ridge_head(H: torch.Tensor, ys: torch.Tensor, lam: float = 1e-1) -> tuple[t
 
 def _fit(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -> dict[str, Any]:
     """Fine-tune on one thread: these matrices are small, and extra threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread_torch():
         return _fit_one_thread(X, y, seed, context)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit_one_thread(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -> dict[str, Any]:
@@ -98,8 +95,9 @@ def _predict(state: dict[str, Any], X: np.ndarray) -> np.ndarray:
     arch, layer = meta["arch"], int(meta["layer"])
     n_hidden = len(arch["hidden"])
     p = {k: torch.as_tensor(v) for k, v in state.items() if k not in ("meta", "y_scale", "lo", "hi")}
-    if "lo" in state:  # clamp to the training range: no extrapolation on outlying inputs
-        X = np.clip(X, state["lo"], state["hi"])
+    from matlib.transfer.learners import clip_to_training_range  # lazy: learners registers this module
+
+    X = clip_to_training_range(state, X)  # no extrapolation on outlying inputs
     with torch.no_grad():
         H = _forward_hidden(p, arch, layer, torch.as_tensor(X, dtype=torch.float32))
         out = (H @ p[f"l{n_hidden}.weight"].T + p[f"l{n_hidden}.bias"]).squeeze(-1).numpy()

@@ -6,7 +6,6 @@ import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -27,6 +26,7 @@ from matlib.transfer.ridge import DEFAULT_GRID
 from matlib.transfer.screen import clip_value, rank, screen_direct, screen_shard
 from matlib.transfer.select import Selection, select_ensemble
 from matlib.transfer.target import TargetFeatures, load_target, prepare_target, save_target, spec_json
+from matlib.transfer.threads import single_thread_torch
 
 DEFAULT_LEARNERS = ("ridge", "lightgbm", "rf", "finetune")
 DIRECT_LEARNERS = ("ridge", "lightgbm", "rf")
@@ -108,20 +108,6 @@ def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_
             frames.append(pending.popleft().result())
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-@contextmanager
-def single_thread_torch(active: bool = True) -> Iterator[None]:
-    """Temporarily set torch's intra-op threads to 1 (restored afterwards)."""
-    if not active:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def preferred_clip_rows(transfer: pd.DataFrame) -> np.ndarray:
