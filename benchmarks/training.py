@@ -33,12 +33,12 @@ from matlib.models.data import split_indices
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def real_data(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Magpie features and formation energies of n_rows real MP compositions."""
+def real_data(n_rows: int, descriptor: str = "magpie") -> tuple[np.ndarray, np.ndarray]:
+    """Compositional features (a registered descriptor) and formation energies of n_rows real MP compositions."""
     from matlib.descriptors import get_featurizer
 
     df = pd.read_csv(SHARED / "mp" / "matbench_mp_e_form.csv").sample(n=n_rows, random_state=0)
-    res = get_featurizer("magpie").featurize(df["formula"].tolist())
+    res = get_featurizer(descriptor).featurize(df["formula"].tolist())
     return res.X[res.ok].astype(np.float32), df["target"].to_numpy(np.float32)[res.ok]
 
 
@@ -125,6 +125,8 @@ def main() -> None:
     ap.add_argument("--family", type=int, default=32, help="models per shape bucket")
     ap.add_argument("--shard-size", type=int, default=16, help="models per shard in the fanned-out run")
     ap.add_argument("--rows", type=int, default=4000)
+    ap.add_argument("--descriptor", default="magpie", choices=["magpie", "xenonpy"],
+                    help="compositional descriptor of the inputs: magpie (132 features) or xenonpy (290)")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--baseline-models", type=int, default=None,
@@ -142,7 +144,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     workers = 0 if dev.type == "cuda" else (os.cpu_count() or 1) if args.workers is None else args.workers
-    X, y = real_data(args.rows)
+    X, y = real_data(args.rows, args.descriptor)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, patience=args.epochs + 1)
     space = {"n_layers": [1, 3], "dropout": [0.0], "batchnorm": [False]}
     seeds = list(range(args.models))
@@ -150,7 +152,7 @@ def main() -> None:
     sp = split_indices(len(y), 0, cfg.val_fraction, cfg.test_fraction)
     flops = sum(model_flops(a, len(sp.train), len(sp.val), min(cfg.batch_size, len(sp.train)), cfg.epochs)
                 for a in archs)
-    print(f"device={dev} torch_threads={torch.get_num_threads()} rows={len(y)} d_in={X.shape[1]} "
+    print(f"device={dev} torch_threads={torch.get_num_threads()} rows={len(y)} {args.descriptor} d_in={X.shape[1]} "
           f"models={len(archs)} epochs={cfg.epochs} batch={cfg.batch_size} fan-out workers={workers}")
 
     buckets: dict[tuple, list[int]] = defaultdict(list)
