@@ -19,8 +19,9 @@ up to 1,000 of the remaining rows are the test set; both sides use the same trai
 
 Transfer = `fit_transfer(..., include_direct=False)`: every (model, hidden layer) of the library is screened by
 exact LOO ridge, the top --top-k (10) frozen layers are refined with ridge on the frozen features (--learners; LightGBM on
-frozen features was worse than ridge in exploratory runs), and
-the final model (one member or the average of up to --max-ensemble (5) members) is chosen by CV only. Every
+frozen features was worse than ridge in exploratory runs), and the final model is the average of the top
+--ensemble-size (10) of them in screening order (`matlib.transfer.select`; before, the ensemble was grown greedily
+while its CV improved, which kept the luckiest CV scores). Every
 transfer member's inputs are the frozen hidden features of one library model; nothing is concatenated with raw
 descriptors. Target inputs are clamped to +-INPUT_CLIP (5) standard deviations of each source model's training
 data before the frozen layers see them, and also as they are: both variants of every (model, layer) are screened and
@@ -153,7 +154,7 @@ def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, args) -> dict
     t = time.perf_counter()
     res = fit_transfer(lib, [inputs[i] for i in tr], y[tr], out, target_column=name, seed=rep, top_k=args.top_k,
                        repeats=args.cv_repeats, include_direct=False, learners=tuple(args.learners), report=False,
-                       max_ensemble=args.max_ensemble, input_clips=args.input_clips)
+                       ensemble_size=args.ensemble_size, input_clips=args.input_clips)
     pred = predict_transfer(out, [inputs[i] for i in te])
     ok = pred["prediction"].notna().to_numpy()
     transfer_mae = float(np.abs(pred["prediction"].to_numpy()[ok] - y[te][ok]).mean())
@@ -182,7 +183,7 @@ def main() -> None:
     ap.add_argument("--targets", nargs="+", default=list(TARGETS))
     ap.add_argument("--test", type=int, default=1000)
     ap.add_argument("--top-k", type=int, default=10)
-    ap.add_argument("--max-ensemble", type=int, default=5)
+    ap.add_argument("--ensemble-size", type=int, default=10)
     ap.add_argument("--input-clips", nargs="+", default=["none" if c is None else f"{c:g}" for c in INPUT_CLIPS],
                     help="ways of feeding targets to frozen layers: none = as is, c = clamped to +-c source sds")
     ap.add_argument("--cv-repeats", type=int, default=1)
@@ -201,7 +202,7 @@ def main() -> None:
     print(f"library {lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
     if args.build_only:
         return
-    settings = [args.test, args.top_k, args.max_ensemble, args.cv_repeats, sorted(args.learners), list(args.input_clips)]
+    settings = [args.test, args.top_k, f"mean{args.ensemble_size}", args.cv_repeats, sorted(args.learners), list(args.input_clips)]
     args.run_tag = spec_hash(settings, 8)
     results_path = OUT / f"results-{lib.name}-{args.run_tag}.jsonl"
     print(f"results {results_path.name}: test/top_k/max_ensemble/cv_repeats/learners/input_clips = {settings}", flush=True)

@@ -24,7 +24,7 @@ from matlib.transfer.leakage import leakage_flags
 from matlib.transfer.model import Member, save_model, slice_shard
 from matlib.transfer.ridge import DEFAULT_GRID
 from matlib.transfer.screen import clip_value, rank, screen_direct, screen_shard
-from matlib.transfer.select import Selection, select_ensemble
+from matlib.transfer.select import Selection, select_model
 from matlib.transfer.target import TargetFeatures, load_target, prepare_target, save_target, spec_json
 from matlib.transfer.threads import single_thread_torch
 
@@ -180,7 +180,7 @@ class RunConfig:
     seed: int = 0
     folds: int = 5
     repeats: int = 3
-    max_ensemble: int = 5
+    ensemble_size: int = 10  # the transfer model averages the top ensemble_size screened candidates (<= top_k)
     learners: tuple[str, ...] = DEFAULT_LEARNERS
     direct_learners: tuple[str, ...] = DIRECT_LEARNERS
     finetune_top: int = 3  # fine-tuning, the costly learner, refines only the best few screened candidates
@@ -277,21 +277,22 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     refined, pool = refine(items, yv, cv_folds, cfg.seed)
     timings["refine"] = time.perf_counter() - t
 
-    allowed = set(refined["member"]) if cfg.include_direct else set(refined.loc[refined["kind"] == "transfer", "member"])
-    if not allowed:
-        allowed = set(refined["member"])
+    transfer_ranked = [it["key"] for it in items if it["kind"] == "transfer"]
+    direct = [it["key"] for it in items if it["kind"] == "direct"]
+    if not transfer_ranked:
         notes.append("no usable transfer candidate: the chosen model uses direct learning only")
-    selection = select_ensemble({k: v for k, v in pool.items() if k in allowed}, yv, cfg.max_ensemble)
+    selection = select_model(pool, yv, transfer_ranked, direct if cfg.include_direct or not transfer_ranked else [],
+                             cfg.ensemble_size)
 
     t = time.perf_counter()
     by_key = {it["key"]: it for it in items}
     rank_by_cand = ranking.set_index("candidate")
     members, states = [], {}
-    for key in selection.members:
+    for key, weight in zip(selection.members, selection.weights):
         cand, learner = key.rsplit("|", 1)
         row = rank_by_cand.loc[cand]
         m = Member(key=key, kind=str(row["kind"]), descriptor_spec=target.specs[row["descriptor_hash"]], learner=learner,
-                   model_id=str(row["model_id"]), layer=int(row["layer"]), clip=clip_value(row["clip"]))
+                   model_id=str(row["model_id"]), layer=int(row["layer"]), clip=clip_value(row["clip"]), weight=weight)
         it, lr = by_key[cand], get_learner(learner)
         fits = [lr.fit(it["X"], yv, cfg.seed, it.get("context"))]
         for r, train, _ in cv_folds.splits():
@@ -319,8 +320,8 @@ def fit_transfer(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any
                  store: Store | None = None, **options: Any) -> TransferResult:
     """Screen every (model, layer) of the library, refine the top K, choose by CV, save the model and report.
 
-    options: see RunConfig (target_column, input_column, top_k, seed, folds, repeats, max_ensemble, learners,
-    direct_learners, include_direct, allow_leakage, target_dataset, max_overlap, report, input_clips).
+    options: see RunConfig (target_column, input_column, top_k, seed, folds, repeats, learners,
+    direct_learners, include_direct, allow_leakage, ensemble_size, target_dataset, max_overlap, report, input_clips).
     """
     t0 = time.perf_counter()
     prepare_run(library_dir, inputs, y, out_dir, store=store, **options)

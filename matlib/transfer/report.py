@@ -95,7 +95,7 @@ def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
                                       "loo_rmse", "leak"]),
         "## Refinement (repeated K-fold CV)", "",
         _table(res.refined.head(30), ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]),
-        "## Ensemble sizes", "", _table(res.selection.table, ["k", "cv_mae", "cv_rmse", "members"]),
+        "## Final model options (chosen by CV)", "", _table(res.selection.table, ["option", "k", "cv_mae", "cv_rmse", "members"]),
         "## Plots", "", "![parity](parity.png)", "", "![scores by source property](scores_by_property.png)", "",
     ]
     if len(res.target.skipped_rows):

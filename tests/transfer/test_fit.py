@@ -102,3 +102,20 @@ def test_clamp_is_chosen_per_source_descriptor(two_runs):
         assert (chosen.loc[chosen["descriptor_hash"] == h, "clip"].fillna(-1) == want).all()
     members = [m.key.rsplit("|", 1)[0] for m in a.members if m.kind == "transfer"]
     assert set(members) <= set(chosen["candidate"])
+
+
+def test_saved_members_carry_the_selection_weights(two_runs):
+    """model.json keeps each member's weight; predict is the weighted average of the members' full fits."""
+    df, (a, _) = two_runs
+    spec = load_model(a.out_dir)
+    assert [m["weight"] for m in spec["members"]] == pytest.approx(a.selection.weights)
+    assert sum(m["weight"] for m in spec["members"]) == pytest.approx(1.0)
+    inputs = df["smiles"].tolist()[:10]
+    base = predict_transfer(spec, inputs)["prediction"].to_numpy()
+    for m in spec["members"]:  # the same members, all of the weight on the first
+        m["weight"] = 1.0 if m is spec["members"][0] else 0.0
+    first = predict_transfer(spec, inputs)["prediction"].to_numpy()
+    spec["members"] = spec["members"][:1]
+    np.testing.assert_allclose(first, predict_transfer(spec, inputs)["prediction"].to_numpy(), rtol=1e-9)
+    if len(a.members) > 1:
+        assert not np.allclose(first, base)
