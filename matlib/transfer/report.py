@@ -85,7 +85,7 @@ def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
         f"{len(res.target.skipped_rows)} skipped",
         f"- descriptors used: {', '.join(s.get('name', '?') for s in res.target.specs.values())}",
         f"- candidates screened: {len(tr)} (model, layer) pairs; flagged by the leakage guard: {int(tr['leak'].sum())}",
-        f"- chosen model: {len(res.selection.members)} member(s), CV MAE {res.selection.cv.mae:.4g} "
+        f"- chosen model: {res.selection.option}, {len(res.selection.members)} member(s), CV MAE {res.selection.cv.mae:.4g} "
         f"(RMSE {res.selection.cv.rmse:.4g}); members: {', '.join(res.selection.members)}",
         "",
         "## Transfer vs direct learning (same repeated K-fold splits)", "",
@@ -113,7 +113,7 @@ def summary_markdown(res: "TransferResult", top: int = 10) -> str:
         "# Shotgun transfer", "",
         f"- usable rows: {int(res.target.usable.sum())}, skipped: {len(res.target.skipped_rows)}",
         f"- candidates screened: {int((res.ranking['kind'] == 'transfer').sum())}",
-        f"- chosen: {', '.join(res.selection.members)} (CV MAE {res.selection.cv.mae:.4g})",
+        f"- chosen: {res.selection.option}: {', '.join(res.selection.members)} (CV MAE {res.selection.cv.mae:.4g})",
         f"- report: `{res.out_dir / 'report.md'}`", "",
         _table(res.ranking.head(top), cols),
     ])

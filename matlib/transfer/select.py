@@ -18,8 +18,9 @@ from matlib.transfer.cv import CVResult, cv_scores
 
 @dataclass
 class Selection:
-    """The chosen members (keys into the pool), their weights (sum 1) and the CV score of the weighted average."""
+    """The chosen option, its members (keys into the pool), their weights (sum 1) and its CV score."""
 
+    option: str
     members: list[str]
     weights: list[float]
     cv: CVResult
@@ -62,4 +63,4 @@ def select_model(pool: dict[str, np.ndarray], y: np.ndarray, transfer: list[str]
     best = min(options, key=lambda o: o["cv_mae"])  # min keeps the first of equals
     table = pd.DataFrame([{k: (", ".join(v) if k == "members" else v) for k, v in o.items() if k not in ("cv", "weights")}
                           for o in options])
-    return Selection(best["members"], best["weights"], best["cv"], table)
+    return Selection(best["option"], best["members"], best["weights"], best["cv"], table)

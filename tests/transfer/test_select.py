@@ -23,14 +23,14 @@ def test_transfer_ensemble_is_the_top_of_the_ranking_each_with_its_best_learner(
     np.testing.assert_allclose(sel.weights, [1 / 3] * 3)
     want = cv_scores(np.mean([pool[k] for k in sel.members], axis=0), y)
     assert sel.cv.mae == pytest.approx(want.mae)
-    assert list(sel.table["option"]) == ["transfer: mean of top 3"]
+    assert list(sel.table["option"]) == ["transfer: mean of top 3"] and sel.option == "transfer: mean of top 3"
 
 
 def test_menu_picks_the_lowest_cv_option_and_weights_sum_to_one():
     y = np.linspace(-2, 2, 40)
     pool = _pool(y, {"t0|ridge": 2.0, "t1|ridge": 2.0, "d:rdkit2d|ridge": 0.1, "d:rdkit2d|rf": 0.5})
     sel = select_model(pool, y, ["t0", "t1"], ["d:rdkit2d"], size=10)
-    assert sel.members == ["d:rdkit2d|ridge"] and sel.weights == [1.0]
+    assert sel.option == "direct" and sel.members == ["d:rdkit2d|ridge"] and sel.weights == [1.0]
     assert list(sel.table["option"]) == ["transfer: mean of top 2", "direct", "transfer + direct"]
     # two equally good, independent sources: their half-and-half average beats either
     pool = _pool(y, {"t0|ridge": 0.5, "d:rdkit2d|ridge": 0.5}, seed=1)
