@@ -350,5 +350,6 @@ def _write_outputs(res: TransferResult, folds: Folds, pool: dict[str, np.ndarray
         "n_rows": len(res.target.inputs), "n_usable": int(res.target.usable.sum()),
         "n_skipped": int(len(res.target.skipped_rows)), "n_candidates": int((res.ranking["kind"] == "transfer").sum()),
         "top_k": top_k, "seed": seed, "folds": folds.k, "repeats": folds.repeats,
-        "chosen": res.selection.members, "chosen_option": res.selection.option, "cv_mae": res.selection.cv.mae, "notes": res.notes, "timings": res.timings,
+        "chosen": res.selection.members, "chosen_option": res.selection.option, "cv_mae": res.selection.cv.mae,
+        "notes": res.notes, "timings": res.timings,
         "descriptors": {h: s.get("name") for h, s in res.target.specs.items()}})

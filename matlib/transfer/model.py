@@ -34,8 +34,7 @@ class Member:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON form."""
         return {"key": self.key, "kind": self.kind, "descriptor_spec": self.descriptor_spec, "learner": self.learner,
-                "model_id": self.model_id, "layer": self.layer, "clip": self.clip,
-                "weight": self.weight}
+                "model_id": self.model_id, "layer": self.layer, "clip": self.clip, "weight": self.weight}
 
 
 def slice_shard(shard, row: int):
@@ -105,7 +104,7 @@ def load_model(run_dir: str | Path) -> dict[str, Any]:
 
 
 def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.DataFrame:
-    """One row per input, in order: prediction (weighted mean of members), uncertainty (spread of member/fold fits), reason."""
+    """One row per input, in order: prediction (weighted mean of members), uncertainty (member/fold spread), reason."""
     from matlib.transfer.target import featurize_inputs
 
     spec = run_dir if isinstance(run_dir, dict) else load_model(run_dir)
