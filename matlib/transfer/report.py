@@ -95,7 +95,11 @@ def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
                                       "loo_rmse", "leak"]),
         "## Refinement (repeated K-fold CV)", "",
         _table(res.refined.head(30), ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]),
-        "## Final model options (chosen by CV)", "", _table(res.selection.table, ["option", "k", "cv_mae", "cv_rmse", "members"]),
+        "## Final model options (chosen by CV)", "",
+        _table(res.selection.table, [c for c in ("option", "k", "cv_mae", "cv_rmse", "cv_mae_members", "members")
+                                     if c in res.selection.table]),
+        "cv_mae of the transfer option is nested (the search re-run inside each outer fold) when direct learning is "
+        "on the menu; cv_mae_members is its members' own CV, optimistic after screening the whole library.", "",
         "## Plots", "", "![parity](parity.png)", "", "![scores by source property](scores_by_property.png)", "",
     ]
     if len(res.target.skipped_rows):

@@ -119,3 +119,22 @@ def test_saved_members_carry_the_selection_weights(two_runs):
     np.testing.assert_allclose(first, predict_transfer(spec, inputs)["prediction"].to_numpy(), rtol=1e-9)
     if len(a.members) > 1:
         assert not np.allclose(first, base)
+
+
+def test_transfer_option_is_scored_by_the_search_rerun_inside_each_fold(two_runs, small_library):
+    """With direct learning on the menu, the transfer ensemble's CV comes from screening each outer fold's training
+    rows alone; its members' own CV (which saw every row while being picked) is kept beside it, and is lower."""
+    from matlib.transfer.cv import cv_scores, repeated_kfold
+    from matlib.transfer.fit import nested_transfer_oof, open_library
+
+    _, (a, _) = two_runs
+    table = a.selection.table.set_index("option")
+    row = table.loc[[o for o in table.index if o.startswith("transfer:")][0]]
+    usable = a.ranking[(a.ranking["kind"] == "transfer") & ~a.ranking["leak"]]
+    assert {"loo_mae_f0", "loo_mae_f3"} <= set(usable.columns)
+    y = a.target.y_usable
+    folds = repeated_kfold(len(y), FAST["folds"], FAST["repeats"], 7)
+    oof = nested_transfer_oof(open_library(small_library), usable, a.target, folds, FAST["top_k"], 7)
+    assert oof.shape == (1, len(y)) and np.isfinite(oof).all()
+    assert row["cv_mae"] == pytest.approx(cv_scores(oof, y).mae)
+    assert row["cv_mae"] > row["cv_mae_members"]

@@ -43,3 +43,16 @@ def test_menu_picks_the_lowest_cv_option_and_weights_sum_to_one():
 def test_empty_pool_is_an_error():
     with pytest.raises(ValueError, match="empty selection pool"):
         select_model({}, np.zeros(3), [], [])
+
+
+def test_nested_transfer_predictions_replace_the_members_own_cv():
+    """Members that look perfect by their own CV lose to direct learning once scored by the nested search."""
+    y = np.linspace(-2, 2, 40)
+    pool = _pool(y, {"t0|ridge": 0.05, "t1|ridge": 0.05, "d:rdkit2d|ridge": 0.5})
+    honest = y[None, :] + 2.0 * np.random.default_rng(3).standard_normal((1, len(y)))
+    assert select_model(pool, y, ["t0", "t1"], ["d:rdkit2d"]).option.startswith("transfer")
+    sel = select_model(pool, y, ["t0", "t1"], ["d:rdkit2d"], transfer_oof=honest)
+    assert sel.option == "direct"
+    row = sel.table.set_index("option").loc["transfer: mean of top 2"]
+    assert row["cv_mae"] == pytest.approx(cv_scores(honest, y).mae)
+    assert row["cv_mae_members"] < 0.1
