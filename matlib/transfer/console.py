@@ -38,7 +38,8 @@ def print_fit_summary(res: "TransferResult", console: Console | None = None) -> 
     best = pd.concat([res.refined[res.refined["kind"] == "transfer"].head(3), res.baselines.head(3)])
     c.print(_table("Transfer vs direct learning (repeated K-fold CV, same splits)", best,
                    ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
-    c.print(f"chosen: {', '.join(res.selection.members)}  CV MAE {res.selection.cv.mae:.4g}")
+    c.print(_table("Final model options (chosen by CV)", res.selection.table, ["option", "k", "cv_mae", "cv_rmse"]))
+    c.print(f"chosen: {res.selection.option}  CV MAE {res.selection.cv.mae:.4g}")
     for n in res.notes:
         c.print(f"[yellow]note:[/] {n}")
     c.print(f"report: {res.out_dir / 'report.md'}  model: {res.out_dir / 'model'}")
@@ -58,7 +59,7 @@ def print_run_summary(run_dir: Path, console: Console | None = None) -> None:
     best = pd.concat([refined[refined["kind"] == "transfer"].head(3), refined[refined["kind"] == "direct"].head(3)])
     c.print(_table("Transfer vs direct learning (repeated K-fold CV, same folds)", best,
                    ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
-    c.print(f"chosen: {', '.join(info['chosen'])}  (CV MAE {info['cv_mae']:.4g})")
+    c.print(f"chosen: {info.get('chosen_option', ', '.join(info['chosen']))}  (CV MAE {info['cv_mae']:.4g})")
     for note in info.get("notes", []):
         c.print(f"[yellow]note:[/] {note}")
 

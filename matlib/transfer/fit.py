@@ -23,8 +23,8 @@ from matlib.transfer.learners import get_learner
 from matlib.transfer.leakage import leakage_flags
 from matlib.transfer.model import Member, save_model, slice_shard
 from matlib.transfer.ridge import DEFAULT_GRID
-from matlib.transfer.screen import clip_value, rank, screen_direct, screen_shard
-from matlib.transfer.select import Selection, select_ensemble
+from matlib.transfer.screen import clip_value, fold_columns, rank, screen_direct, screen_shard
+from matlib.transfer.select import Selection, select_model
 from matlib.transfer.target import TargetFeatures, load_target, prepare_target, save_target, spec_json
 from matlib.transfer.threads import single_thread_torch
 
@@ -86,7 +86,8 @@ def stream_shards(lib, names: Sequence[str] | None = None) -> Iterator[Any]:
 
 def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
                    shards: Sequence[str] | None = None, device: str | None = None,
-                   workers: int | None = None, clips: Sequence[float | None] = (None,)) -> pd.DataFrame:
+                   workers: int | None = None, clips: Sequence[float | None] = (None,),
+                   fold_train: Sequence[np.ndarray] = ()) -> pd.DataFrame:
     """Screening rows of every usable (model, layer, input clamp in clips), shard by shard (on device if given).
 
     On CPU, shards are screened by `workers` threads (default: the CPU count) with torch's intra-op
@@ -101,7 +102,8 @@ def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_
     with single_thread_torch(cpu), ThreadPoolExecutor(max_workers=n_workers) as pool:
         pending: deque = deque()
         for shard in loader:
-            pending.append(pool.submit(screen_shard, shard, lib.catalog, target, grid, device=device, clips=clips))
+            pending.append(pool.submit(screen_shard, shard, lib.catalog, target, grid, device=device, clips=clips,
+                                       fold_train=fold_train))
             while len(pending) >= 2 * n_workers:
                 frames.append(pending.popleft().result())
         while pending:
@@ -110,7 +112,7 @@ def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def preferred_clip_rows(transfer: pd.DataFrame) -> np.ndarray:
+def preferred_clip_rows(transfer: pd.DataFrame, column: str = "loo_mae") -> np.ndarray:
     """Mask of the transfer rows fed to their frozen layers the way that works better for their source descriptor.
 
     One choice per descriptor, by the median LOO MAE over all its (model, layer) candidates: evidence from
@@ -119,8 +121,8 @@ def preferred_clip_rows(transfer: pd.DataFrame) -> np.ndarray:
     if transfer.empty:
         return np.zeros(0, dtype=bool)
     clip = transfer["clip"].astype(float).fillna(-1.0)  # -1: no clamp
-    med = transfer.assign(_clip=clip).groupby(["descriptor_hash", "_clip"])["loo_mae"].median().reset_index()
-    best = med.sort_values(["loo_mae", "_clip"], kind="mergesort").drop_duplicates("descriptor_hash")
+    med = transfer.assign(_clip=clip).groupby(["descriptor_hash", "_clip"])[column].median().reset_index()
+    best = med.sort_values([column, "_clip"], kind="mergesort").drop_duplicates("descriptor_hash")
     chosen = dict(zip(best["descriptor_hash"], best["_clip"]))
     return (clip.to_numpy() == transfer["descriptor_hash"].map(chosen).to_numpy())
 
@@ -139,6 +141,39 @@ def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures) -> tupl
             feats[p.candidate] = shard_hidden_features(ext, X, clip=clip_value(p.clip))[int(p.layer)][0].double().numpy()
             extractors[p.candidate] = ext
     return feats, extractors
+
+
+def outer_fold_train(cfg: dict, n: int) -> list[np.ndarray]:
+    """Training rows of each outer CV fold (repeat 0 of the run's repeated K-fold)."""
+    folds = repeated_kfold(n, cfg["folds"], cfg["repeats"], cfg["seed"])
+    return [train for r, train, _ in folds.splits() if r == 0]
+
+
+def nested_transfer_oof(lib, usable: pd.DataFrame, target: TargetFeatures, folds: Folds, size: int,
+                        seed: int) -> np.ndarray | None:
+    """Out-of-fold predictions [1, n] of the whole transfer search, re-run inside each outer fold of repeat 0.
+
+    Per fold: the clamp choice and the top `size` candidates come from the screening of that fold's training rows
+    alone (ranking columns loo_mae_f*), ridge on each candidate's frozen features is fitted on those rows, and the
+    average predicts the held-out rows. Unlike the CV of the chosen candidates, no held-out row has helped pick them.
+    None when the ranking has no fold-wise screening.
+    """
+    cols = fold_columns(usable)
+    splits = [(train, test) for r, train, test in folds.splits() if r == 0]
+    if not cols or len(cols) != len(splits):
+        return None
+    picks = []
+    for col in cols:
+        rows = usable[preferred_clip_rows(usable, col) & np.isfinite(usable[col].astype(float)).to_numpy()]
+        picks.append(rows.sort_values([col, "candidate"], kind="mergesort").head(max(1, size)))
+    feats, _ = candidate_features(lib, pd.concat(picks).drop_duplicates("candidate"), target)
+    ridge = get_learner("ridge")
+    y = target.y_usable
+    oof = np.full(len(y), np.nan)
+    for (train, test), fold_picks in zip(splits, picks):
+        preds = [ridge.predict(ridge.fit(feats[c][train], y[train], seed), feats[c][test]) for c in fold_picks["candidate"]]
+        oof[test] = np.mean(preds, axis=0)
+    return oof[None, :]
 
 
 def _context(extractor, layer: int) -> dict | None:
@@ -180,7 +215,7 @@ class RunConfig:
     seed: int = 0
     folds: int = 5
     repeats: int = 3
-    max_ensemble: int = 5
+    ensemble_size: int = 10  # the transfer model averages the top ensemble_size screened candidates (<= top_k)
     learners: tuple[str, ...] = DEFAULT_LEARNERS
     direct_learners: tuple[str, ...] = DIRECT_LEARNERS
     finetune_top: int = 3  # fine-tuning, the costly learner, refines only the best few screened candidates
@@ -225,7 +260,8 @@ def screen_step(out_dir: str | Path, shards: Sequence[str] | None = None, part: 
     out_dir = Path(out_dir)
     cfg = read_json(out_dir / "stage" / "config.json")
     target = load_target(out_dir / "stage")
-    df = screen_library(open_library(cfg["library_dir"]), target, shards=shards, clips=tuple(cfg["input_clips"]))
+    df = screen_library(open_library(cfg["library_dir"]), target, shards=shards, clips=tuple(cfg["input_clips"]),
+                        fold_train=outer_fold_train(cfg, len(target.y_usable)) if cfg["include_direct"] else ())
     return atomic_write_parquet(out_dir / "stage" / f"screen-{part}.parquet", df)
 
 
@@ -263,9 +299,9 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     t = time.perf_counter()
     yv = target.y_usable
     cv_folds = repeated_kfold(len(yv), cfg.folds, cfg.repeats, cfg.seed)
-    eligible = ranking[(ranking["kind"] == "transfer") & (cfg.allow_leakage | ~ranking["leak"])
-                       & np.isfinite(ranking["loo_mae"].astype(float))]
-    eligible = eligible[preferred_clip_rows(eligible)]
+    usable = ranking[(ranking["kind"] == "transfer") & (cfg.allow_leakage | ~ranking["leak"])
+                     & np.isfinite(ranking["loo_mae"].astype(float))]
+    eligible = usable[preferred_clip_rows(usable)]
     picks = eligible.head(cfg.top_k)
     feats, extractors = candidate_features(lib, picks, target) if len(picks) else ({}, {})
     items = [{"key": p.candidate, "kind": "transfer", "X": feats[p.candidate],
@@ -277,21 +313,24 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     refined, pool = refine(items, yv, cv_folds, cfg.seed)
     timings["refine"] = time.perf_counter() - t
 
-    allowed = set(refined["member"]) if cfg.include_direct else set(refined.loc[refined["kind"] == "transfer", "member"])
-    if not allowed:
-        allowed = set(refined["member"])
+    transfer_ranked = [it["key"] for it in items if it["kind"] == "transfer"]
+    direct = [it["key"] for it in items if it["kind"] == "direct"]
+    if not transfer_ranked:
         notes.append("no usable transfer candidate: the chosen model uses direct learning only")
-    selection = select_ensemble({k: v for k, v in pool.items() if k in allowed}, yv, cfg.max_ensemble)
+    nested = nested_transfer_oof(lib, usable, target, cv_folds, min(cfg.top_k, cfg.ensemble_size), cfg.seed) \
+        if cfg.include_direct and transfer_ranked else None
+    selection = select_model(pool, yv, transfer_ranked, direct if cfg.include_direct or not transfer_ranked else [],
+                             cfg.ensemble_size, transfer_oof=nested)
 
     t = time.perf_counter()
     by_key = {it["key"]: it for it in items}
     rank_by_cand = ranking.set_index("candidate")
     members, states = [], {}
-    for key in selection.members:
+    for key, weight in zip(selection.members, selection.weights):
         cand, learner = key.rsplit("|", 1)
         row = rank_by_cand.loc[cand]
         m = Member(key=key, kind=str(row["kind"]), descriptor_spec=target.specs[row["descriptor_hash"]], learner=learner,
-                   model_id=str(row["model_id"]), layer=int(row["layer"]), clip=clip_value(row["clip"]))
+                   model_id=str(row["model_id"]), layer=int(row["layer"]), clip=clip_value(row["clip"]), weight=weight)
         it, lr = by_key[cand], get_learner(learner)
         fits = [lr.fit(it["X"], yv, cfg.seed, it.get("context"))]
         for r, train, _ in cv_folds.splits():
@@ -319,8 +358,8 @@ def fit_transfer(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any
                  store: Store | None = None, **options: Any) -> TransferResult:
     """Screen every (model, layer) of the library, refine the top K, choose by CV, save the model and report.
 
-    options: see RunConfig (target_column, input_column, top_k, seed, folds, repeats, max_ensemble, learners,
-    direct_learners, include_direct, allow_leakage, target_dataset, max_overlap, report, input_clips).
+    options: see RunConfig (target_column, input_column, top_k, seed, folds, repeats, learners,
+    direct_learners, include_direct, allow_leakage, ensemble_size, target_dataset, max_overlap, report, input_clips).
     """
     t0 = time.perf_counter()
     prepare_run(library_dir, inputs, y, out_dir, store=store, **options)
@@ -349,5 +388,6 @@ def _write_outputs(res: TransferResult, folds: Folds, pool: dict[str, np.ndarray
         "n_rows": len(res.target.inputs), "n_usable": int(res.target.usable.sum()),
         "n_skipped": int(len(res.target.skipped_rows)), "n_candidates": int((res.ranking["kind"] == "transfer").sum()),
         "top_k": top_k, "seed": seed, "folds": folds.k, "repeats": folds.repeats,
-        "chosen": res.selection.members, "cv_mae": res.selection.cv.mae, "notes": res.notes, "timings": res.timings,
+        "chosen": res.selection.members, "chosen_option": res.selection.option, "cv_mae": res.selection.cv.mae,
+        "notes": res.notes, "timings": res.timings,
         "descriptors": {h: s.get("name") for h, s in res.target.specs.items()}})

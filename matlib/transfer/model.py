@@ -29,11 +29,12 @@ class Member:
     model_id: str = ""
     layer: int = -1
     clip: float | None = None  # target inputs clamped to +-clip source standard deviations before the frozen layers
+    weight: float = 1.0  # share of the member in the model's weighted average prediction
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON form."""
         return {"key": self.key, "kind": self.kind, "descriptor_spec": self.descriptor_spec, "learner": self.learner,
-                "model_id": self.model_id, "layer": self.layer, "clip": self.clip}
+                "model_id": self.model_id, "layer": self.layer, "clip": self.clip, "weight": self.weight}
 
 
 def slice_shard(shard, row: int):
@@ -103,7 +104,7 @@ def load_model(run_dir: str | Path) -> dict[str, Any]:
 
 
 def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.DataFrame:
-    """One row per input, in order: prediction (mean of members), uncertainty (spread of member/fold fits), reason."""
+    """One row per input, in order: prediction (weighted mean of members), uncertainty (member/fold spread), reason."""
     from matlib.transfer.target import featurize_inputs
 
     spec = run_dir if isinstance(run_dir, dict) else load_model(run_dir)
@@ -120,7 +121,7 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
                 if reasons[i] is None:
                     reasons[i] = f"{entry['descriptor_spec'].get('name')}: {why[i] or 'cannot be featurised'}"
     good = np.array([r is None for r in reasons], dtype=bool)
-    full, spread = [], []
+    full, spread, weights = [], [], []
     if good.any():
         for entry in spec["members"]:
             h = entry["descriptor_spec"].get("hash") or entry["descriptor_spec"]["name"]
@@ -130,10 +131,11 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
             lr = get_learner(entry["learner"])
             preds = [lr.predict(state, Z) for state in entry["states"]]
             full.append(preds[0])
+            weights.append(float(entry.get("weight", 1.0)))  # older models: equal weights
             spread.extend(preds[1:] if len(preds) > 1 else preds)
     pred = np.full(n, np.nan)
     unc = np.full(n, np.nan)
     if good.any():
-        pred[good] = np.mean(full, axis=0)
+        pred[good] = np.average(full, axis=0, weights=weights)
         unc[good] = np.std(np.vstack(spread + full), axis=0)
     return pd.DataFrame({"input": inputs, "prediction": pred, "uncertainty": unc, "reason": reasons})

@@ -85,7 +85,7 @@ def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
         f"{len(res.target.skipped_rows)} skipped",
         f"- descriptors used: {', '.join(s.get('name', '?') for s in res.target.specs.values())}",
         f"- candidates screened: {len(tr)} (model, layer) pairs; flagged by the leakage guard: {int(tr['leak'].sum())}",
-        f"- chosen model: {len(res.selection.members)} member(s), CV MAE {res.selection.cv.mae:.4g} "
+        f"- chosen model: {res.selection.option}, {len(res.selection.members)} member(s), CV MAE {res.selection.cv.mae:.4g} "
         f"(RMSE {res.selection.cv.rmse:.4g}); members: {', '.join(res.selection.members)}",
         "",
         "## Transfer vs direct learning (same repeated K-fold splits)", "",
@@ -95,7 +95,11 @@ def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
                                       "loo_rmse", "leak"]),
         "## Refinement (repeated K-fold CV)", "",
         _table(res.refined.head(30), ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]),
-        "## Ensemble sizes", "", _table(res.selection.table, ["k", "cv_mae", "cv_rmse", "members"]),
+        "## Final model options (chosen by CV)", "",
+        _table(res.selection.table, [c for c in ("option", "k", "cv_mae", "cv_rmse", "cv_mae_members", "members")
+                                     if c in res.selection.table]),
+        "cv_mae of the transfer option is nested (the search re-run inside each outer fold) when direct learning is "
+        "on the menu; cv_mae_members is its members' own CV, optimistic after screening the whole library.", "",
         "## Plots", "", "![parity](parity.png)", "", "![scores by source property](scores_by_property.png)", "",
     ]
     if len(res.target.skipped_rows):
@@ -113,7 +117,7 @@ def summary_markdown(res: "TransferResult", top: int = 10) -> str:
         "# Shotgun transfer", "",
         f"- usable rows: {int(res.target.usable.sum())}, skipped: {len(res.target.skipped_rows)}",
         f"- candidates screened: {int((res.ranking['kind'] == 'transfer').sum())}",
-        f"- chosen: {', '.join(res.selection.members)} (CV MAE {res.selection.cv.mae:.4g})",
+        f"- chosen: {res.selection.option}: {', '.join(res.selection.members)} (CV MAE {res.selection.cv.mae:.4g})",
         f"- report: `{res.out_dir / 'report.md'}`", "",
         _table(res.ranking.head(top), cols),
     ])

@@ -17,12 +17,33 @@ RANK_COLUMNS = ["candidate", "kind", "model_id", "layer", "clip", "width", "prop
                 "descriptor", "descriptor_hash", "loo_mae", "loo_rmse", "gcv", "alpha"]
 
 
-def _score_block(F: torch.Tensor, y: torch.Tensor, grid: Sequence[float]) -> dict[str, np.ndarray]:
-    """screen_features over F [C,n,h] in chunks, as numpy arrays."""
+def _score_block(F: torch.Tensor, y: torch.Tensor, grid: Sequence[float],
+                 fold_train: Sequence[np.ndarray] = ()) -> dict[str, np.ndarray]:
+    """screen_features over F [C,n,h] in chunks, as numpy arrays; plus `loo_mae_f{i}`: the LOO MAE on the
+    training rows of outer fold i alone (what a screening that never saw fold i's held-out rows would score)."""
     parts: list[dict[str, torch.Tensor]] = []
     for start in range(0, F.shape[0], CHUNK):
-        parts.append(screen_features(F[start:start + CHUNK], y, grid))
+        block = F[start:start + CHUNK]
+        part = screen_features(block, y, grid)
+        for i, train in enumerate(fold_train):
+            rows = torch.as_tensor(train, device=F.device)
+            part[fold_column(i)] = screen_features(block[:, rows], y[rows], grid)["loo_mae"]
+        parts.append(part)
     return {k: torch.cat([p[k] for p in parts]).double().cpu().numpy() for k in parts[0]}
+
+
+def fold_column(i: int) -> str:
+    """Ranking column of the LOO MAE screened on outer fold i's training rows."""
+    return f"loo_mae_f{i}"
+
+
+def fold_columns(df: pd.DataFrame) -> list[str]:
+    """The fold-wise screening columns present in a ranking, in fold order."""
+    cols, i = [], 0
+    while fold_column(i) in df:
+        cols.append(fold_column(i))
+        i += 1
+    return cols
 
 
 def candidate_id(model_id: str, layer: int, clip: float | None = None) -> str:
@@ -52,25 +73,28 @@ def shard_candidates(shard, rows: pd.DataFrame, target: TargetFeatures, device: 
 
 
 def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
-                 layers: str = "all", device: str | None = None, clips: Sequence[float | None] = (None,)
-                 ) -> pd.DataFrame:
+                 layers: str = "all", device: str | None = None, clips: Sequence[float | None] = (None,),
+                 fold_train: Sequence[np.ndarray] = ()) -> pd.DataFrame:
     """Ranking rows for every (model, layer, clip) of one shard (models whose descriptor the target lacks are left out).
 
     Each clip in clips is one way of feeding the target to the frozen layers (None: as is; c: standardised inputs
     clamped to +-c source standard deviations); which works best depends on the source descriptor, so it is
-    screened like the ridge penalty.
+    screened like the ridge penalty. fold_train: training rows of outer CV folds, each also screened on its own
+    (columns loo_mae_f0, ...), so the whole transfer search can be cross-validated without seeing held-out rows.
     """
     rows = catalog[(catalog["shard"] == shard.name) & (catalog["status"] == "ok")].sort_values("row")
     y = torch.as_tensor(target.y_usable, dtype=torch.float32, device=device)
-    out = [_screen_clip(shard, rows, target, y, grid, layers, device, clip) for clip in clips]
+    out = [_screen_clip(shard, rows, target, y, grid, layers, device, clip, fold_train) for clip in clips]
     out = [df for frames in out for df in frames]
+    columns = RANK_COLUMNS + [fold_column(i) for i in range(len(fold_train))]
     if not out:
-        return pd.DataFrame(columns=RANK_COLUMNS)
-    return pd.concat(out, ignore_index=True)[RANK_COLUMNS]
+        return pd.DataFrame(columns=columns)
+    return pd.concat(out, ignore_index=True)[columns]
 
 
 def _screen_clip(shard, rows: pd.DataFrame, target: TargetFeatures, y: torch.Tensor, grid: Sequence[float],
-                 layers: str, device: str | None, clip: float | None) -> list[pd.DataFrame]:
+                 layers: str, device: str | None, clip: float | None,
+                 fold_train: Sequence[np.ndarray] = ()) -> list[pd.DataFrame]:
     """Ranking rows of one shard with one input clamp."""
     out = []
     for h, layer, F, group in shard_candidates(shard, rows, target, device, clip):
@@ -81,7 +105,7 @@ def _screen_clip(shard, rows: pd.DataFrame, target: TargetFeatures, y: torch.Ten
         if not keep.any():
             continue
         g = group[keep]
-        scores = _score_block(F[torch.as_tensor(np.flatnonzero(keep), device=F.device)], y, grid)
+        scores = _score_block(F[torch.as_tensor(np.flatnonzero(keep), device=F.device)], y, grid, fold_train)
         df = pd.DataFrame({
             "candidate": [candidate_id(m, layer, clip) for m in g["model_id"]],
             "kind": "transfer", "model_id": g["model_id"].to_numpy(), "layer": layer,

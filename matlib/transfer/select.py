@@ -1,4 +1,13 @@
-"""Choose the final model by CV only: the best single (candidate, learner) or an average of the top k."""
+"""Choose the final model by CV only, from a short menu: the transfer ensemble, the best direct learner, or both.
+
+The transfer ensemble averages the top `size` screened candidates (screening rank = exact LOO over the whole
+library), each with its own CV-best learner. It does not pick the ensemble size or the members one by one by CV:
+after screening thousands of candidates on the same few rows, the best CV scores are the luckiest ones, and a
+fixed-size average of the top of the ranking has less selection noise than the greedy CV-best subset.
+For the same reason the transfer option's own CV is optimistic; when the caller gives `transfer_oof`, out-of-fold
+predictions of the whole search re-run inside each outer fold (see `fit.nested_transfer_oof`), the menu compares
+those instead.
+"""
 
 from __future__ import annotations
 
@@ -12,23 +21,61 @@ from matlib.transfer.cv import CVResult, cv_scores
 
 @dataclass
 class Selection:
-    """The chosen members (keys into the pool) and the CV score of their averaged predictions."""
+    """The chosen option, its members (keys into the pool), their weights (sum 1) and its CV score."""
 
+    option: str
     members: list[str]
+    weights: list[float]
     cv: CVResult
-    table: pd.DataFrame  # k, members, cv_mae, cv_rmse for every ensemble size tried
+    table: pd.DataFrame  # option, k, cv_mae, cv_rmse, members: every option scored
 
 
-def select_ensemble(pool: dict[str, np.ndarray], y: np.ndarray, max_k: int = 5, tol: float = 0.0) -> Selection:
-    """Greedy top-k by single CV MAE; keep the k whose averaged out-of-fold MAE is lowest (ties: smaller k)."""
-    if not pool:
+def best_learner_key(pool: dict[str, np.ndarray], y: np.ndarray, candidate: str) -> str | None:
+    """The pool key `candidate|learner` with the lowest CV MAE (ties: key order), or None if it has none."""
+    keys = sorted(k for k in pool if k.rsplit("|", 1)[0] == candidate)
+    return min(keys, key=lambda k: cv_scores(pool[k], y).mae) if keys else None
+
+
+def _option(name: str, oof: np.ndarray, y: np.ndarray, members: list[str], weights: list[float]) -> dict:
+    """One scored menu entry (oof: its out-of-fold predictions [repeats, n])."""
+    res = cv_scores(oof, y)
+    return {"option": name, "k": len(members), "cv_mae": res.mae, "cv_rmse": res.rmse, "members": members,
+            "weights": weights, "cv": res}
+
+
+def _average(pool: dict[str, np.ndarray], members: list[str], weights: list[float]) -> np.ndarray:
+    """Weighted average of the members' out-of-fold predictions."""
+    return np.tensordot(np.asarray(weights), np.stack([pool[m] for m in members]), axes=1)
+
+
+def select_model(pool: dict[str, np.ndarray], y: np.ndarray, transfer: list[str], direct: list[str],
+                 size: int = 10, transfer_oof: np.ndarray | None = None) -> Selection:
+    """The option with the lowest CV MAE among: the average of the top `size` transfer candidates (rank order,
+    each with its CV-best learner), the CV-best direct (candidate, learner), and the two averaged half and half.
+
+    transfer: transfer candidates in screening-rank order; direct: direct candidates. Ties go to the earlier option.
+    transfer_oof: out-of-fold predictions [r, n] that score the transfer ensemble in place of its members' own.
+    """
+    keys = [k for k in (best_learner_key(pool, y, c) for c in transfer) if k is not None][:max(1, size)]
+    direct_keys = [k for k in pool if k.rsplit("|", 1)[0] in set(direct)]
+    best_direct = min(sorted(direct_keys), key=lambda k: cv_scores(pool[k], y).mae) if direct_keys else None
+    options = []
+    if keys:
+        t_weights = [1.0 / len(keys)] * len(keys)
+        t_oof = _average(pool, keys, t_weights)
+        members_mae = cv_scores(t_oof, y).mae
+        if transfer_oof is not None:
+            t_oof = np.broadcast_to(np.asarray(transfer_oof, dtype=float).reshape(-1, len(y))[:1], t_oof.shape)
+        options.append({**_option(f"transfer: mean of top {len(keys)}", t_oof, y, keys, t_weights),
+                        "cv_mae_members": members_mae})  # the members' own CV: optimistic, for the report
+    if best_direct is not None:
+        options.append(_option("direct", pool[best_direct], y, [best_direct], [1.0]))
+    if keys and best_direct is not None:
+        options.append(_option("transfer + direct", 0.5 * t_oof + 0.5 * pool[best_direct], y, keys + [best_direct],
+                               [0.5 / len(keys)] * len(keys) + [0.5]))
+    if not options:
         raise ValueError("empty selection pool")
-    single = sorted(pool, key=lambda key: (cv_scores(pool[key], y).mae, key))
-    rows, best = [], None
-    for k in range(1, min(max_k, len(single)) + 1):
-        members = single[:k]
-        res = cv_scores(np.mean([pool[m] for m in members], axis=0), y)
-        rows.append({"k": k, "members": ", ".join(members), "cv_mae": res.mae, "cv_rmse": res.rmse})
-        if best is None or res.mae < best[1].mae * (1 - tol):
-            best = (members, res)
-    return Selection(best[0], best[1], pd.DataFrame(rows))
+    best = min(options, key=lambda o: o["cv_mae"])  # min keeps the first of equals
+    table = pd.DataFrame([{k: (", ".join(v) if k == "members" else v) for k, v in o.items() if k not in ("cv", "weights")}
+                          for o in options])
+    return Selection(best["option"], best["members"], best["weights"], best["cv"], table)

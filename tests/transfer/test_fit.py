@@ -102,3 +102,39 @@ def test_clamp_is_chosen_per_source_descriptor(two_runs):
         assert (chosen.loc[chosen["descriptor_hash"] == h, "clip"].fillna(-1) == want).all()
     members = [m.key.rsplit("|", 1)[0] for m in a.members if m.kind == "transfer"]
     assert set(members) <= set(chosen["candidate"])
+
+
+def test_saved_members_carry_the_selection_weights(two_runs):
+    """model.json keeps each member's weight; predict is the weighted average of the members' full fits."""
+    df, (a, _) = two_runs
+    spec = load_model(a.out_dir)
+    assert [m["weight"] for m in spec["members"]] == pytest.approx(a.selection.weights)
+    assert sum(m["weight"] for m in spec["members"]) == pytest.approx(1.0)
+    inputs = df["smiles"].tolist()[:10]
+    base = predict_transfer(spec, inputs)["prediction"].to_numpy()
+    for m in spec["members"]:  # the same members, all of the weight on the first
+        m["weight"] = 1.0 if m is spec["members"][0] else 0.0
+    first = predict_transfer(spec, inputs)["prediction"].to_numpy()
+    spec["members"] = spec["members"][:1]
+    np.testing.assert_allclose(first, predict_transfer(spec, inputs)["prediction"].to_numpy(), rtol=1e-9)
+    if len(a.members) > 1:
+        assert not np.allclose(first, base)
+
+
+def test_transfer_option_is_scored_by_the_search_rerun_inside_each_fold(two_runs, small_library):
+    """With direct learning on the menu, the transfer ensemble's CV comes from screening each outer fold's training
+    rows alone; its members' own CV (which saw every row while being picked) is kept beside it, and is lower."""
+    from matlib.transfer.cv import cv_scores, repeated_kfold
+    from matlib.transfer.fit import nested_transfer_oof, open_library
+
+    _, (a, _) = two_runs
+    table = a.selection.table.set_index("option")
+    row = table.loc[[o for o in table.index if o.startswith("transfer:")][0]]
+    usable = a.ranking[(a.ranking["kind"] == "transfer") & ~a.ranking["leak"]]
+    assert {"loo_mae_f0", "loo_mae_f3"} <= set(usable.columns)
+    y = a.target.y_usable
+    folds = repeated_kfold(len(y), FAST["folds"], FAST["repeats"], 7)
+    oof = nested_transfer_oof(open_library(small_library), usable, a.target, folds, FAST["top_k"], 7)
+    assert oof.shape == (1, len(y)) and np.isfinite(oof).all()
+    assert row["cv_mae"] == pytest.approx(cv_scores(oof, y).mae)
+    assert row["cv_mae"] > row["cv_mae_members"]

@@ -1,10 +1,6 @@
 """The shotgun_transfer flow on a real ephemeral Prefect with a real Dask LocalCluster."""
 
-import os
-
 import pytest
-
-from tests.transfer.conftest import esol_rows
 
 
 @pytest.fixture(scope="module")
