@@ -20,7 +20,8 @@ def _table(df: pd.DataFrame, cols: list[str]) -> str:
         return "_(none)_\n"
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for r in df[cols].itertuples(index=False):
-        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |")
+        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v).replace("|", "\\|") for v in r)
+                     + " |")  # member keys hold '|': escaped, or Markdown splits the cell
     return "\n".join(lines) + "\n"
 
 

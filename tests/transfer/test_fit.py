@@ -45,6 +45,10 @@ def test_outputs_written_and_safe(two_runs):
     assert pd.read_parquet(d / "ranking.parquet").shape[0] == len(a.ranking)
     report = (d / "report.md").read_text()
     assert "Transfer vs direct learning" in report and "parity.png" in report
+    header = report.split("## Final model options")[1].split("\n")[2]  # every row has the header's cell count
+    table = report.split("## Final model options")[1].split("\n\n")[1].splitlines()
+    assert all(row.replace("\\|", "").count("|") == header.count("|") for row in table)
+    assert "|ridge" in report.replace("\\|", "|")
     spec = json.loads((d / "model" / "model.json").read_text())
     assert spec["n_train"] == 40 and spec["members"]
     ranking = pd.read_parquet(d / "ranking.parquet")  # every (model, layer) screened as is and clamped
