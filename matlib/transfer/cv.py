@@ -29,6 +29,10 @@ class Folds:
                 if len(test):
                     yield r, np.flatnonzero(self.fold[r] != f), test
 
+    def first_repeat(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(train_idx, test_idx) of every fold of repeat 0: the outer folds of nested CV and of the saved fold fits."""
+        return [(train, test) for r, train, test in self.splits() if r == 0]
+
 
 def repeated_kfold(n: int, k: int = 5, repeats: int = 3, seed: int = 0) -> Folds:
     """Random K-fold assignments for n rows, repeated, reproducible from seed."""

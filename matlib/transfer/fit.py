@@ -145,8 +145,7 @@ def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures) -> tupl
 
 def outer_fold_train(cfg: dict, n: int) -> list[np.ndarray]:
     """Training rows of each outer CV fold (repeat 0 of the run's repeated K-fold)."""
-    folds = repeated_kfold(n, cfg["folds"], cfg["repeats"], cfg["seed"])
-    return [train for r, train, _ in folds.splits() if r == 0]
+    return [train for train, _ in repeated_kfold(n, cfg["folds"], cfg["repeats"], cfg["seed"]).first_repeat()]
 
 
 def nested_transfer_oof(lib, usable: pd.DataFrame, target: TargetFeatures, folds: Folds, size: int,
@@ -159,7 +158,7 @@ def nested_transfer_oof(lib, usable: pd.DataFrame, target: TargetFeatures, folds
     None when the ranking has no fold-wise screening.
     """
     cols = fold_columns(usable)
-    splits = [(train, test) for r, train, test in folds.splits() if r == 0]
+    splits = folds.first_repeat()
     if not cols or len(cols) != len(splits):
         return None
     picks = []
@@ -333,9 +332,7 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
                    model_id=str(row["model_id"]), layer=int(row["layer"]), clip=clip_value(row["clip"]), weight=weight)
         it, lr = by_key[cand], get_learner(learner)
         fits = [lr.fit(it["X"], yv, cfg.seed, it.get("context"))]
-        for r, train, _ in cv_folds.splits():
-            if r == 0:
-                fits.append(lr.fit(it["X"][train], yv[train], cfg.seed, it.get("context")))
+        fits += [lr.fit(it["X"][train], yv[train], cfg.seed, it.get("context")) for train, _ in cv_folds.first_repeat()]
         members.append(m)
         states[key] = fits
     info = {"target_column": cfg.target_column, "input_column": cfg.input_column, "input_kind": input_kind,
