@@ -148,13 +148,14 @@ def outer_fold_train(cfg: dict, n: int) -> list[np.ndarray]:
     return [train for train, _ in repeated_kfold(n, cfg["folds"], cfg["repeats"], cfg["seed"]).first_repeat()]
 
 
-def nested_transfer_oof(lib, usable: pd.DataFrame, target: TargetFeatures, folds: Folds, size: int,
-                        seed: int) -> np.ndarray | None:
+def nested_transfer_oof(lib, usable: pd.DataFrame, target: TargetFeatures, folds: Folds, size: int, seed: int,
+                        known: dict[str, np.ndarray] | None = None) -> np.ndarray | None:
     """Out-of-fold predictions [1, n] of the whole transfer search, re-run inside each outer fold of repeat 0.
 
     Per fold: the clamp choice and the top `size` candidates come from the screening of that fold's training rows
     alone (ranking columns loo_mae_f*), ridge on each candidate's frozen features is fitted on those rows, and the
     average predicts the held-out rows. Unlike the CV of the chosen candidates, no held-out row has helped pick them.
+    known: frozen features already computed, by candidate (only the others are read from the library).
     None when the ranking has no fold-wise screening.
     """
     cols = fold_columns(usable)
@@ -165,7 +166,11 @@ def nested_transfer_oof(lib, usable: pd.DataFrame, target: TargetFeatures, folds
     for col in cols:
         rows = usable[preferred_clip_rows(usable, col) & np.isfinite(usable[col].astype(float)).to_numpy()]
         picks.append(rows.sort_values([col, "candidate"], kind="mergesort").head(max(1, size)))
-    feats, _ = candidate_features(lib, pd.concat(picks).drop_duplicates("candidate"), target)
+    feats = dict(known or {})
+    missing = pd.concat(picks).drop_duplicates("candidate")
+    missing = missing[~missing["candidate"].isin(list(feats))]
+    if len(missing):
+        feats.update(candidate_features(lib, missing, target)[0])
     ridge = get_learner("ridge")
     y = target.y_usable
     oof = np.full(len(y), np.nan)
@@ -316,8 +321,8 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     direct = [it["key"] for it in items if it["kind"] == "direct"]
     if not transfer_ranked:
         notes.append("no usable transfer candidate: the chosen model uses direct learning only")
-    nested = nested_transfer_oof(lib, usable, target, cv_folds, min(cfg.top_k, cfg.ensemble_size), cfg.seed) \
-        if cfg.include_direct and transfer_ranked else None
+    nested = nested_transfer_oof(lib, usable, target, cv_folds, min(cfg.top_k, cfg.ensemble_size), cfg.seed,
+                                 feats) if cfg.include_direct and transfer_ranked else None
     selection = select_model(pool, yv, transfer_ranked, direct if cfg.include_direct or not transfer_ranked else [],
                              cfg.ensemble_size, transfer_oof=nested)
 
