@@ -126,12 +126,13 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
         for entry in spec["members"]:
             h = entry["descriptor_spec"].get("hash") or entry["descriptor_spec"]["name"]
             member = Member(**{k: entry[k] for k in ("key", "kind", "descriptor_spec", "learner", "model_id", "layer")},
-                            clip=entry.get("clip", spec.get("input_clip")))  # older models: one clip per run
+                            clip=entry.get("clip", spec.get("input_clip")),  # older models: one clip per run
+                            weight=float(entry.get("weight", 1.0)))  # older models: equal weights
             Z = member_features(member, feats[h][0][good], entry["shard"])
             lr = get_learner(entry["learner"])
             preds = [lr.predict(state, Z) for state in entry["states"]]
             full.append(preds[0])
-            weights.append(float(entry.get("weight", 1.0)))  # older models: equal weights
+            weights.append(member.weight)
             spread.extend(preds[1:] if len(preds) > 1 else preds)
     pred = np.full(n, np.nan)
     unc = np.full(n, np.nan)
