@@ -30,10 +30,15 @@ class Selection:
     table: pd.DataFrame  # option, k, cv_mae, cv_rmse, members: every option scored
 
 
+def _lowest_cv(pool: dict[str, np.ndarray], y: np.ndarray, candidates: set[str]) -> str | None:
+    """The pool key `candidate|learner` of any of candidates with the lowest CV MAE (ties: key order), or None."""
+    keys = sorted(k for k in pool if k.rsplit("|", 1)[0] in candidates)
+    return min(keys, key=lambda k: cv_scores(pool[k], y).mae) if keys else None
+
+
 def best_learner_key(pool: dict[str, np.ndarray], y: np.ndarray, candidate: str) -> str | None:
     """The pool key `candidate|learner` with the lowest CV MAE (ties: key order), or None if it has none."""
-    keys = sorted(k for k in pool if k.rsplit("|", 1)[0] == candidate)
-    return min(keys, key=lambda k: cv_scores(pool[k], y).mae) if keys else None
+    return _lowest_cv(pool, y, {candidate})
 
 
 def _option(name: str, oof: np.ndarray, y: np.ndarray, members: list[str], weights: list[float]) -> dict:
@@ -57,8 +62,7 @@ def select_model(pool: dict[str, np.ndarray], y: np.ndarray, transfer: list[str]
     transfer_oof: out-of-fold predictions [r, n] that score the transfer ensemble in place of its members' own.
     """
     keys = [k for k in (best_learner_key(pool, y, c) for c in transfer) if k is not None][:max(1, size)]
-    direct_keys = [k for k in pool if k.rsplit("|", 1)[0] in set(direct)]
-    best_direct = min(sorted(direct_keys), key=lambda k: cv_scores(pool[k], y).mae) if direct_keys else None
+    best_direct = _lowest_cv(pool, y, set(direct))
     options = []
     if keys:
         t_weights = [1.0 / len(keys)] * len(keys)
