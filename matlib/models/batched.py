@@ -19,7 +19,7 @@ from matlib.models.stacked import (ZERO_AT_ZERO, buffer_names, param_names, stac
 
 
 KERNEL_ALIGN = 8  # hidden widths are padded to a multiple of this in training (full SIMD lanes / tensor-core tiles)
-CPU_MODEL_CHUNK = 16  # models per chunk of the hand-written step on CPU (bounds its buffers); a GPU takes all at once
+CPU_CHUNK_BYTES = 2 << 20  # single-threaded CPU step: buffers per chunk of models (about a core's L2 cache)
 
 
 @dataclass
@@ -35,6 +35,19 @@ class TrainResult:
 def default_device() -> torch.device:
     """CUDA when available, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cpu_chunk(arch: dict, batch_size: int, threads: int = 1) -> int | None:
+    """Models per chunk of the CPU step (None: all at once).
+
+    One thread (a library build runs one single-threaded worker per core): chunks whose activations and gradients
+    take about CPU_CHUNK_BYTES, so the batched matmuls find their operands in cache. Several threads: whole tensors,
+    so that every operation has enough work to split between them.
+    """
+    if threads > 1:
+        return None
+    floats_per_model = batch_size * (int(arch["n_in"]) + 3 * sum(int(h) for h in arch["hidden"]) + 3)
+    return max(1, CPU_CHUNK_BYTES // (4 * floats_per_model))
 
 
 def _adam(params: list[torch.Tensor], cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
@@ -79,8 +92,8 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
     failed = torch.zeros(M, dtype=torch.bool, device=dev)
     amp = cfg.amp and dev.type == "cuda"
     fast = manual.supports(padded, amp)  # hand-written backward, no autograd graph per step
-    chunk = CPU_MODEL_CHUNK if dev.type == "cpu" else None
-    step = manual.ManualStep({k: state[k] for k in pnames}, padded, bs, masks, drop_gen, chunk) if fast else None
+    chunk = cpu_chunk(padded, bs, torch.get_num_threads()) if dev.type == "cpu" else None  # a GPU takes all at once
+    step = manual.ManualStep({k: state[k] for k in pnames}, padded, data, bs, masks, drop_gen, chunk) if fast else None
     opt = FusedAdam(params, cfg.lr, cfg.weight_decay) if fast else _adam(params, cfg, dev)  # after the step's .grads
     yv = torch.gather(data.targets, 1, data.val)  # the same rows every epoch
     xv = data.rows(data.val)[0] if step is None else None
@@ -94,7 +107,7 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
         for b in range(n_batches):
             idx = order[:, b * bs:(b + 1) * bs]
             if step is not None:
-                ep_loss += step(data, idx)
+                ep_loss += step(idx)
                 opt.step()
                 continue
             xb, yb = data.rows(idx)
@@ -107,7 +120,7 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
             ep_loss += loss.detach()
         ep_loss /= n_batches
         with torch.no_grad():
-            out = step.evaluate(state, data, data.val) if step is not None else \
+            out = step.evaluate(state, data.val) if step is not None else \
                 stacked_forward(state, padded, xv, masks, training=False)[0]
             val = ((out.float() - yv) ** 2).mean(dim=1)
             diverged = active & (~torch.isfinite(ep_loss) | (ep_loss > cfg.diverge_loss) | ~torch.isfinite(val))
@@ -127,7 +140,7 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
             break
 
     with torch.no_grad():
-        out = step.evaluate(best, data, data.test) if step is not None else \
+        out = step.evaluate(best, data.test) if step is not None else \
             stacked_forward(best, padded, data.rows(data.test)[0], masks, training=False)[0]
         pred = (out.float() * data.y_std.to(dev).unsqueeze(1) + data.y_mean.to(dev).unsqueeze(1)).cpu().numpy()
     ytrue = y[data.test.cpu().numpy()]

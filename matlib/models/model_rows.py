@@ -8,6 +8,13 @@ import torch
 from matlib.models.data import Split, feature_scaling, feature_scaling_many, target_scaling
 
 
+def gather_scaled(table: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, idx: torch.Tensor,
+                  out: torch.Tensor) -> torch.Tensor:
+    """out [m, b, d] = table[idx] * gain + shift: rows idx [m, b] (contiguous) of each model, scaled its own way."""
+    torch.index_select(table, 0, idx.view(-1), out=out.view(-1, table.shape[1]))
+    return torch.addcmul(shift, out, gain, out=out)
+
+
 class ModelRows:
     """One scaled copy of X on the device; per-model scaling applied as an affine map to gathered rows."""
 
@@ -37,7 +44,6 @@ class ModelRows:
         """
         m, b = idx.shape
         d = self.table.shape[1]
-        dest = None if out is None else out.view(-1)[:m * b * d].view(m * b, d)
-        x = torch.index_select(self.table, 0, idx.reshape(-1), out=dest).view(m, b, d)
-        torch.addcmul(self.shift[models], x, self.gain[models], out=x)
+        x = torch.empty((m, b, d), device=self.table.device) if out is None else out.view(-1)[:m * b * d].view(m, b, d)
+        gather_scaled(self.table, self.gain[models], self.shift[models], idx.contiguous(), x)
         return x, torch.gather(self.targets[models], 1, idx)

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from matlib.errors import ValidationError
+import matlib.models.batched as batched
 from matlib.models import TrainConfig, sample_architecture, train_batched, train_single
+from matlib.models.arch import padded_arch
 
 CFG = TrainConfig(epochs=8, batch_size=64, patience=3, lr=2e-3)
 
@@ -63,6 +65,37 @@ def test_padding_is_exact(dielectric_xy, activation, batchnorm):
         w = alone.tensors["l0.weight"][0]
         assert torch.allclose(together.tensors["l0.weight"][m][: w.shape[0]], w, atol=1e-3)
         assert torch.all(together.tensors["l0.weight"][m][w.shape[0]:] == 0)
+
+
+@pytest.mark.parametrize("activation", ["silu", "softplus"])  # softplus: masks sliced per chunk too
+def test_chunked_step_equals_one_chunk(dielectric_xy, monkeypatch, activation):
+    """Chunks of 2 models (the last one short) train exactly as one chunk of all 5 does."""
+    X, y = dielectric_xy
+    archs = _archs(X.shape[1], 5, dropout=[0.0], batchnorm=[False], activation=[activation], family_jitter=0.15)
+    cfg = TrainConfig(epochs=3, batch_size=64, patience=3)
+    whole = train_batched(X, y, archs, list(range(5)), cfg, device="cpu")
+    padded = padded_arch(archs, align=batched.KERNEL_ALIGN)
+    per_model = 4 * cfg.batch_size * (padded["n_in"] + 3 * sum(padded["hidden"]) + 3)  # bytes of its step buffers
+    monkeypatch.setattr(batched, "CPU_CHUNK_BYTES", 2 * per_model)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the budget is per thread
+    try:
+        assert batched.cpu_chunk(padded, cfg.batch_size, torch.get_num_threads()) == 2
+        chunked = train_batched(X, y, archs, list(range(5)), cfg, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    for k, t in whole.tensors.items():
+        assert torch.allclose(chunked.tensors[k], t, rtol=1e-5, atol=1e-6), k
+    assert [m["mae"] for m in chunked.metrics] == pytest.approx([m["mae"] for m in whole.metrics], rel=1e-5)
+
+
+def test_cpu_chunk_fits_the_byte_budget():
+    """One thread: as many models per chunk as fit CPU_CHUNK_BYTES of step buffers (at least one)."""
+    arch = {"n_in": 132, "hidden": [120, 64]}
+    per_model = 4 * 256 * (132 + 3 * 184 + 3)
+    assert batched.cpu_chunk(arch, 256) == batched.CPU_CHUNK_BYTES // per_model
+    assert batched.cpu_chunk(arch, 256, threads=2) is None  # several threads share whole tensors
+    assert batched.cpu_chunk({"n_in": 4096, "hidden": [4096, 4096]}, 1024) == 1  # never zero
 
 
 def test_diverging_models_are_marked_failed(dielectric_xy):
