@@ -94,10 +94,11 @@ class _Chunk:
         self.z, self.a, self.g = ([t[:m] for t in layer_bufs[k]] for k in ("z", "a", "g"))
         self.gt = [g.transpose(1, 2) for g in self.g]  # [m, h, B]
         self.x, self.y, self.out, self.diff = (bufs[k][:m] for k in ("x", "y", "out", "diff"))
+        self.out_flat = self.out.squeeze(-1)  # [m, B]
         self.diff_row, self.diff_col = self.diff.unsqueeze(1), self.diff.unsqueeze(-1)
         self.gain, self.shift, self.targets = data.gain[c0:c1], data.shift[c0:c1], data.targets[c0:c1]
         self.b_out = params[f"l{n_layers - 1}.bias"][c0:c1]  # [m, 1]
-        self.loss = bufs["loss"][c0:c1]
+        self.sq_sum = bufs["loss"][c0:c1].view(m, 1, 1)  # each model's sum of squared errors (the step scales it)
 
 
 class ManualStep:
@@ -167,10 +168,11 @@ class ManualStep:
                 rows = idx[ch.models]
                 gather_scaled(self.data.table, ch.gain, ch.shift, rows, ch.x)  # per chunk: still in cache below
                 self._chunk(ch, ch.x, torch.gather(ch.targets, 1, rows, out=ch.y))
+            self.loss.div_(idx.shape[1])  # sums of squares -> mean squared errors
         return self.loss
 
     def _chunk(self, ch: _Chunk, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        """One chunk: forward, its loss into ch.loss, and its gradients into the parameters' .grad."""
+        """One chunk: forward, its summed squared error into the step's loss, its gradients into the parameters' .grad."""
         n_hidden = self.n_hidden
         h, inputs, keeps = xb, [], []
         for i in range(n_hidden):
@@ -188,8 +190,8 @@ class ManualStep:
             keeps.append(keep)
             h = out
         torch.bmm(h, ch.wt[n_hidden], out=ch.out)  # [m, B, 1]
-        diff = torch.sub(ch.out.squeeze(-1), yb, out=ch.diff).add_(ch.b_out)
-        torch.mean(diff.square(), dim=1, out=ch.loss)
+        diff = torch.sub(ch.out_flat, yb, out=ch.diff).add_(ch.b_out)
+        torch.bmm(ch.diff_row, ch.diff_col, out=ch.sq_sum)
         diff.mul_(2.0 / diff.shape[1])  # d loss / d out
         torch.bmm(ch.diff_row, h, out=ch.gw[n_hidden])
         torch.sum(diff, dim=1, keepdim=True, out=ch.gb[n_hidden])
