@@ -54,6 +54,18 @@ def read_json(path: str | Path) -> Any:
         return json.load(f)
 
 
+def read_parquet(path: str | Path) -> pd.DataFrame:
+    """Read a Parquet file as a DataFrame, Arrow opening the file itself.
+
+    `pd.read_parquet` hands Arrow a Python file object for local paths. Arrow's reader threads can drop the last
+    reference to it after the call returns; when that happens during interpreter shutdown the thread cannot take
+    the GIL and the process aborts after a successful run ("terminate called without an active exception").
+    """
+    import pyarrow.parquet as pq
+
+    return pq.read_table(str(path), use_pandas_metadata=True).to_pandas()
+
+
 def atomic_write_parquet(path: str | Path, df: pd.DataFrame) -> Path:
     """Write a DataFrame to Parquet atomically (no index)."""
     path = Path(path)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from matlib.atomic import atomic_write_json, atomic_write_parquet, atomic_write_text, read_json
+from matlib.atomic import atomic_write_json, atomic_write_parquet, atomic_write_text, read_json, read_parquet
 
 
 def test_json_round_trip_and_no_temporaries(tmp_path: Path) -> None:
@@ -36,3 +36,13 @@ def test_text_overwrite(tmp_path: Path) -> None:
     atomic_write_text(target, "one")
     atomic_write_text(target, "two")
     assert target.read_text() == "two"
+
+
+def test_read_parquet_equals_pandas(tmp_path: Path) -> None:
+    """Arrow's own file reader gives what pd.read_parquet gives, pandas index metadata included."""
+    ours = tmp_path / "ours.parquet"
+    atomic_write_parquet(ours, pd.DataFrame({"id": ["a", "b"], "y": [1.5, None], "n": [1, 2]}))
+    pd.testing.assert_frame_equal(read_parquet(ours), pd.read_parquet(ours))
+    theirs = tmp_path / "theirs.parquet"  # a user's file written with its index
+    pd.DataFrame({"y": [3.0, 4.0]}, index=pd.Index(["p", "q"], name="key")).to_parquet(theirs)
+    pd.testing.assert_frame_equal(read_parquet(theirs), pd.read_parquet(theirs))

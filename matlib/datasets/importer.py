@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from matlib.atomic import read_parquet
 from matlib.datasets.schema import KINDS, normalise_records
 from matlib.datasets.versions import Dataset, commit_version
 from matlib.errors import MatlibError, ValidationError
@@ -26,7 +27,7 @@ def read_table(file: str | Path) -> pd.DataFrame:
     suffixes = [s.lower() for s in path.suffixes]
     try:
         if ".parquet" in suffixes or ".pq" in suffixes:
-            return pd.read_parquet(path)
+            return read_parquet(path)
         sep = "\t" if ".tsv" in suffixes else ","
         # keep_default_na=False: formulas such as "NaN" (sodium nitride) or "NA" must stay text
         return pd.read_csv(path, sep=sep, compression="infer", low_memory=False, keep_default_na=False,

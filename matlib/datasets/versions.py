@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from matlib import __version__
-from matlib.atomic import atomic_write_json, atomic_write_parquet, atomic_write_text, read_json
+from matlib.atomic import atomic_write_json, atomic_write_parquet, atomic_write_text, read_json, read_parquet
 from matlib.datasets.schema import BASE_COLUMNS, KINDS, empty_quarantine
 from matlib.errors import IntegrityError, MatlibError, ValidationError
 from matlib.hashing import sha256_file
@@ -43,7 +43,7 @@ class Dataset:
     def quarantine(self, store: Store) -> pd.DataFrame:
         """The rows rejected when this version was made (row, record_id, field, reason, value)."""
         path = store.quarantine(self.name) / f"{self.version}.parquet"
-        return pd.read_parquet(path) if path.exists() else empty_quarantine()
+        return read_parquet(path) if path.exists() else empty_quarantine()
 
 
 def _cell_text(v: Any) -> str:
@@ -192,7 +192,7 @@ def load_dataset(store: Store, ref: str, verify: bool = True) -> Dataset:
     manifest = read_json(folder / MANIFEST)
     if verify and sha256_file(folder / RECORDS) != manifest["sha256"]:
         raise IntegrityError(f"dataset {name}@{version}: records.parquet does not match its manifest sha256")
-    records = pd.read_parquet(folder / RECORDS)
+    records = read_parquet(folder / RECORDS)
     return Dataset(name=name, version=version, records=records, manifest=manifest, path=folder,
                    diff=dict(manifest.get("diff", {})))
 
@@ -200,7 +200,7 @@ def load_dataset(store: Store, ref: str, verify: bool = True) -> Dataset:
 def load_diff(store: Store, ref: str) -> pd.DataFrame:
     """record_id/status of what changed in this version against its parent."""
     name, version = _resolve(store, ref)
-    return pd.read_parquet(store.datasets(name) / version / DIFF)
+    return read_parquet(store.datasets(name) / version / DIFF)
 
 
 def list_datasets(store: Store) -> pd.DataFrame:

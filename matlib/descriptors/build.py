@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json
+from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, read_parquet
 from matlib.descriptors.spec import DescriptorSpec
 from matlib.errors import MatlibError
 from matlib.store import Store
@@ -142,7 +142,7 @@ def _reuse_parent(parent_dir: Path, stage: Path, rec: pd.DataFrame) -> tuple[int
     if not reused:
         return 0, rec
     ids = pd.concat(reused)["record_id"]
-    old_q = pd.read_parquet(parent_dir / "quarantine.parquet")  # reused failed rows keep their reason
+    old_q = read_parquet(parent_dir / "quarantine.parquet")  # reused failed rows keep their reason
     atomic_write_parquet(stage / "quarantine-r.parquet", old_q[old_q["record_id"].isin(ids)])
     return len(ids), rec[~rec["record_id"].isin(ids)]
 
@@ -185,7 +185,7 @@ def finalize_build(plan: BuildPlan | dict) -> Path:
     missing = [b for b in range(plan.n_batches) if not (stage / f"part-c-{b:05d}.parquet").exists()]
     if missing:
         raise MatlibError(f"descriptor build of {plan.dataset}@{plan.version}: batch(es) {missing[:5]} not computed")
-    qs = [pd.read_parquet(p) for p in sorted(stage.glob("quarantine-*.parquet"))]
+    qs = [read_parquet(p) for p in sorted(stage.glob("quarantine-*.parquet"))]
     q = pd.concat(qs, ignore_index=True) if qs else pd.DataFrame(columns=QUARANTINE_COLUMNS)
     atomic_write_parquet(stage / "quarantine.parquet", q.sort_values("record_id").reset_index(drop=True))
     for p in stage.glob("quarantine-*.parquet"):

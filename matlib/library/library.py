@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pandas as pd
 import torch
 
-from matlib.atomic import read_json
+from matlib.atomic import read_json, read_parquet
 from matlib.errors import MatlibError
 from matlib.library.catalog import filter_catalog
 from matlib.library.shard import Shard, read_shard
@@ -42,7 +42,7 @@ class Library:
     def catalog(self) -> pd.DataFrame:
         """One row per model (see docs/architecture.md for the columns)."""
         if self._catalog is None:
-            self._catalog = pd.read_parquet(self.path / "catalog.parquet")
+            self._catalog = read_parquet(self.path / "catalog.parquet")
         return self._catalog
 
     def query(self, **filters: Any) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save
 
-from matlib.atomic import atomic_write_bytes, read_json
+from matlib.atomic import atomic_write_bytes, read_json, read_parquet
 from matlib.errors import MatlibError, ValidationError
 from matlib.hashing import canonical_json, sha256_file, spec_hash
 from matlib.models.arch import sample_architecture
@@ -163,4 +163,4 @@ def pending(jobs: list[dict]) -> list[dict]:
 def read_part(lib: Path, shard: str) -> tuple[pd.DataFrame, dict]:
     """The catalog part and done record of a finished shard."""
     _, part, done = part_paths(lib, shard)
-    return pd.read_parquet(part), read_json(done)
+    return read_parquet(part), read_json(done)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
+from matlib.atomic import read_parquet
 
 
 def build_summary(library: str | Path, results: list[dict]) -> str:
     """Models built / failed per property and descriptor, and shards trained / skipped."""
-    cat = pd.read_parquet(Path(library) / "catalog.parquet")
+    cat = read_parquet(Path(library) / "catalog.parquet")
     ok = cat[cat["status"] == "ok"]
     skipped = sum(bool(r.get("skipped", False)) for r in results)
     lines = [

@@ -9,6 +9,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from matlib.atomic import read_parquet
+
 if TYPE_CHECKING:
     from matlib.transfer.fit import TransferResult
 
@@ -50,8 +52,8 @@ def print_run_summary(run_dir: Path, console: Console | None = None) -> None:
     from matlib.atomic import read_json
 
     c = console or Console()
-    ranking = pd.read_parquet(run_dir / "ranking.parquet")
-    refined = pd.read_parquet(run_dir / "refined.parquet")
+    ranking = read_parquet(run_dir / "ranking.parquet")
+    refined = read_parquet(run_dir / "refined.parquet")
     info = read_json(run_dir / "run.json")
     cols = [k for k in ["rank", "kind", "property", "dataset", "descriptor", "layer", "loo_mae"] if k in ranking]
     c.print(_table(f"Ranking of {info['n_candidates']} (source model, layer) candidates "

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from matlib import __version__
-from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json
+from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, read_parquet
 from matlib.errors import MatlibError
 from matlib.store import Store
 from matlib.transfer.cv import Folds, cross_validate, repeated_kfold
@@ -286,10 +286,10 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     notes = list(target.notes)
     lib = open_library(cfg.library_dir)
     paths = screened if screened is not None else sorted(stage.glob("screen-*.parquet"))
-    frames = [f for f in (pd.read_parquet(p) for p in paths) if len(f)]
+    frames = [f for f in (read_parquet(p) for p in paths) if len(f)]
     screened_df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(screened_df):
-        screened_df = screened_df.merge(pd.read_parquet(stage / "leaks.parquet"), on="model_id", how="left")
+        screened_df = screened_df.merge(read_parquet(stage / "leaks.parquet"), on="model_id", how="left")
     ranking = rank([screened_df, screen_direct(target)])
     for col, default in (("leak", False), ("leak_reason", ""), ("overlap", 0)):
         values = ranking[col].tolist() if col in ranking else [default] * len(ranking)

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from matlib.atomic import atomic_write_parquet
+from matlib.atomic import atomic_write_parquet, read_parquet
 from matlib.errors import MatlibError
 from matlib.store import Store
 
@@ -55,7 +55,7 @@ def _source_keys(store: Store, dataset: str, version: str, kind: str, cache_dir:
     ds = load_dataset(store, f"{dataset}@{version}")
     cache = cache_dir / f"{dataset}-{version}-{kind}.parquet" if cache_dir else None
     if cache is not None and cache.exists():
-        keys = pd.read_parquet(cache)["key"]
+        keys = read_parquet(cache)["key"]
     else:
         keys = pd.Series(canonical_inputs(ds.records["input"].astype(str).tolist(), kind), name="key")
         if cache is not None:

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from matlib.atomic import read_parquet
 from matlib.errors import MatlibError, ValidationError
 
 MIN_ROWS = 8
@@ -175,5 +176,5 @@ def load_target(folder: Path) -> TargetFeatures:
     feats = load_file(str(folder / "features.safetensors"))
     return TargetFeatures(inputs=d["inputs"], y=np.array([np.nan if v is None else v for v in d["y"]], dtype=np.float64),
                           usable=np.array(d["usable"], dtype=bool), features={h: feats[h] for h in d["specs"]},
-                          specs=d["specs"], skipped_rows=pd.read_parquet(folder / "skipped_rows.parquet"),
+                          specs=d["specs"], skipped_rows=read_parquet(folder / "skipped_rows.parquet"),
                           notes=list(d["notes"]))
