@@ -18,16 +18,16 @@ RANK_COLUMNS = ["candidate", "kind", "model_id", "layer", "clip", "width", "prop
 
 
 def _score_block(F: torch.Tensor, y: torch.Tensor, grid: Sequence[float],
-                 fold_train: Sequence[np.ndarray] = ()) -> dict[str, np.ndarray]:
+                 folds: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()) -> dict[str, np.ndarray]:
     """screen_features over F [C,n,h] in chunks, as numpy arrays; plus `loo_mae_f{i}`: the LOO MAE on the
-    training rows of outer fold i alone (what a screening that never saw fold i's held-out rows would score)."""
+    training rows of outer fold i alone (what a screening that never saw fold i's held-out rows would score).
+    folds: (training rows, their targets) of each outer fold, as tensors on F's device."""
     parts: list[dict[str, torch.Tensor]] = []
     for start in range(0, F.shape[0], CHUNK):
         block = F[start:start + CHUNK]
         part = screen_features(block, y, grid)
-        for i, train in enumerate(fold_train):
-            rows = torch.as_tensor(train, device=F.device)
-            part[fold_column(i)] = screen_features(block[:, rows], y[rows], grid)["loo_mae"]
+        for i, (rows, y_rows) in enumerate(folds):
+            part[fold_column(i)] = screen_features(block[:, rows], y_rows, grid)["loo_mae"]
         parts.append(part)
     return {k: torch.cat([p[k] for p in parts]).double().cpu().numpy() for k in parts[0]}
 
@@ -84,7 +84,8 @@ def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Seq
     """
     rows = catalog[(catalog["shard"] == shard.name) & (catalog["status"] == "ok")].sort_values("row")
     y = torch.as_tensor(target.y_usable, dtype=torch.float32, device=device)
-    out = [_screen_clip(shard, rows, target, y, grid, layers, device, clip, fold_train) for clip in clips]
+    folds = [(r, y[r]) for r in (torch.as_tensor(train, device=device) for train in fold_train)]  # once per shard
+    out = [_screen_clip(shard, rows, target, y, grid, layers, device, clip, folds) for clip in clips]
     out = [df for frames in out for df in frames]
     columns = RANK_COLUMNS + [fold_column(i) for i in range(len(fold_train))]
     if not out:
@@ -94,7 +95,7 @@ def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Seq
 
 def _screen_clip(shard, rows: pd.DataFrame, target: TargetFeatures, y: torch.Tensor, grid: Sequence[float],
                  layers: str, device: str | None, clip: float | None,
-                 fold_train: Sequence[np.ndarray] = ()) -> list[pd.DataFrame]:
+                 folds: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()) -> list[pd.DataFrame]:
     """Ranking rows of one shard with one input clamp."""
     out = []
     for h, layer, F, group in shard_candidates(shard, rows, target, device, clip):
@@ -105,7 +106,7 @@ def _screen_clip(shard, rows: pd.DataFrame, target: TargetFeatures, y: torch.Ten
         if not keep.any():
             continue
         g = group[keep]
-        scores = _score_block(F[torch.as_tensor(np.flatnonzero(keep), device=F.device)], y, grid, fold_train)
+        scores = _score_block(F[torch.as_tensor(np.flatnonzero(keep), device=F.device)], y, grid, folds)
         df = pd.DataFrame({
             "candidate": [candidate_id(m, layer, clip) for m in g["model_id"]],
             "kind": "transfer", "model_id": g["model_id"].to_numpy(), "layer": layer,
