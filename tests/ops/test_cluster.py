@@ -17,7 +17,7 @@ def test_kind_and_spec_follow_configuration(monkeypatch: pytest.MonkeyPatch) -> 
     assert cluster.cluster_kind() == "local"  # this machine has no GPU
     spec = cluster.cluster_spec(n_workers=2, threads_per_worker=1)
     assert (spec.cluster_class, spec.cluster_kwargs["n_workers"], spec.cluster_kwargs["processes"]) == (
-        "distributed.LocalCluster", 2, True)
+        "matlib.cluster.local_cluster", 2, True)
     monkeypatch.setenv(cluster.ADDRESS_ENV, "10.1.2.3:8786")
     assert cluster.cluster_kind() == "address"
     assert cluster.cluster_spec().address == "tcp://10.1.2.3:8786"
@@ -53,7 +53,29 @@ def test_local_cluster_without_gpu_imports_nothing_gpu_specific(tmp_path) -> Non
     env = prefect_env(tmp_path, None)
     cp = subprocess.run([PYTHON, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert cp.returncode == 0, cp.stderr[-3000:]
-    assert cp.stdout.split()[-6:] == ["local", "1", "DaskTaskRunner", "distributed.LocalCluster", "False", "False"]
+    assert cp.stdout.split()[-6:] == ["local", "1", "DaskTaskRunner", "matlib.cluster.local_cluster", "False", "False"]
+
+
+def test_local_cluster_runs_with_its_housekeeping_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dask
+
+    monkeypatch.delenv(cluster.ADDRESS_ENV, raising=False)
+    before = dask.config.get("distributed.admin.tick.interval")
+    with cluster.dask_client(n_workers=1, threads_per_worker=1) as client:
+        def periodic(server) -> dict:  # noqa: ANN001 - a scheduler, nanny or worker
+            return {k: v.callback_time for k, v in server.periodic_callbacks.items()}
+
+        workers = client.run(lambda dask_worker: (periodic(dask_worker),
+                                                  dask.config.get("distributed.worker.profile.enabled")))
+        (worker, profiling), = workers.values()
+        scheduler = client.run_on_scheduler(lambda dask_scheduler: periodic(dask_scheduler))
+        nanny, = (periodic(n) for n in client.cluster.workers.values())
+        assert client.submit(sum, [1, 2]).result() == 3
+    assert (worker["tick"], worker["memory_monitor"], worker["monitor"], profiling) == (1000, 500, 5000, False)
+    assert (scheduler["tick"], nanny["tick"], nanny["memory_monitor"]) == (1000, 1000, 500)
+    # this process's own settings are untouched, distributed's defaults included
+    assert dask.config.get("distributed.admin.tick.interval") == before
+    assert dask.config.get("distributed.comm.timeouts.connect")
 
 
 def test_get_client_uses_existing_scheduler(dask_cluster: DaskCluster, monkeypatch: pytest.MonkeyPatch) -> None:
