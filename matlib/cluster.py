@@ -135,15 +135,15 @@ def cluster_spec(
 
 
 def local_cluster(**kwargs: Any) -> Any:
-    """A ``distributed.LocalCluster(**kwargs)`` whose scheduler, nannies and workers run with LOCAL_CLUSTER_CONFIG.
-
-    The scheduler and the nannies read the settings when they are made, here; each nanny hands them to its
-    worker process, also when it restarts one.
-    """
+    """A ``distributed.LocalCluster(**kwargs)`` whose scheduler, nannies and workers run with LOCAL_CLUSTER_CONFIG."""
     import dask
     from distributed import LocalCluster  # before config.set: distributed's defaults must outlive the context
 
-    with dask.config.set(LOCAL_CLUSTER_CONFIG):
+    if kwargs.get("processes") is not False:
+        # Each nanny passes these to its worker process, also when it restarts one: its copy of the
+        # settings in force when it was made shares nested dicts that config.set restores on exit.
+        kwargs.setdefault("config", LOCAL_CLUSTER_CONFIG)
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # the scheduler and the nannies read theirs when made
         return LocalCluster(**kwargs)
 
 

@@ -57,21 +57,39 @@ def test_local_cluster_without_gpu_imports_nothing_gpu_specific(tmp_path) -> Non
 
 
 def test_local_cluster_runs_with_its_housekeeping_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+    import time
+
     import dask
+    import distributed  # noqa: F401 - loads distributed's settings into dask.config
+
+    def periodic(server) -> dict:  # noqa: ANN001 - a scheduler, nanny or worker
+        return {k: v.callback_time for k, v in server.periodic_callbacks.items()}
+
+    def worker_settings(client) -> tuple[int, tuple[dict, bool]]:  # noqa: ANN001 - a distributed.Client
+        (pid, settings), = client.run(lambda dask_worker: (os.getpid(), (
+            periodic(dask_worker), dask.config.get("distributed.worker.profile.enabled")))).values()
+        return pid, settings
 
     monkeypatch.delenv(cluster.ADDRESS_ENV, raising=False)
     before = dask.config.get("distributed.admin.tick.interval")
     with cluster.dask_client(n_workers=1, threads_per_worker=1) as client:
-        def periodic(server) -> dict:  # noqa: ANN001 - a scheduler, nanny or worker
-            return {k: v.callback_time for k, v in server.periodic_callbacks.items()}
-
-        workers = client.run(lambda dask_worker: (periodic(dask_worker),
-                                                  dask.config.get("distributed.worker.profile.enabled")))
-        (worker, profiling), = workers.values()
+        pid, (worker, profiling) = worker_settings(client)
         scheduler = client.run_on_scheduler(lambda dask_scheduler: periodic(dask_scheduler))
         nanny, = (periodic(n) for n in client.cluster.workers.values())
+        os.kill(pid, signal.SIGKILL)  # the nanny starts a new worker process: it gets the same settings
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            if client.scheduler_info()["workers"]:
+                new_pid, (restarted, restarted_profiling) = worker_settings(client)
+                if new_pid != pid:
+                    break
+        assert new_pid != pid
         assert client.submit(sum, [1, 2]).result() == 3
     assert (worker["tick"], worker["memory_monitor"], worker["monitor"], profiling) == (1000, 500, 5000, False)
+    assert (restarted["tick"], restarted["memory_monitor"], restarted_profiling) == (1000, 500, False)
     assert (scheduler["tick"], nanny["tick"], nanny["memory_monitor"]) == (1000, 1000, 500)
     # this process's own settings are untouched, distributed's defaults included
     assert dask.config.get("distributed.admin.tick.interval") == before
