@@ -145,9 +145,10 @@ class ManualStep:
         bufs = self._eval_buffers[n]
         out = torch.empty((self.M, n), device=idx.device)
         with torch.inference_mode():
+            idx = idx.contiguous()
             for ch in self._chunks:  # the same chunks as training; `params` may be other tensors
                 c0, c1 = ch.models.start, ch.models.stop
-                h, _ = self.data.rows(idx[c0:c1], bufs[0], ch.models)
+                h = gather_scaled(self.data.table, ch.gain, ch.shift, idx[ch.models], bufs[0][:ch.m])
                 for i in range(self.n_hidden):
                     z = bufs[i + 1][:ch.m]
                     torch.bmm(h, params[f"l{i}.weight"][c0:c1].transpose(1, 2), out=z)

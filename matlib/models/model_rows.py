@@ -36,14 +36,9 @@ class ModelRows:
         self.val = torch.from_numpy(np.stack([sp.val for sp in splits])).to(device)
         self.test = torch.from_numpy(np.stack([sp.test for sp in splits])).to(device)
 
-    def rows(self, idx: torch.Tensor, out: torch.Tensor | None = None, models: slice = slice(None)
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows idx [m, b] of the models `models`, scaled each model's own way: (x [m, b, d], y [m, b]).
-
-        out: a reused buffer of at least m*b*d floats.
-        """
+    def rows(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows idx [M, b] of every model, scaled each model's own way: (x [M, b, d], y [M, b])."""
         m, b = idx.shape
-        d = self.table.shape[1]
-        x = torch.empty((m, b, d), device=self.table.device) if out is None else out.view(-1)[:m * b * d].view(m, b, d)
-        gather_scaled(self.table, self.gain[models], self.shift[models], idx.contiguous(), x)
-        return x, torch.gather(self.targets[models], 1, idx)
+        x = torch.empty((m, b, self.table.shape[1]), device=self.table.device)
+        gather_scaled(self.table, self.gain, self.shift, idx.contiguous(), x)
+        return x, torch.gather(self.targets, 1, idx)
