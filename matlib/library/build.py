@@ -36,6 +36,10 @@ def _set_threads() -> None:
 def run_shard_job(job: dict) -> dict:
     """Train one shard's models, write the shard (good models only), its catalog part and its done record."""
     _set_threads()
+    if job.get("model_type") == "gnn":
+        from matlib.library.gnn_plan import run_gnn_shard_job
+
+        return run_gnn_shard_job(job)
     lib = Path(job["library_dir"])
     shard_file, part, done = part_paths(lib, job["shard"])
     X, y = load_training_table(job["data_file"])
@@ -83,6 +87,7 @@ def finalize(store: Store, cfg: dict, jobs: list[dict]) -> Path:
         if record["n_ok"]:
             shards[job["shard"]] = {"sha256": record["sha256"], "n_models": record["n_ok"]}
     catalog = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    catalog["model_type"] = catalog["model_type"].fillna("mlp") if "model_type" in catalog else "mlp"
     if catalog["model_id"].duplicated().any():
         dup = catalog.loc[catalog["model_id"].duplicated(), "model_id"].iloc[0]
         raise MatlibError(f"library {cfg['name']}: model {dup} appears in more than one shard")

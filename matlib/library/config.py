@@ -12,7 +12,7 @@ from matlib.models.arch import resolve_space
 from matlib.models.config import TrainConfig
 
 TOP_KEYS = {"name", "seed", "shard_size", "family_size", "architecture", "training", "groups"}
-GROUP_KEYS = {"dataset", "import", "descriptors", "properties", "property_names", "models_per_property", "max_rows",
+GROUP_KEYS = {"model", "dataset", "import", "descriptors", "properties", "property_names", "models_per_property", "max_rows",
               "architecture", "training"}
 IMPORT_KEYS = {"file", "input_column", "target_columns", "kind", "id_column", "duplicates", "sample_rows"}
 
@@ -68,6 +68,12 @@ def _group(g: Any, i: int, base: Path, top: dict) -> dict[str, Any]:
     where = f"library config groups[{i}]"
     if not isinstance(g, dict):
         raise ValidationError(f"{where}: must be a mapping")
+    if g.get("model", "mlp") not in ("mlp", "gnn"):
+        raise ValidationError(f"{where}: unknown model {g['model']!r} (known: mlp, gnn)")
+    if g.get("model") == "gnn":
+        from matlib.library.gnn_plan import gnn_group
+
+        return gnn_group(g, i, base, top)
     _known(g, GROUP_KEYS, where)
     for key in ("dataset", "descriptors", "properties"):
         if key not in g:

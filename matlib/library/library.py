@@ -86,8 +86,9 @@ class Library:
             count += 1
         return count
 
-    def load_model(self, model_id: str) -> MLPRegressor:
-        """The model as a plain torch.nn.Module (eval mode), predicting in the property's units."""
+    def load_model(self, model_id: str) -> MLPRegressor | Any:
+        """The model as a plain torch.nn.Module (eval mode), predicting in the property's units (a GNN id gives a
+        `matlib.models.gnn.GNNRegressor`)."""
         rows = self.catalog[self.catalog["model_id"] == model_id]
         if rows.empty:
             raise MatlibError(f"model {model_id} is not in library {self.name}")
@@ -97,6 +98,10 @@ class Library:
         shard = self.shard(row["shard"])
         m = int(row["row"])
         arch = json.loads(row["arch"])
+        if row.get("model_type") == "gnn":
+            from matlib.library.gnn_shard import gnn_module
+
+            return gnn_module(shard, m)
         params = {}
         for key, t in shard.tensors.items():
             if key.startswith(("l", "bn")):
