@@ -32,6 +32,10 @@ def shard_hidden_features(shard: Shard, X: np.ndarray | torch.Tensor, device: st
     """
     x = torch.as_tensor(X)
     dev = torch.device(device) if device is not None else x.device
+    if shard.arch.get("model") == "gnn":  # graph codes in, pooled embedding + decoder layers out (clip: n/a)
+        from matlib.library.gnn_shard import gnn_code_features
+
+        return gnn_code_features(shard, x, dev)
     x = x.to(dev, torch.float32)
     d_in = int(shard.arch["n_in"])
     if x.ndim != 2 or x.shape[1] != d_in:

@@ -50,3 +50,13 @@ def gnn_shard_predict(shard: Shard, gs: GraphSet) -> torch.Tensor:
     outs = [stacked_gnn_forward(p, shard.arch, gs.batch(np.arange(s, min(s + FEATURE_BATCH, len(gs)))))[0]
             for s in range(0, len(gs), FEATURE_BATCH)]
     return torch.cat(outs, dim=1) * shard.tensors["y_std"].unsqueeze(1) + shard.tensors["y_mean"].unsqueeze(1)
+
+
+def gnn_code_features(shard: Shard, X: torch.Tensor, device: torch.device | None = None) -> list[torch.Tensor]:
+    """Frozen features [M, n, h] per layer for molgraph codes X [n, CODE_WIDTH] (see matlib.graphs.code)."""
+    from matlib.graphs.code import CODE_WIDTH, decode_codes
+
+    if X.ndim != 2 or X.shape[1] != CODE_WIDTH:
+        raise ValidationError(f"shard {shard.name}: inputs have shape {tuple(X.shape)}, expected molgraph codes "
+                              f"[n, {CODE_WIDTH}]")
+    return gnn_shard_features(shard, decode_codes(X.detach().cpu().numpy()), device=device)

@@ -83,6 +83,8 @@ def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Seq
     (columns loo_mae_f0, ...), so the whole transfer search can be cross-validated without seeing held-out rows.
     """
     rows = catalog[(catalog["shard"] == shard.name) & (catalog["status"] == "ok")].sort_values("row")
+    if shard.arch.get("model") == "gnn":
+        clips = (None,)  # a GNN reads graphs, not standardised descriptors: nothing to clamp
     y = torch.as_tensor(target.y_usable, dtype=torch.float32, device=device)
     folds = [(r, y[r]) for r in (torch.as_tensor(train, device=device) for train in fold_train)]  # once per shard
     out = [_screen_clip(shard, rows, target, y, grid, layers, device, clip, folds) for clip in clips]
@@ -137,7 +139,7 @@ def _n_hidden(arch) -> int:
     import json
 
     a = json.loads(arch) if isinstance(arch, str) else arch
-    return len(a["hidden"])
+    return 1 + len(a["decoder"]) if a.get("model") == "gnn" else len(a["hidden"])  # GNN: pooled + decoder layers
 
 
 def _width(arch, layer: int) -> int:
@@ -145,6 +147,8 @@ def _width(arch, layer: int) -> int:
     import json
 
     a = json.loads(arch) if isinstance(arch, str) else arch
+    if a.get("model") == "gnn":
+        return int(([a["width"]] + list(a["decoder"]))[layer])
     return int(a["hidden"][layer])
 
 
