@@ -8,10 +8,11 @@ the wall time, next to an MLP on rdkit2d descriptors trained on the same 4,000 m
 1,000 (the published figure for this GCN setup: R2 0.964 after 5,000 epochs).
 
 Part 2 (speed). M GNNs of one family (same architecture, M seeds) trained for a fixed number of epochs (early
-stopping off, so both do the same work) on the same split: batched (`train_gnn_batched`: one sparse product per
+stopping off, so both do the same work) on the same split, one after the other: batched (`train_gnn_batched`: one sparse product per
 message-passing step for all models, per-model weights one batched matmul) and one at a time
 (`train_gnn_single`: a plain module, torch.optim.Adam). Prints both wall times, the ratio, and how far their test
-metrics are apart. Both run with `--threads` torch threads (default 1: as `matlib library build` runs shards,
+metrics are apart; wall times and this process's CPU times (on cores shared with other work, the wall-time ratio
+swings with their load; the CPU-time ratio much less). Both run with `--threads` torch threads (default 1: as `matlib library build` runs shards,
 one single-threaded worker per core).
 
     .venv/bin/python benchmarks/gnn.py [--data-root ../shared/data]   # data root default: ../shared/data
@@ -101,17 +102,19 @@ def part_speed(gs, df: pd.DataFrame, sp: Split, args: argparse.Namespace) -> Non
     seeds = list(range(100, 100 + args.models))
     cfg = GNNTrainConfig(epochs=args.speed_epochs, batch_size=32, lr=1e-3, patience=10_000)
     y = df[TARGET].to_numpy()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     b = train_gnn_batched(gs, y, FAMILY, seeds, cfg, split=sp)
-    tb = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    tb, cb = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     s = train_gnn_single(gs, y, FAMILY, seeds, cfg, split=sp)
-    ts = time.perf_counter() - t0
+    ts, cs = time.perf_counter() - t0, time.process_time() - c0
     rb = np.array([m["r2"] for m in b.metrics])
     rs = np.array([m["r2"] for m in s.metrics])
     print(f"{args.models} models of one family ({FAMILY['depth']} conv x {FAMILY['width']}, {FAMILY['pooling']}, "
           f"FC {FAMILY['decoder']}), {args.speed_epochs} epochs, batch 32, {torch.get_num_threads()} torch thread(s):")
-    print(f"  batched {tb:.1f} s   one at a time {ts:.1f} s   ratio {ts / tb:.1f}x")
+    print(f"  wall: batched {tb:.1f} s   one at a time {ts:.1f} s   ratio {ts / tb:.1f}x")
+    print(f"  CPU time of this process (less sensitive to other load on shared cores): batched {cb:.1f} s   "
+          f"one at a time {cs:.1f} s   ratio {cs / cb:.1f}x")
     print(f"  test R2 batched mean {rb.mean():.4f}, one at a time mean {rs.mean():.4f}, "
           f"max |difference| per model {np.abs(rb - rs).max():.2e}")
 

@@ -114,6 +114,11 @@ class GraphSet:
         vals = np.concatenate([w_edge, inv * inv]).astype(np.float32)
         order = np.lexsort((cols, rows))
         rows, cols, vals = rows[order], cols[order], vals[order]
+        key = rows * max(N, 1) + cols
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        if len(first) < len(key):  # repeated pairs (a crystal site seeing several images of one neighbour): summed
+            vals = np.add.reduceat(vals, first)
+            rows, cols = rows[first], cols[first]
         crow = np.zeros(N + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=N), out=crow[1:])
         with warnings.catch_warnings():  # "sparse CSR support is in beta": the ops used here are stable
