@@ -114,8 +114,17 @@ COMPOSITION_TABLES = (("mp_e_form", "mp/matbench_mp_e_form.csv"), ("mp_gap", "mp
                       ("aflow_debye", "aflow/ael_debye_temperature.csv"), ("oqmd_gap", "oqmd/oqmd_bandgap.csv"))
 
 
-def build_benchmark_library(models_per_property: int, epochs: int, qm9_rows: int, mp_rows: int) -> Path:
-    """The benchmark library (cached; build_library resumes finished shards)."""
+GNN_ARCH = {"depth": [1, 4], "width": [32, 64], "decoder_layers": [1, 2], "decoder_width": [32, 64]}
+
+
+def build_benchmark_library(models_per_property: int, epochs: int, qm9_rows: int, mp_rows: int, gnn: int = 0,
+                            gnn_rows: int = 3000, gnn_epochs: int = 30) -> Path:
+    """The benchmark library (cached; build_library resumes finished shards).
+
+    gnn > 0: the same library plus `gnn` GNNs per QM9 property (graphs of the first gnn_rows of the QM9 slice;
+    families of 4), as a second library whose MLP shards are hard links of the MLP-only library's (same jobs,
+    same shard names), so only the GNNs are trained.
+    """
     from matlib.library import build_library
     from matlib.store import Store
     from matlib.transfer.leakage import canonical_inputs
@@ -145,9 +154,27 @@ def build_benchmark_library(models_per_property: int, epochs: int, qm9_rows: int
                        "models_per_property": models_per_property,
                        "import": {"file": str(path), "input_column": "formula", "kind": "composition",
                                   "target_columns": [name]}})
-    cfg = {"name": f"bench3-{models_per_property}-{epochs}-{qm9_rows}-{mp_rows}", "seed": 0, "shard_size": 64,
+    name = f"bench3-{models_per_property}-{epochs}-{qm9_rows}-{mp_rows}"
+    if gnn > 0:
+        groups.append({"model": "gnn", "dataset": qm9_name, "properties": QM9_PROPERTIES, "import": qm9_import,
+                       "models_per_property": gnn, "family_size": 4, "max_rows": gnn_rows, "architecture": GNN_ARCH,
+                       "training": {"epochs": gnn_epochs, "batch_size": 64, "patience": 6, "lr_patience": 3}})
+        _link_finished(Store(OUT / "store").library(name), Store(OUT / "store").library(f"{name}-gnn{gnn}-{gnn_rows}"))
+        name = f"{name}-gnn{gnn}-{gnn_rows}"
+    cfg = {"name": name, "seed": 0, "shard_size": 64,
            "family_size": 4, "training": {"epochs": epochs, "batch_size": 128, "patience": 8}, "groups": groups}
     return Path(build_library(Store(OUT / "store"), cfg))
+
+
+def _link_finished(src: Path, dest: Path) -> None:
+    """Hard-link src's finished shards, catalog parts and training tables into dest (the build then skips them)."""
+    for sub in ("shards", "parts", "data"):
+        if not (src / sub).exists():
+            continue
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+        for f in (src / sub).iterdir():
+            if not (dest / sub / f.name).exists():
+                (dest / sub / f.name).hardlink_to(f)
 
 
 def direct_test_mae(res, X_train: dict, X_test: dict, y_train: np.ndarray, y_test: np.ndarray, seed: int) -> tuple[float, str]:
@@ -175,22 +202,38 @@ def target_features(name: str, inputs: list[str], spec: dict) -> tuple[np.ndarra
     return _FEATURES[key]
 
 
-def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, args) -> dict:
-    """One (target, size, repeat): fit transfer + direct on the same training rows, score on the test rows."""
+def transfer_test_mae(lib: Path, out: Path, name: str, inputs, y, tr, te, rep: int, args):
+    """(fit result, test predictions, test MAE over the rows it predicts) of transfer from one library."""
     from matlib.transfer import fit_transfer, predict_transfer
 
-    rng = np.random.default_rng([rep, size, len(name)])
-    perm = rng.permutation(len(y))
-    tr, te = perm[:size], perm[size:size + args.test]
-    out = OUT / "runs" / args.run_tag / f"{name}-{size}-{rep}"  # per settings: runs with other settings may be going
     shutil.rmtree(out, ignore_errors=True)
-    t = time.perf_counter()
     res = fit_transfer(lib, [inputs[i] for i in tr], y[tr], out, target_column=name, seed=rep, top_k=args.top_k,
                        repeats=args.cv_repeats, include_direct=False, learners=tuple(args.learners), report=False,
                        ensemble_size=args.ensemble_size, input_clips=args.input_clips)
     pred = predict_transfer(out, [inputs[i] for i in te])
     ok = pred["prediction"].notna().to_numpy()
-    transfer_mae = float(np.abs(pred["prediction"].to_numpy()[ok] - y[te][ok]).mean())
+    return res, ok, float(np.abs(pred["prediction"].to_numpy()[ok] - y[te][ok]).mean())
+
+
+def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, args, gnn_lib: Path | None = None) -> dict:
+    """One (target, size, repeat): fit transfer + direct on the same training rows, score on the test rows
+    (and transfer from the library with GNN sources too, when given)."""
+    rng = np.random.default_rng([rep, size, len(name)])
+    perm = rng.permutation(len(y))
+    tr, te = perm[:size], perm[size:size + args.test]
+    out = OUT / "runs" / args.run_tag / f"{name}-{size}-{rep}"  # per settings: runs with other settings may be going
+    t = time.perf_counter()
+    res, ok, transfer_mae = transfer_test_mae(lib, out, name, inputs, y, tr, te, rep, args)
+    extra = {}
+    if gnn_lib is not None:
+        g_res, g_ok, g_mae = transfer_test_mae(gnn_lib, out.with_name(out.name + "-gnn"), name, inputs, y, tr, te, rep,
+                                               args)
+        members = g_res.selection.members
+        gnn_ids = set(g_res.ranking.loc[g_res.ranking["descriptor"] == "molgraph", "candidate"])
+        same = bool((g_ok == ok).all())
+        extra = {"transfer_gnn_mae": g_mae if same else float("nan"), "gnn_members": sum(m in gnn_ids for m in members),
+                 "gnn_best_rank": int(g_res.ranking.loc[g_res.ranking["descriptor"] == "molgraph", "rank"].min())
+                 if gnn_ids else -1}
     # direct learner: same usable training rows as the fit, test rows every used descriptor parses
     use = np.flatnonzero(res.target.usable)
     X_train = {h: X.astype(np.float64) for h, X in res.target.features.items()}
@@ -205,7 +248,7 @@ def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, args) -> dict
     return {"target": name, "size": size, "repeat": rep, "n_test": int(ok.sum()), "transfer_mae": transfer_mae,
             "direct_mae": d_mae, "transfer_cv_mae": res.selection.cv.mae,
             "direct_cv_mae": float(res.baselines.iloc[0]["cv_mae"]), "transfer_members": "; ".join(res.selection.members),
-            "direct_best": d_name, "seconds": time.perf_counter() - t}
+            "direct_best": d_name, "seconds": time.perf_counter() - t, **extra}
 
 
 def main() -> None:
@@ -225,6 +268,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--qm9-rows", type=int, default=10000, help="QM9 rows in the library (from the full QM9)")
     ap.add_argument("--mp-rows", type=int, default=10000, help="rows of each MP table in the library")
+    ap.add_argument("--gnn", type=int, default=0, help="GNNs per QM9 property in a second library (0: MLP-only run)")
+    ap.add_argument("--gnn-rows", type=int, default=3000, help="QM9 molecules the GNNs train on")
+    ap.add_argument("--gnn-epochs", type=int, default=30)
     ap.add_argument("--build-only", action="store_true", help="build the library and stop")
     ap.add_argument("--report-only", action="store_true", help="print the table from the cells already run")
     args = ap.parse_args()
@@ -233,9 +279,17 @@ def main() -> None:
     t = time.perf_counter()
     lib = build_benchmark_library(args.models_per_property, args.epochs, args.qm9_rows, args.mp_rows)
     print(f"library {lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
+    gnn_lib = None
+    if args.gnn > 0:
+        t = time.perf_counter()
+        gnn_lib = build_benchmark_library(args.models_per_property, args.epochs, args.qm9_rows, args.mp_rows, args.gnn,
+                                          args.gnn_rows, args.gnn_epochs)
+        print(f"library with GNN sources {gnn_lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
     if args.build_only:
         return
     settings = [args.test, args.top_k, f"mean{args.ensemble_size}", args.cv_repeats, sorted(args.learners), list(args.input_clips)]
+    if gnn_lib is not None:
+        settings.append(gnn_lib.name)
     args.run_tag = spec_hash(settings, 8)
     results_path = OUT / f"results-{lib.name}-{args.run_tag}.jsonl"
     print(f"results {results_path.name}: test/top_k/ensemble/cv_repeats/learners/input_clips = {settings}", flush=True)
@@ -251,13 +305,15 @@ def main() -> None:
             for size in args.sizes:
                 key = (name, size, rep)
                 if key not in done and not args.report_only:
-                    done[key] = run_cell(lib, name, inputs, y, size, rep, args)
+                    done[key] = run_cell(lib, name, inputs, y, size, rep, args, gnn_lib)
                     with results_path.open("a") as f:
                         f.write(json.dumps(done[key]) + "\n")
                 if key not in done:
                     continue
                 r = done[key]
-                print(f"{name:20s} n={size:3d} rep={rep}  transfer {r['transfer_mae']:.4f}  direct {r['direct_mae']:.4f}"
+                gnn = (f"  transfer+GNN {r['transfer_gnn_mae']:.4f} ({r['gnn_members']} GNN members, best GNN rank "
+                       f"{r['gnn_best_rank']})" if "transfer_gnn_mae" in r else "")
+                print(f"{name:20s} n={size:3d} rep={rep}  transfer {r['transfer_mae']:.4f}{gnn}  direct {r['direct_mae']:.4f}"
                       f"  ({r['seconds']:.0f}s; {r['direct_best']})", flush=True)
     df = pd.DataFrame([done[k] for k in done if k[0] in args.targets and k[1] in args.sizes and k[2] < args.repeats])
     if df.empty:
@@ -269,6 +325,11 @@ def main() -> None:
         transfer_wins=("transfer_mae", lambda s: int((s.to_numpy() < df.loc[s.index, "direct_mae"].to_numpy()).sum())),
         repeats=("repeat", "count"))
     table["winner"] = np.where(table["transfer_mae"] < table["direct_mae"], "transfer", "direct")
+    if "transfer_gnn_mae" in df:
+        g = df.groupby(["target", "size"])
+        table["transfer_gnn_mae"] = g["transfer_gnn_mae"].mean()
+        table["gnn_helps"] = g.apply(lambda d: int((d["transfer_gnn_mae"] < d["transfer_mae"]).sum()))
+        table["gnn_members"] = g["gnn_members"].mean()
     pd.set_option("display.width", 200)
     print("\nTest MAE (mean and sd over repeats); transfer_wins = repeats where transfer beat direct")
     print(table.round(4).to_string())

@@ -18,8 +18,8 @@ import torch
 
 from matlib.transfer import finetune as ft
 
-LR_GRID = (1e-3, 5e-3, 2e-2)
-EPOCH_GRID = (20, 60, 150)
+LR_GRID = (2e-3, 1e-2)
+EPOCH_GRID = (20, 50, 100)
 INNER_FOLDS = 3
 
 

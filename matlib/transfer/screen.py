@@ -11,6 +11,7 @@ import torch
 from matlib.transfer.ridge import DEFAULT_GRID, screen_features
 from matlib.transfer.target import TargetFeatures
 
+GRAPH_CODES = {"molgraph"}  # descriptors that encode graphs for GNN sources (matlib.graphs.code)
 CHUNK = 512  # candidates scored at once (bounds memory: CHUNK x n x h floats)
 
 RANK_COLUMNS = ["candidate", "kind", "model_id", "layer", "clip", "width", "property", "dataset", "dataset_version",
@@ -126,6 +127,8 @@ def screen_direct(target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID) 
     y = torch.as_tensor(target.y_usable, dtype=torch.float64)
     rows = []
     for h, X in target.features.items():
+        if target.specs[h].get("name") in GRAPH_CODES:
+            continue  # a graph code is an input to GNN sources, not a feature vector to learn from directly
         s = screen_features(torch.as_tensor(X, dtype=torch.float64).unsqueeze(0), y, grid)
         name = target.specs[h].get("name")
         rows.append({"candidate": f"direct:{name}:{h}", "kind": "direct", "model_id": "", "layer": -1, "clip": np.nan,
