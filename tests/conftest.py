@@ -1,14 +1,14 @@
-"""Shared test fixtures: paths to the repository, shipped samples and shared real data."""
+"""Shared test fixtures: paths to the repository, shipped samples and the real test-data slices."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from tests.fixtures import TEST_DATA
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +24,6 @@ def samples_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """../shared/data: the real tables (present in CI and development)."""
-    if not SHARED_DATA.exists():
-        pytest.skip("../shared/data is not present")
-    return SHARED_DATA
+def real_data() -> Path:
+    """tests/fixtures/data: small real slices of the public tables, shipped in the repository."""
+    return TEST_DATA

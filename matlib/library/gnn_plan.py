@@ -2,7 +2,7 @@
 
 A group with `model: gnn` trains graph networks on a dataset's graphs (cached per dataset version, see
 `matlib.graphs.cache`) instead of MLPs on a descriptor. Keys: `dataset` / `import` / `properties` /
-`property_names` / `models_per_property` / `max_rows` as for MLP groups, plus `graph` (a graph spec, default
+`property_names` / `models_per_property` / `max_rows` / `refresh` as for MLP groups, plus `graph` (a graph spec, default
 `molgraph`), `architecture` (overrides of `matlib.models.gnn.GNN_SPACE`), `training` (`GNNTrainConfig`),
 `family_size` (models sharing one sampled architecture; default the config's), and `multi_task` (true: each
 model predicts every property of the group at once, missing labels masked; default false: one set per property).
@@ -32,7 +32,7 @@ from matlib.models.gnn import resolve_gnn_space, sample_gnn_architecture
 from matlib.models.gnn_batched import GNNTrainConfig, train_gnn_batched
 from matlib.store import Store
 
-GNN_GROUP_KEYS = {"model", "dataset", "import", "graph", "properties", "property_names", "models_per_property",
+GNN_GROUP_KEYS = {"model", "dataset", "import", "refresh", "graph", "properties", "property_names", "models_per_property",
                   "max_rows", "architecture", "training", "family_size", "multi_task"}
 MODEL_TYPE = "gnn"
 
@@ -44,7 +44,7 @@ def is_gnn_group(group: dict) -> bool:
 
 def gnn_group(g: dict, i: int, base: Path, top: dict) -> dict[str, Any]:
     """One normalised `model: gnn` group entry (one-line errors for bad keys and values)."""
-    from matlib.library.config import IMPORT_KEYS, _known
+    from matlib.library.config import _known, dataset_source
 
     where = f"library config groups[{i}]"
     _known(g, GNN_GROUP_KEYS, where)
@@ -66,20 +66,11 @@ def gnn_group(g: dict, i: int, base: Path, top: dict) -> dict[str, Any]:
         "training": GNNTrainConfig.from_dict(g.get("training")).to_dict(),
         "family_size": int(g.get("family_size", top["family_size"])),
         "multi_task": bool(g.get("multi_task", False)),
-        "import": None,
+        **dataset_source(g, where, base),
     }
     resolve_gnn_space(out["architecture"])
     if out["models_per_property"] < 1 or out["family_size"] < 1:
         raise ValidationError(f"{where}: models_per_property and family_size must be >= 1")
-    if g.get("import"):
-        imp = dict(g["import"])
-        _known(imp, IMPORT_KEYS, f"{where}.import")
-        for key in ("file", "input_column", "target_columns"):
-            if key not in imp:
-                raise ValidationError(f"{where}.import: missing required key {key!r}")
-        f = Path(imp["file"]).expanduser()
-        imp["file"] = str(f if f.is_absolute() else (base / f).resolve())
-        out["import"] = imp
     return out
 
 

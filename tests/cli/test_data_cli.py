@@ -19,14 +19,14 @@ def _matlib(*args: str, home: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def test_import_ls_and_errors(shared_data, tmp_path):
+def test_import_ls_and_errors(real_data, tmp_path):
     home = tmp_path / "home"
-    r = _matlib("data", "import", "--name", "eform", "--file", str(shared_data / "mp" / "matbench_mp_e_form.csv"),
+    r = _matlib("data", "import", "--name", "eform", "--file", str(real_data / "mp" / "matbench_mp_e_form.csv"),
                 "--input-column", "formula", "--target-column", "target", "--duplicates", "mean", home=home)
     assert r.returncode == 0, r.stderr
     assert "rows kept" in r.stdout and "quarantined" in r.stdout and "averaged into one record each" in r.stdout
     r = _matlib("data", "import", "--name", "poly", "--file",
-                str(shared_data / "targets" / "polymer_o2_permeability.csv"), "--input-column", "SMILES",
+                str(real_data / "targets" / "polymer_o2_permeability.csv"), "--input-column", "SMILES",
                 "--target-column", "o2", home=home)
     assert r.returncode == 0 and "poly@" in r.stdout and "595 rows kept, 0 quarantined" in r.stdout
     r = _matlib("data", "ls", home=home)

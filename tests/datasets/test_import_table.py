@@ -25,9 +25,9 @@ def _tables(shared):
 
 
 @pytest.mark.slow
-def test_every_shared_table_imports_without_silent_loss(shared_data, tmp_path):
+def test_every_shared_table_imports_without_silent_loss(real_data, tmp_path):
     store = Store(tmp_path)
-    tables = _tables(shared_data)
+    tables = _tables(real_data)
     assert len(tables) == 21
     for name, path, col, targets in tables:
         ds = import_table(store, name, path, col, targets)
@@ -46,9 +46,9 @@ def test_every_shared_table_imports_without_silent_loss(shared_data, tmp_path):
     assert "NaN" in set(load_dataset(store, "mp-mp_mu_b").records["input"])
 
 
-def test_duplicates_kept_or_averaged(shared_data, tmp_path):
+def test_duplicates_kept_or_averaged(real_data, tmp_path):
     store = Store(tmp_path)
-    path = shared_data / "mp" / "matbench_dielectric.csv"
+    path = real_data / "mp" / "matbench_dielectric.csv"
     kept = import_table(store, "diel", path, "formula", "target")
     mean = import_table(store, "diel-mean", path, "formula", "target", duplicates="mean")
     raw = pd.read_csv(path)
@@ -87,11 +87,11 @@ def test_parquet_ids_and_conflicting_duplicate_ids(tmp_path):
         "exact duplicate of an earlier row (kept once)"]
 
 
-def test_clear_errors(tmp_path, shared_data):
+def test_clear_errors(tmp_path, real_data):
     store = Store(tmp_path)
     with pytest.raises(ValidationError, match="column 'nope' not in esol.csv"):
-        import_table(store, "e", shared_data / "targets" / "esol.csv", "smiles", "nope")
+        import_table(store, "e", real_data / "targets" / "esol.csv", "smiles", "nope")
     with pytest.raises(ValidationError, match="cannot infer the kind"):
-        import_table(store, "e", shared_data / "targets" / "esol.csv", "logSolubility", "logSolubility")
+        import_table(store, "e", real_data / "targets" / "esol.csv", "logSolubility", "logSolubility")
     with pytest.raises(MatlibError, match="file not found"):
         import_table(store, "e", tmp_path / "missing.csv", "smiles", "y")

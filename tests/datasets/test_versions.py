@@ -11,15 +11,15 @@ from matlib.errors import IntegrityError, MatlibError
 from matlib.store import Store
 
 
-def _records(shared_data, n=50):
-    raw = pd.read_csv(shared_data / "aflow" / "Egap.csv").head(n)
+def _records(real_data, n=50):
+    raw = pd.read_csv(real_data / "aflow" / "Egap.csv").head(n)
     raw = raw.assign(record_id=[f"af-{i}" for i in range(n)], input=raw["formula"])
     return normalise_records(raw, "composition", ["target"])
 
 
-def test_commit_load_and_manifest(shared_data, tmp_path):
+def test_commit_load_and_manifest(real_data, tmp_path):
     store = Store(tmp_path)
-    rec, q = _records(shared_data)
+    rec, q = _records(real_data)
     ds = commit_version(store, "egap", rec, "aflow", q)
     assert len(ds.version) == 16 and ds.path == store.datasets("egap") / ds.version
     for key in ("name", "version", "parent", "source", "fetched_at", "kind", "n_rows", "n_quarantined",
@@ -40,9 +40,9 @@ def test_commit_load_and_manifest(shared_data, tmp_path):
     assert len(list_datasets(store)) == 2
 
 
-def test_errors_and_integrity(shared_data, tmp_path):
+def test_errors_and_integrity(real_data, tmp_path):
     store = Store(tmp_path)
-    rec, q = _records(shared_data, 10)
+    rec, q = _records(real_data, 10)
     ds = commit_version(store, "egap", rec, "aflow", q)
     with pytest.raises(MatlibError, match="dataset 'nope' not found"):
         load_dataset(store, "nope")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from rdkit.Chem import AllChem, Descriptors, MACCSkeys
 
 from matlib.descriptors import get_featurizer
 from matlib.descriptors.polymer import cap_ends
+from tests.fixtures import TEST_DATA
 
 
 def test_morgan_counts_equal_plain_rdkit(qm9_smiles):
@@ -86,8 +86,7 @@ def test_polymer_end_policies_differ():
 def test_rdkit2d_on_polymers_and_esol():
     import pandas as pd
 
-    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
-    esol = pd.read_csv(shared / "targets" / "esol.csv")["smiles"].head(60).tolist()
+    esol = pd.read_csv(TEST_DATA / "targets" / "esol.csv")["smiles"].head(60).tolist()
     res = get_featurizer("rdkit2d").featurize(esol + ["*Oc1ccc(cc1)C(C)(C)c1ccc(cc1)OC(=O)*"])
     assert res.ok.all()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.fixtures import TEST_DATA
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def small_config(name: str, models: int = 24, sample_rows: int = 400, **extra) -> dict:
@@ -20,7 +20,7 @@ def small_config(name: str, models: int = 24, sample_rows: int = 400, **extra) -
         "training": {"epochs": 3, "batch_size": 64, "patience": 3},
         "groups": [{
             "dataset": "mp_dielectric",
-            "import": {"file": str(SHARED / "mp" / "matbench_dielectric.csv"), "input_column": "formula",
+            "import": {"file": str(TEST_DATA / "mp" / "matbench_dielectric.csv"), "input_column": "formula",
                        "target_columns": ["target"], "kind": "composition", "sample_rows": sample_rows},
             "descriptors": ["magpie"],
             "properties": ["target"],

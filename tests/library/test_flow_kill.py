@@ -17,9 +17,9 @@ import yaml
 from matlib.library import Library
 from matlib.library.build import prepare_and_plan
 from matlib.store import Store
+from tests.fixtures import TEST_DATA
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
 
 FLOW_SCRIPT = """
 import asyncio, json, sys
@@ -46,11 +46,11 @@ def _config(tmp_path: Path) -> Path:
         "groups": [
             {"dataset": "mp_dielectric", "descriptors": ["magpie"], "properties": ["target"],
              "property_names": {"target": "refractive_index"}, "models_per_property": 1000, **tiny,
-             "import": {"file": str(SHARED / "mp" / "matbench_dielectric.csv"), "input_column": "formula",
+             "import": {"file": str(TEST_DATA / "mp" / "matbench_dielectric.csv"), "input_column": "formula",
                         "target_columns": ["target"], "kind": "composition", "sample_rows": 400}},
             {"dataset": "aflow_debye", "descriptors": ["magpie"], "properties": ["target"],
              "property_names": {"target": "debye_temperature"}, "models_per_property": 1000, **tiny,
-             "import": {"file": str(SHARED / "aflow" / "ael_debye_temperature.csv"), "input_column": "formula",
+             "import": {"file": str(TEST_DATA / "aflow" / "ael_debye_temperature.csv"), "input_column": "formula",
                         "target_columns": ["target"], "kind": "composition", "sample_rows": 400}},
         ],
     }

@@ -13,7 +13,8 @@ from typing import Iterator
 
 import httpx
 import pytest
-from tests.ops.opsutil import (BIN, PYTHON, REPO, SHARED_DATA, DaskCluster, PrefectServer, free_port, prefect_env,
+from tests.fixtures import TEST_DATA
+from tests.ops.opsutil import (BIN, PYTHON, REPO, DaskCluster, PrefectServer, free_port, prefect_env,
                      start_process, write_library_config, write_slice,
                      stop_process, tail, wait_port)
 
@@ -99,7 +100,7 @@ def tiny_library(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from matlib.store import Store
 
     root = tmp_path_factory.mktemp("tiny-library")
-    table = write_slice(SHARED_DATA / "mp" / "matbench_mp_e_form.csv", root / "e_form.csv", 300, step=11)
+    table = write_slice(TEST_DATA / "mp" / "matbench_mp_e_form.csv", root / "e_form.csv", 300, step=11)
     config = write_library_config(root / "library.yaml", "ops-tiny", table, "formula", "target",
                                   models=4, shard_size=2, epochs=5, max_rows=300)
     store = root / "store"

@@ -16,7 +16,6 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def free_port() -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from tests.ops.opsutil import SHARED_DATA, write_slice
+from tests.fixtures import TEST_DATA
+from tests.ops.opsutil import write_slice
 
 POOL = "matlib-process"
 
@@ -38,7 +39,7 @@ def test_deploy_trigger_shotgun_transfer_and_run_it_on_a_worker(prefect_server, 
     assert steps[0]["prefect.deployments.steps.set_working_directory"]["directory"] == str(srv.repo)
 
     # trigger the on-demand search with parameters, as a user would
-    target = write_slice(SHARED_DATA / "mp" / "matbench_dielectric.csv", tmp_path / "dielectric.csv", 80, step=13)
+    target = write_slice(TEST_DATA / "mp" / "matbench_dielectric.csv", tmp_path / "dielectric.csv", 80, step=13)
     out = tmp_path / "transfer-run"
     params = {"library": str(tiny_library["library"]), "train": str(target), "input_column": "formula",
               "target_column": "target", "out": str(out), "top_k": 2}

@@ -6,7 +6,8 @@ import json
 import subprocess
 
 import pandas as pd
-from tests.ops.opsutil import PYTHON, REPO, SHARED_DATA, DaskCluster, write_library_config, write_slice
+from tests.fixtures import TEST_DATA
+from tests.ops.opsutil import PYTHON, REPO, DaskCluster, write_library_config, write_slice
 
 BUILD = (
     "import json, sys\n"
@@ -30,7 +31,7 @@ def _executed(address: str) -> dict[str, tuple[int, list[str]]]:
 
 
 def test_library_build_runs_on_the_existing_cluster(dask_cluster: DaskCluster, prefect_server, tmp_path) -> None:
-    table = write_slice(SHARED_DATA / "mp" / "matbench_dielectric.csv", tmp_path / "dielectric.csv", 240)
+    table = write_slice(TEST_DATA / "mp" / "matbench_dielectric.csv", tmp_path / "dielectric.csv", 240)
     config = write_library_config(tmp_path / "library.yaml", "ops-cluster", table, "formula", "target",
                                   models=4, shard_size=1, epochs=2)
     store = tmp_path / "store"

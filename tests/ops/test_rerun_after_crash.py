@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from tests.ops.opsutil import PYTHON, REPO, SHARED_DATA, start_process, tail, write_library_config, write_slice
+from tests.fixtures import TEST_DATA
+from tests.ops.opsutil import PYTHON, REPO, start_process, tail, write_library_config, write_slice
 
 BUILD = (
     "import sys\n"
@@ -29,7 +30,7 @@ def _done_records(lib: Path) -> dict[str, tuple[int, str]]:
 
 
 def test_rerun_after_crash_reuses_finished_shards(prefect_server, tmp_path) -> None:
-    table = write_slice(SHARED_DATA / "mp" / "matbench_mp_gap.csv", tmp_path / "gap.csv", 300, step=7)
+    table = write_slice(TEST_DATA / "mp" / "matbench_mp_gap.csv", tmp_path / "gap.csv", 300, step=7)
     config = write_library_config(tmp_path / "library.yaml", "ops-crash", table, "formula", "target",
                                   models=8, shard_size=1, epochs=40, max_rows=300)
     store = tmp_path / "store"

@@ -7,7 +7,8 @@ import pytest
 
 from matlib.sources import refresh
 from matlib.sources.qm9 import HARTREE_EV, parse_xyz, qm9_float
-from tests.fixtures.http_server import FAST, SHARED_DATA, qm9_tarball
+from tests.fixtures import TEST_DATA
+from tests.fixtures.http_server import FAST, qm9_tarball
 
 
 def test_qm9_tarball_parsed_with_units(server, store):
@@ -15,7 +16,7 @@ def test_qm9_tarball_parsed_with_units(server, store):
     rec = ds.records.set_index("record_id")
     assert sorted(rec.index) == ["dsgdb9nsd_017001", "dsgdb9nsd_067017", "dsgdb9nsd_129001"]
     # compare with the same molecules in the curated CSV (energies in Hartree there)
-    csv = pd.read_csv(SHARED_DATA / "qm9" / "qm9.csv.gz").set_index("gdb_id").loc[rec.index]
+    csv = pd.read_csv(TEST_DATA / "qm9" / "qm9.csv.gz").set_index("gdb_id").loc[rec.index]
     assert list(rec["input"]) == list(csv["smiles"])
     assert rec["homo_eV"].to_numpy() == pytest.approx(csv["HOMO_au"].to_numpy() * HARTREE_EV)
     assert rec["U0_eV"].to_numpy() == pytest.approx(csv["InternalEnergy_0K_au"].to_numpy() * HARTREE_EV)
@@ -25,7 +26,7 @@ def test_qm9_tarball_parsed_with_units(server, store):
 
 
 def test_mathematica_exponents_and_malformed_member(server, store):
-    good = (SHARED_DATA / "qm9" / "raw" / "dsgdb9nsd_129001.xyz").read_text()
+    good = (TEST_DATA / "qm9" / "raw" / "dsgdb9nsd_129001.xyz").read_text()
     lines = good.splitlines()
     parts = lines[2].split("\t")  # first atom line: give its Mulliken charge in QM9's *^ notation
     parts[-1] = "-4.3217*^-2"

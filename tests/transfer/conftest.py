@@ -1,4 +1,4 @@
-"""Real data slices for the transfer tests (../shared/data next to the repository)."""
+"""Real data slices for the transfer tests (tests/fixtures/data)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.fixtures import TEST_DATA
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-ESOL = SHARED / "targets" / "esol.csv"
-POLYMER = SHARED / "targets" / "polymer_o2_permeability.csv"
+ESOL = TEST_DATA / "targets" / "esol.csv"
+POLYMER = TEST_DATA / "targets" / "polymer_o2_permeability.csv"
 
 
 @lru_cache(maxsize=None)

@@ -5,6 +5,7 @@ import pandas as pd
 from matlib.library import Library
 from matlib.transfer import fit_transfer
 from matlib.transfer.leakage import canonical_input
+from tests.fixtures import TEST_DATA
 from tests.transfer.conftest import REPO
 
 
@@ -37,7 +38,7 @@ def test_same_data_and_overlap_flagged(small_library, tmp_path):
 
 
 def test_same_property_name_flagged(small_library, tmp_path):
-    esol = pd.read_csv(REPO.parent / "shared" / "data" / "targets" / "esol.csv").head(30)
+    esol = pd.read_csv(TEST_DATA / "targets" / "esol.csv").head(30)
     res = fit_transfer(small_library, esol["smiles"].tolist(), esol["logSolubility"].tolist(), tmp_path / "p",
                        target_column="Polarizability_bohr3", top_k=1, repeats=1, folds=4, max_overlap=1.0,
                        learners=("ridge",), direct_learners=("ridge",))
