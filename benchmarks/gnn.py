@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from data_root import add_data_root, data_root
 from matlib.graphs.spec import GraphSpec
 from matlib.models.data import Split, regression_metrics
 from matlib.models.gnn_batched import GNNTrainConfig, train_gnn_batched
 from matlib.models.gnn_reference import train_gnn_single
 
-DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TARGET = "Heatcapacity_Cv_cal_mol_K"
 
 GCN = {"model": "gnn", "n_node": 74, "n_edge": 12, "depth": 2, "width": 128, "pooling": "sum", "decoder": [128, 64],
@@ -121,7 +121,7 @@ def part_speed(gs, df: pd.DataFrame, sp: Split, args: argparse.Namespace) -> Non
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="folder holding qm9/qm9.csv.gz")
+    add_data_root(ap)
     ap.add_argument("--n-train", type=int, default=4000)
     ap.add_argument("--n-test", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=400, help="upper bound; early stopping ends the run")
@@ -137,7 +137,7 @@ def main() -> None:
     if args.quick:
         args.n_train, args.n_test, args.epochs, args.models, args.speed_epochs = 600, 200, 5, 8, 1
     torch.set_num_threads(args.threads)
-    df = load_qm9(args.data_root, args.n_train + args.n_test, seed=0)
+    df = load_qm9(data_root(args.data_root), args.n_train + args.n_test, seed=0)
     t0 = time.perf_counter()
     gs, ok, reasons = GraphSpec("molgraph").featurize(df["smiles"].tolist())
     if not ok.all():

@@ -47,7 +47,12 @@ Direct = the best direct learner (ridge, random forest, LightGBM on each raw des
 rdkit2d, MACCS and Morgan counts for molecules, magpie for compositions) chosen by the same CV folds, refitted on all
 training rows.
 
-    .venv/bin/python benchmarks/transfer_accuracy.py [--sizes 25 50 100 200] [--repeats 5] [--targets esol ...]
+    .venv/bin/python benchmarks/transfer_accuracy.py [--data-root ../shared/data] [--sizes 25 50 100 200]
+        [--repeats 5] [--targets esol ...] [--gnn 4]   # data root default: ../shared/data next to the repository
+
+With --gnn N, a second library holds the same MLPs plus N graph networks per QM9 property (trained on --gnn-rows
+molecules of the QM9 slice), and every cell also fits transfer from it on the same rows: the table then shows
+transfer with and without graph sources (transfer_gnn_mae, gnn_helps = repeats where it beat MLP-only transfer).
 """
 
 from __future__ import annotations
@@ -66,20 +71,22 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from matlib.hashing import spec_hash  # noqa: E402
 from matlib.transfer.fit import INPUT_CLIPS  # noqa: E402
-SHARED = REPO.parent / "shared" / "data"
+from data_root import DEFAULT_DATA_ROOT, add_data_root, data_root  # noqa: E402
+
+SHARED = DEFAULT_DATA_ROOT  # replaced by --data-root in main()
 OUT = REPO / "out" / "benchmarks" / "transfer_accuracy"
 
 TARGETS = {
-    "esol": (SHARED / "targets" / "esol.csv", "smiles", "logSolubility", None),
-    "polymer_o2": (SHARED / "targets" / "polymer_o2_permeability.csv", "SMILES", "o2", "log10"),
-    "mp_refractive_index": (SHARED / "mp" / "matbench_dielectric.csv", "formula", "target", None),
+    "esol": ("targets/esol.csv", "smiles", "logSolubility", None),
+    "polymer_o2": ("targets/polymer_o2_permeability.csv", "SMILES", "o2", "log10"),
+    "mp_refractive_index": ("mp/matbench_dielectric.csv", "formula", "target", None),
 }
 
 
 def load_target(name: str) -> tuple[list[str], np.ndarray]:
     """(inputs, y) of a benchmark target (log10 applied where stated)."""
     path, col, tcol, transform = TARGETS[name]
-    df = pd.read_csv(path)
+    df = pd.read_csv(SHARED / path)
     y = df[tcol].to_numpy(np.float64)
     if transform == "log10":
         y = np.log10(y)
@@ -254,6 +261,7 @@ def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, args, gnn_lib
 def main() -> None:
     """Build the library, run every cell, print the side-by-side table."""
     ap = argparse.ArgumentParser()
+    add_data_root(ap)
     ap.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--targets", nargs="+", default=list(TARGETS))
@@ -275,6 +283,8 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true", help="print the table from the cells already run")
     args = ap.parse_args()
     args.input_clips = tuple(None if c.lower() == "none" else float(c) for c in args.input_clips)
+    global SHARED
+    SHARED = data_root(args.data_root)
 
     t = time.perf_counter()
     lib = build_benchmark_library(args.models_per_property, args.epochs, args.qm9_rows, args.mp_rows)

@@ -71,3 +71,22 @@ def test_crystalgraph_spec_expands_distances_on_gaussians(nacl):
     assert int(b.edge_agg[0].argmax()) == 14
     A = b.adj.to_dense().numpy()
     np.testing.assert_allclose(A.sum(axis=1), 1 / 7 + 6 / 7, rtol=1e-5)  # degree 7 everywhere (6 + self)
+
+
+def test_optimade_fixture_structures(real_data):
+    """Every structure of the OPTIMADE fixture (the attributes the OPTIMADE crawl stores) becomes a graph whose
+    nodes are its sites with their elements, with at most max_neighbors incoming edges within the cutoff."""
+    from pymatgen.core import Element
+
+    docs = json.loads((real_data / "optimade" / "test_structures.json").read_text())
+    spec = GraphSpec("crystalgraph", {"cutoff": 6.0, "max_neighbors": 8})
+    gs, ok, reasons = spec.featurize([json.dumps(d) for d in docs])
+    assert ok.all(), reasons
+    for i, d in enumerate(docs):
+        g = gs.graph(i)
+        assert g.n_nodes == d["nsites"]
+        symbols = {s["name"]: s["chemical_symbols"][0] for s in d["species"]}
+        z = [Element(symbols[s]).Z for s in d["species_at_sites"]]
+        assert (g.x.argmax(axis=1) + 1).tolist() == z and g.x.sum() == g.n_nodes
+        indeg = np.bincount(g.edge_index[1], minlength=g.n_nodes)
+        assert indeg.max() <= 8 and (g.edge_attr[:, 0] <= 6.0).all() and (g.edge_attr[:, 0] > 0).all()
