@@ -235,10 +235,10 @@ def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, args, gnn_lib
     if gnn_lib is not None:
         g_res, g_ok, g_mae = transfer_test_mae(gnn_lib, out.with_name(out.name + "-gnn"), name, inputs, y, tr, te, rep,
                                                args)
-        members = g_res.selection.members
+        members = g_res.selection.members  # "candidate|learner"
         gnn_ids = set(g_res.ranking.loc[g_res.ranking["descriptor"] == "molgraph", "candidate"])
         same = bool((g_ok == ok).all())
-        extra = {"transfer_gnn_mae": g_mae if same else float("nan"), "gnn_members": sum(m in gnn_ids for m in members),
+        extra = {"transfer_gnn_mae": g_mae if same else float("nan"), "gnn_members": sum(m.split("|")[0] in gnn_ids for m in members),
                  "gnn_best_rank": int(g_res.ranking.loc[g_res.ranking["descriptor"] == "molgraph", "rank"].min())
                  if gnn_ids else -1}
     # direct learner: same usable training rows as the fit, test rows every used descriptor parses
