@@ -50,8 +50,15 @@ def shard_hidden_features(shard: Shard, X: np.ndarray | torch.Tensor, device: st
 
 @torch.no_grad()
 def shard_predict(shard: Shard, X: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Predictions [M, n] of every model of the shard, in the property's units."""
+    """Predictions [M, n] of every model of the shard, in the property's units ([M, n, T] for multi-task GNNs,
+    whose inputs are molgraph codes)."""
     x = torch.as_tensor(X, dtype=torch.float32)
+    if shard.arch.get("model") == "gnn":
+        from matlib.graphs.code import decode_codes
+        from matlib.library.gnn_shard import gnn_shard_predict
+
+        out = gnn_shard_predict(shard, decode_codes(x.numpy()))
+        return out[..., 0] if out.shape[-1] == 1 else out
     t = shard.tensors
     xs = (x.unsqueeze(0) - t["x_mean"].unsqueeze(1)) / t["x_std"].unsqueeze(1)
     out, _ = stacked_forward(t, shard.arch, xs, shard_masks(shard, x.device), training=False)

@@ -103,3 +103,24 @@ def test_multi_task_group_and_config_errors(tmp_path, samples_dir):
     bad["groups"][1]["model"] = "transformer"
     with pytest.raises(ValidationError, match="unknown model"):
         load_config(bad)
+
+
+def test_shard_predict_reads_graph_codes(gnn_library, samples_dir):
+    import pandas as pd
+
+    from matlib.descriptors import get_featurizer
+    from matlib.library import shard_predict
+
+    _, lib = gnn_library
+    row = lib.query(model_type="gnn").iloc[0]
+    shard = lib.shard(row["shard"])
+    smiles = pd.read_csv(samples_dir / "qm9_sample.csv")["smiles"].iloc[-10:].tolist()
+    codes = get_featurizer("molgraph").featurize(smiles).X
+    pred = shard_predict(shard, codes)
+    assert pred.shape == (len(shard), 10)
+    model = lib.load_model(row["model_id"])
+    from matlib.graphs.code import decode_codes
+
+    with torch.no_grad():
+        one = model(decode_codes(codes).batch(np.arange(10)))[:, 0]
+    torch.testing.assert_close(pred[int(row["row"])], one, rtol=1e-5, atol=1e-4)
