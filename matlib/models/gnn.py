@@ -109,14 +109,16 @@ def param_shapes(arch: dict) -> dict[str, tuple[int, ...]]:
 
 
 def init_gnn_params(arch: dict, seed: int) -> dict[str, torch.Tensor]:
-    """Initial parameters (uniform +-1/sqrt(fan_in), zero-mean), reproducible from seed."""
+    """Initial parameters, uniform in +-1/sqrt(fan_in) of their layer (node + edge inputs for a convolution),
+    reproducible from seed."""
     g = torch.Generator().manual_seed(torch_seed(seed, 10))
+    shapes = param_shapes(arch)
     out = {}
-    for name, shape in param_shapes(arch).items():
-        fan_in = shape[0] if len(shape) == 2 else (shape[0] if name == "att.weight" else 1)
-        if name.endswith("bias") and name != "att.bias":
-            fan_in = param_shapes(arch)[name.replace("bias", "weight")][0]
-        bound = 1.0 / math.sqrt(max(1, fan_in))
+    for name, shape in shapes.items():
+        layer, _, kind = name.partition(".")
+        weight = shapes.get(f"{layer}.weight", shape)
+        fan_in = weight[0] + (shapes[f"{layer}.edge_weight"][0] if f"{layer}.edge_weight" in shapes else 0)
+        bound = 1.0 / math.sqrt(max(1, fan_in))  # a layer's weights and bias share its fan-in (nn.Linear's rule)
         out[name] = (torch.rand(shape, generator=g) * 2 - 1) * bound
     return out
 
