@@ -338,7 +338,8 @@ def main() -> None:
     if "transfer_gnn_mae" in df:
         g = df.groupby(["target", "size"])
         table["transfer_gnn_mae"] = g["transfer_gnn_mae"].mean()
-        table["gnn_helps"] = g.apply(lambda d: int((d["transfer_gnn_mae"] < d["transfer_mae"]).sum()))
+        table["gnn_helps"] = g[["transfer_gnn_mae", "transfer_mae"]].apply(
+            lambda d: int((d["transfer_gnn_mae"] < d["transfer_mae"]).sum()))
         table["gnn_members"] = g["gnn_members"].mean()
     pd.set_option("display.width", 200)
     print("\nTest MAE (mean and sd over repeats); transfer_wins = repeats where transfer beat direct")
