@@ -112,17 +112,25 @@ class StackedAdam:
 
     @torch.no_grad()
     def step(self) -> None:
-        """One update of every parameter from its .grad."""
+        """One update of every parameter from its .grad (multi-tensor ops: a few kernel calls per step)."""
         self.t += 1
         b1, b2 = self.betas
         bc1, bc2 = 1 - b1 ** self.t, 1 - b2 ** self.t
-        for p, m, v in zip(self.params, self.m, self.v):
-            g = p.grad if self.wd == 0 else p.grad + self.wd * p
-            m.mul_(b1).add_(g, alpha=1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v.sqrt() / bc2 ** 0.5).add_(self.eps)
-            step = (self.lr / bc1).view(-1, *([1] * (p.dim() - 1)))
-            p.sub_(step * m / denom)
+        grads = [p.grad for p in self.params]
+        if self.wd:
+            grads = torch._foreach_add(grads, self.params, alpha=self.wd)
+        torch._foreach_mul_(self.m, b1)
+        torch._foreach_add_(self.m, grads, alpha=1 - b1)
+        torch._foreach_mul_(self.v, b2)
+        torch._foreach_addcmul_(self.v, grads, grads, value=1 - b2)
+        denom = torch._foreach_sqrt(self.v)
+        torch._foreach_div_(denom, bc2 ** 0.5)
+        torch._foreach_add_(denom, self.eps)
+        update = torch._foreach_div(self.m, denom)
+        step = self.lr / bc1  # per-model learning rate
+        torch._foreach_mul_(update, [step.view(-1, *([1] * (p.dim() - 1))) for p in self.params])
+        torch._foreach_sub_(self.params, update)
+        for p in self.params:
             p.grad = None
 
 
