@@ -73,3 +73,8 @@ def print_predict_summary(df: pd.DataFrame, output: Path, console: Console | Non
     c.print(f"{len(df)} rows -> {output}: {int((~bad).sum())} predicted, {int(bad.sum())} not parseable")
     for r in df[bad].head(10).itertuples():
         c.print(f"  row {r.Index + 1}: {r.reason}")
+    noted = df["note"].notna() if "note" in df.columns else pd.Series(False, index=df.index)
+    if noted.any():
+        c.print(f"{int(noted.sum())} predicted row(s) carry a note (see the note column), e.g.")
+        for r in df[noted].head(3).itertuples():
+            c.print(f"  row {r.Index + 1}: {r.note}")
