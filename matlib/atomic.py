@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import os
 import tempfile
@@ -100,9 +101,6 @@ def read_parquet(path: str | Path) -> pd.DataFrame:
 def atomic_write_parquet(path: str | Path, df: pd.DataFrame) -> Path:
     """Write a DataFrame to Parquet atomically (no index)."""
     path = Path(path)
-    with _temporary_sibling(path) as tmp:
-        with open_for_write(tmp) as f:
-            df.to_parquet(f, index=False)
-            f.flush()
-            os.fsync(f.fileno())
-    return path
+    buf = io.BytesIO()  # serialised first, then written through the one opener (Arrow would bypass it)
+    df.to_parquet(buf, index=False)
+    return atomic_write_bytes(path, buf.getvalue())
