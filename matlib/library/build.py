@@ -97,6 +97,7 @@ def finalize(store: Store, cfg: dict, jobs: list[dict]) -> Path:
         "format": LIBRARY_FORMAT, "name": cfg["name"], "config": cfg, "config_hash": spec_hash(cfg),
         "created_by": _code_version(), "n_models": int(len(catalog)), "n_ok": n_ok,
         "n_failed": int(len(catalog) - n_ok), "shards": shards,
+        "datasets": {j["base"]["dataset"]: j["base"]["dataset_version"] for j in jobs},
         "catalog": {"file": CATALOG, "sha256": sha256_file(lib / CATALOG)}, "sources": sources,
     })
     return lib
