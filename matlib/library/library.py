@@ -87,11 +87,17 @@ class Library:
             yield self.shard(n, cache=False)  # streamed: a library larger than memory still iterates
 
     def verify(self) -> int:
-        """Check every shard's sha256; returns the number checked (IntegrityError on the first mismatch)."""
+        """Check the catalog, every shard (sha256 and model ids) and the source fingerprints; returns the number of
+        shards checked (IntegrityError on the first mismatch)."""
+        from matlib.library.fingerprints import read_source_fingerprints
+
+        catalog = self.catalog
         count = 0
         for name, record in sorted(self.manifest.get("shards", {}).items()):
-            read_shard(self.shard_path(name), record["sha256"])
+            read_shard(self.shard_path(name), record["sha256"], catalog[catalog["shard"] == name])
             count += 1
+        for ref, record in sorted(self.manifest.get("sources", {}).items()):
+            read_source_fingerprints(self.path, record, ref)
         return count
 
     def load_model(self, model_id: str) -> MLPRegressor:

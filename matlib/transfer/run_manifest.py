@@ -26,9 +26,17 @@ MANIFEST = "manifest.json"
 WRITER = "matlib"
 
 
+def _absolute(out: str | Path) -> Path:
+    """out as an absolute, normalised path (`run/..` and `.` resolved lexically; links are not followed)."""
+    path = Path(os.path.abspath(out))
+    if not path.name:
+        raise MatlibError(f"output folder {out}: choose a named folder, not the file system root")
+    return path
+
+
 def staging_dir(out: str | Path) -> Path:
     """The hidden sibling folder a fit into out writes before it is complete."""
-    out = Path(out)
+    out = _absolute(out)
     return out.parent / f".{out.name}.matlib-staging"
 
 
@@ -69,6 +77,7 @@ def _foreign_files(folder: Path, manifest: dict) -> list[str]:
 
 def check_replaceable(out: Path) -> None:
     """Refuse (one line) to write a run into out unless it is new, empty, or a run matlib wrote and nobody added to."""
+    out = _absolute(out)
     if out.is_symlink():
         raise MatlibError(f"output folder {out} is a symbolic link; choose a plain folder")
     if not out.exists():
@@ -105,7 +114,7 @@ def _clear_leftover(folder: Path) -> None:
 
 def begin_run(out: str | Path) -> Path:
     """Check out may be (re)placed and open a fresh staging folder for it; returns the staging folder."""
-    out = Path(out)
+    out = _absolute(out)
     check_replaceable(out)
     stage = staging_dir(out)
     _clear_leftover(stage)
@@ -128,7 +137,7 @@ def work_dir(out: str | Path) -> Path:
 
 def seal_run(out: str | Path) -> Path:
     """Write the staged run's manifest last (every file's sha256) and swap the run into out; returns out."""
-    out = Path(out)
+    given, out = Path(out), _absolute(out)
     stage = work_dir(out)
     files = {}
     for rel in _all_files(stage):
@@ -152,7 +161,7 @@ def seal_run(out: str | Path) -> Path:
     os.replace(stage, out)
     if retired.exists():
         shutil.rmtree(retired)
-    return out
+    return given
 
 
 def verify_run(run_dir: str | Path) -> Path:
