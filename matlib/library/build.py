@@ -93,13 +93,19 @@ def finalize(store: Store, cfg: dict, jobs: list[dict]) -> Path:
     sources = _write_sources(store, cfg, lib, catalog)
     atomic_write_parquet(lib / CATALOG, catalog)
     n_ok = int((catalog["status"] == "ok").sum())
-    atomic_write_json(lib / MANIFEST, {
-        "format": LIBRARY_FORMAT, "name": cfg["name"], "config": cfg, "config_hash": spec_hash(cfg),
+    return seal_library(lib, {
+        "name": cfg["name"], "config": cfg, "config_hash": spec_hash(cfg),
         "created_by": _code_version(), "n_models": int(len(catalog)), "n_ok": n_ok,
         "n_failed": int(len(catalog) - n_ok), "shards": shards,
-        "datasets": {j["base"]["dataset"]: j["base"]["dataset_version"] for j in jobs},
-        "catalog": {"file": CATALOG, "sha256": sha256_file(lib / CATALOG)}, "sources": sources,
+        "datasets": {j["base"]["dataset"]: j["base"]["dataset_version"] for j in jobs}, "sources": sources,
     })
+
+
+def seal_library(lib: Path, manifest: dict) -> Path:
+    """Write manifest.json last: the given fields + format + the sha256 of the catalog already in place."""
+    lib = Path(lib)
+    atomic_write_json(lib / MANIFEST, {**manifest, "format": LIBRARY_FORMAT,
+                                       "catalog": {"file": CATALOG, "sha256": sha256_file(lib / CATALOG)}})
     return lib
 
 

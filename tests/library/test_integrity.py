@@ -52,7 +52,7 @@ def _swap_rows(lib: Path) -> tuple[str, str, str]:
 def _fix_manifest(lib: Path) -> None:
     """What a careful attacker does: make the manifest's catalog hash match the edited catalog."""
     m = json.loads((lib / "manifest.json").read_text())
-    m["catalog"]["sha256"] = sha256_file(lib / "catalog.parquet")
+    m.setdefault("catalog", {})["sha256"] = sha256_file(lib / "catalog.parquet")
     (lib / "manifest.json").write_text(json.dumps(m))
 
 

@@ -64,7 +64,7 @@ def _pulled(small_library, tmp_path, keep_sources: bool = True):
     lib = shutil.copytree(small_library, tmp_path / "downloads" / "lib")
     if not keep_sources:
         m = json.loads((lib / "manifest.json").read_text())
-        del m["sources"]
+        m.pop("sources", None)
         (lib / "manifest.json").write_text(json.dumps(m))
     return lib
 
@@ -73,7 +73,6 @@ def test_pulled_library_is_checked_with_its_own_fingerprints(small_library, tmp_
     """Probe: the guard looked for the store at the library's grandparent and noted 'unchecked' for a pulled one."""
     monkeypatch.setenv("MATLIB_HOME", str(tmp_path / "empty-store"))
     lib = _pulled(small_library, tmp_path)
-    assert Library(lib).manifest["sources"]  # fingerprints travel inside the library
     res = _qm9_fit(lib, tmp_path / "run")
     tr = res.ranking[res.ranking["kind"] == "transfer"]
     qm9 = tr["model_id"].map(Library(lib).catalog.set_index("model_id")["dataset"]) == "qm9_sample"
@@ -81,6 +80,7 @@ def test_pulled_library_is_checked_with_its_own_fingerprints(small_library, tmp_
     assert tr.loc[qm9, "leak_reason"].str.contains("own values").any()
     assert not any("unchecked" in n or "cannot be checked" in n for n in res.notes)
     assert not (tmp_path / "empty-store").exists()  # the guard did not need (or create) the store
+    assert Library(lib).manifest["sources"]  # the fingerprints travel inside the library
 
 
 def test_source_that_cannot_be_checked_is_flagged_never_silently_passed(small_library, tmp_path, monkeypatch):
