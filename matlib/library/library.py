@@ -13,6 +13,7 @@ import torch
 from matlib.atomic import read_json, read_parquet
 from matlib.errors import IntegrityError, MatlibError
 from matlib.hashing import sha256_file
+from matlib.paths import confined
 from matlib.library.catalog import filter_catalog
 from matlib.library.shard import Shard, read_shard
 from matlib.models.mlp import MLPRegressor, build_module
@@ -58,8 +59,9 @@ class Library:
         return filter_catalog(self.catalog, **filters)
 
     def shard_path(self, shard: str) -> Path:
-        """Path of a shard file."""
-        return self.path / "shards" / f"{shard}.safetensors"
+        """Path of a shard file, inside the library's own shards/ folder (IntegrityError for a name that escapes it
+        or a symbolic link)."""
+        return confined(self.path, f"shards/{shard}.safetensors", f"library {self.name}")
 
     def shard(self, name: str, cache: bool = True) -> Shard:
         """Load one shard (sha256 checked against the manifest); the last few are kept in memory."""

@@ -19,9 +19,9 @@ from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, re
 from matlib.errors import MatlibError
 from matlib.store import Store
 from matlib.transfer.cv import Folds, cross_validate, repeated_kfold
+from matlib.transfer.impute import training_medians
 from matlib.transfer.learners import get_learner
 from matlib.transfer.leakage import leakage_flags
-from matlib.transfer.impute import training_medians
 from matlib.transfer.model import Member, save_model, slice_shard
 from matlib.transfer.run_manifest import begin_run, check_replaceable, seal_run, work_dir
 from matlib.transfer.ridge import DEFAULT_GRID

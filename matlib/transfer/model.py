@@ -17,6 +17,7 @@ from matlib.transfer.learners import get_learner
 from matlib.transfer.run_manifest import confined, verify_run
 
 FORMAT = "matlib-transfer-model/1"
+MEMBER_KEYS = ("key", "kind", "descriptor_spec", "learner", "model_id", "layer")
 
 
 @dataclass
@@ -119,6 +120,9 @@ def load_model(run_dir: str | Path) -> dict[str, Any]:
         raise IntegrityError(f"{path}: no members; the model is damaged")
     for i, entry in enumerate(members):
         where = f"{path} member {i}"
+        missing = [k for k in MEMBER_KEYS if not isinstance(entry, dict) or k not in entry]
+        if missing:
+            raise IntegrityError(f"{where}: missing {', '.join(missing)}; the model is damaged")
         lr = get_learner(entry["learner"])
         fits = entry.get("fits")
         if not isinstance(fits, list) or not fits:
@@ -172,7 +176,7 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
     if good.any():
         for entry in spec["members"]:
             h = spec_key(entry["descriptor_spec"])
-            member = Member(**{k: entry[k] for k in ("key", "kind", "descriptor_spec", "learner", "model_id", "layer")},
+            member = Member(**{k: entry[k] for k in MEMBER_KEYS},
                             clip=entry.get("clip", spec.get("input_clip")),  # older models: one clip per run
                             weight=float(entry.get("weight", 1.0)))  # older models: equal weights
             Z = member_features(member, feats[h][0][good], entry["shard"])

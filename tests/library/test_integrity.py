@@ -134,3 +134,19 @@ def test_library_of_an_older_matlib_is_refused_in_one_line(copy):
     with pytest.raises(IntegrityError) as err:
         Library(copy).catalog
     assert "does not cover catalog.parquet" in _one_line(err.value) and "rebuild" in str(err.value)
+
+
+def test_shards_are_read_only_from_inside_the_library(copy, tmp_path):
+    lib = Library(copy)
+    name = sorted(lib.manifest["shards"])[0]
+    path = lib.shard_path(name)
+    outside = tmp_path / "outside.safetensors"
+    shutil.move(path, outside)
+    path.symlink_to(outside)  # same bytes, same sha256: only the link gives it away
+    with pytest.raises(IntegrityError) as err:
+        Library(copy).shard(name)
+    assert "symbolic link" in _one_line(err.value)
+    for bad in ("../../escape", "x/../../../escape"):  # a shard name from a hand-edited manifest
+        with pytest.raises(IntegrityError) as err:
+            Library(copy).shard_path(bad)
+        assert "not a plain relative path" in _one_line(err.value)
