@@ -100,3 +100,20 @@ def test_library_without_fingerprints_uses_the_store_of_matlib_home(small_librar
     qm9 = tr["model_id"].map(Library(lib).catalog.set_index("model_id")["dataset"]) == "qm9_sample"
     assert tr.loc[qm9, "leak_reason"].str.contains("trained on 30 of the target's 30 inputs").all()
     assert not any("cannot be checked" in n for n in res.notes)
+
+
+def test_library_pulled_from_a_bundle_is_checked_in_a_fresh_store(small_library, tmp_path, monkeypatch):
+    """Pack on one machine, pull into an empty store elsewhere: the guard still sees the overlap."""
+    from matlib.library.bundle import pack_library, pull_library
+    from matlib.store import Store
+
+    bundle = pack_library(small_library, tmp_path / "bundles")
+    fresh = Store(tmp_path / "elsewhere")
+    monkeypatch.setenv("MATLIB_HOME", str(fresh.root))
+    lib = pull_library(fresh, str(bundle))
+    assert not fresh.datasets().exists()  # no source dataset travels with it, only fingerprints
+    res = _qm9_fit(lib, tmp_path / "run")
+    tr = res.ranking[res.ranking["kind"] == "transfer"]
+    qm9 = tr["model_id"].map(Library(lib).catalog.set_index("model_id")["dataset"]) == "qm9_sample"
+    assert qm9.any() and tr.loc[qm9, "leak_reason"].str.contains("trained on 30 of the target's 30 inputs").all()
+    assert not any("cannot be checked" in n for n in res.notes)
