@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from matlib.descriptors.composition import parse_formula
+from matlib.display import shorten
 
 
 def _fmt(amount: float) -> str:
@@ -38,12 +39,15 @@ def _check_smiles(smiles: str) -> str | None:
     """None if RDKit parses smiles, else the reason."""
     from rdkit import Chem, RDLogger
 
+    from matlib.descriptors.molecular import smiles_text_problem
+
     RDLogger.DisableLog("rdApp.*")
-    if not smiles:
-        return "empty SMILES"
+    problem = smiles_text_problem(smiles)
+    if problem:
+        return problem
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
-        return f"unparseable SMILES {smiles!r}"
+        return f"unparseable SMILES {shorten(smiles)!r}"
     return None
 
 
