@@ -16,6 +16,7 @@ from matlib.datasets.versions import Dataset, commit_version
 from matlib.errors import MatlibError, ValidationError
 from matlib.hashing import sha256_file
 from matlib.store import Store
+from matlib.text import factorize, is_missing
 
 DUPLICATE_MODES = ("keep", "mean")
 
@@ -57,10 +58,11 @@ def infer_kind(input_column: str) -> str:
 
 def content_ids(inputs: pd.Series) -> pd.Series:
     """Stable ids from the input text: 12 hex of its sha256, '-k' for the k-th repeat of the same input."""
-    text = inputs.astype("string").fillna("").str.strip()
-    uniq = {u: hashlib.sha256(u.encode()).hexdigest()[:12] for u in pd.unique(text)}
-    base = text.map(uniq).astype(str)
-    k = text.groupby(text).cumcount().to_numpy()
+    text = ["" if is_missing(v) else str(v).strip() for v in inputs]
+    codes, uniques = factorize(text)  # exact: pandas' hash tables merge strings that differ after a NUL
+    base = np.array([hashlib.sha256(u.encode("utf-8", "surrogateescape")).hexdigest()[:12] for u in uniques],
+                    dtype=object)[codes] if len(codes) else np.zeros(0, dtype=object)
+    k = pd.Series(codes).groupby(codes).cumcount().to_numpy()
     return pd.Series(np.where(k == 0, base, base + "-" + k.astype(str)), index=inputs.index)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matlib.display import shorten
+from matlib.text import shorten
 
 from matlib.errors import MatlibError
 
@@ -209,5 +209,6 @@ def read_text_table(path: str | Path, sep: str | None = None) -> TextTable:
                           "is it a UTF-8 CSV?")
     frame = pd.DataFrame(cells, columns=columns, dtype=object) if cells else pd.DataFrame(
         {c: pd.Series(dtype=object) for c in columns})
-    frame = frame.mask(frame.isin([""]) | frame.isna())  # empty cells -> NaN, as pandas reads them
+    # empty cells -> NaN, as pandas reads them (str.len, not isin: pandas' hash tables see '\x00x' as '')
+    frame = frame.mask(frame.apply(lambda col: col.str.len().eq(0)) | frame.isna())
     return TextTable(name=path.name, frame=frame, line=np.asarray(first, dtype=np.int64), problem=list(problems))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from matlib.display import shorten
+from matlib.text import factorize, shorten
 
 # Symbols of Z = 1..118, in order (index + 1 == Z).
 SYMBOLS: tuple[str, ...] = tuple(
@@ -155,7 +155,7 @@ def _bulk_parse(uniques: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndar
 def amount_matrix(formulas: Sequence[str]) -> AmountMatrix:
     """Parse each distinct formula once and stack the amounts into a sparse matrix (no per-row Python loop)."""
     n = len(formulas)
-    codes, uniques = pd.factorize(pd.Series(formulas, dtype=object), use_na_sentinel=True)
+    codes, uniques = factorize(formulas)  # exact (pandas' factorize merges 'Fe' and 'Fe\x00O')
     not_text = {int(u): f"not a formula: {shorten(repr(v))}" for u, v in enumerate(uniques) if not isinstance(v, str)}
     uniques = [u if isinstance(u, str) else "" for u in uniques]
     rows, cols, vals, slow = _bulk_parse(uniques)

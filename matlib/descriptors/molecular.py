@@ -16,7 +16,7 @@ from rdkit.Chem import Descriptors, MACCSkeys, rdFingerprintGenerator
 from matlib.descriptors.base import FeatureResult, Featurizer
 from matlib.descriptors.polymer import POLYMER_ENDS, cap_ends
 from matlib.descriptors.spec import DescriptorSpec, register
-from matlib.display import shorten
+from matlib.text import shorten
 from matlib.errors import MatlibError
 from matlib.hashing import spec_hash
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from matlib.atomic import atomic_write_text
 from matlib.datasets.textfile import read_text_table
-from matlib.display import shorten
+from matlib.text import shorten
 from matlib.errors import ValidationError
 from matlib.transfer.model import load_model, predict_transfer
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from matlib.atomic import atomic_write_text
-from matlib.display import shorten
+from matlib.text import shorten
 
 if TYPE_CHECKING:
     from matlib.transfer.fit import TransferResult

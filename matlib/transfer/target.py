@@ -12,7 +12,7 @@ import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES
 
 from matlib.atomic import read_parquet
-from matlib.display import shorten
+from matlib.text import shorten
 from matlib.errors import MatlibError, ValidationError
 from matlib.transfer.target_checks import check_range, merge_repeats, outlier_note
 

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from matlib.display import shorten
+from matlib.text import shorten
 from matlib.errors import ValidationError
 
 OUTLIER_Z = 10.0  # robust z-score above which a target value is reported as an extreme outlier
