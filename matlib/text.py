@@ -30,3 +30,8 @@ def factorize(values: Sequence[Any]) -> tuple[np.ndarray, list[Hashable]]:
     codes = np.fromiter((-1 if is_missing(v) else index.setdefault(v, len(index)) for v in values),
                         dtype=np.int64, count=len(values))
     return codes, list(index)
+
+
+def names_list(names: Sequence[Any], limit: int = 200) -> str:
+    """Column (or other) names for a one-line message: each as repr (a line break stays visible), cut to limit."""
+    return shorten(", ".join(repr(str(n)) for n in names), limit)

@@ -16,7 +16,7 @@ from matlib.datasets.versions import Dataset, commit_version
 from matlib.errors import MatlibError, ValidationError
 from matlib.hashing import sha256_file
 from matlib.store import Store
-from matlib.text import factorize, is_missing
+from matlib.text import factorize, is_missing, names_list, shorten
 
 DUPLICATE_MODES = ("keep", "mean")
 
@@ -94,7 +94,8 @@ def import_table(store: Store, name: str, file: str | Path, input_column: str,
     table = loaded.readable()
     for col in [input_column, *targets, *([id_column] if id_column else [])]:
         if col not in table.columns:
-            raise ValidationError(f"column {col!r} not in {Path(file).name} (columns: {', '.join(map(str, table.columns))})")
+            raise ValidationError(f"column {shorten(repr(col))} not in {Path(file).name} "
+                                  f"(columns: {names_list(table.columns)})")
     raw = pd.DataFrame({
         "record_id": table[id_column].astype(str) if id_column else content_ids(table[input_column]),
         "input": table[input_column],

@@ -9,7 +9,7 @@ import pandas as pd
 
 from matlib.atomic import atomic_write_text
 from matlib.datasets.textfile import read_text_table
-from matlib.text import shorten
+from matlib.text import names_list, shorten
 from matlib.errors import ValidationError
 from matlib.transfer.model import load_model, predict_transfer
 
@@ -26,7 +26,7 @@ def predict_csv(run_dir: str | Path, input_csv: str | Path, output_csv: str | Pa
     df = table.frame
     if col not in df.columns:
         raise ValidationError(f"{path}: no column {shorten(repr(col))} (columns: "
-                              f"{shorten(', '.join(map(str, df.columns)), 200)}); use --input-column")
+                              f"{names_list(df.columns)}); use --input-column")
     inputs = ["" if table.problem[i] or pd.isna(v) else str(v) for i, v in enumerate(df[col])]
     pred = predict_transfer(info, inputs)
     out = df.copy()

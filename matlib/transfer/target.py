@@ -12,7 +12,7 @@ import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES
 
 from matlib.atomic import read_parquet
-from matlib.text import shorten
+from matlib.text import names_list, shorten
 from matlib.errors import MatlibError, ValidationError
 from matlib.transfer.target_checks import check_range, merge_repeats, outlier_note
 
@@ -41,7 +41,7 @@ def read_target_csv(path: str | Path, input_column: str, target_column: str) -> 
     for col in (input_column, target_column):
         if col not in df.columns:
             raise ValidationError(f"{path}: no column {shorten(repr(col))} (columns: "
-                                  f"{shorten(', '.join(map(str, df.columns)), 200)})")
+                                  f"{names_list(df.columns)})")
     if not len(df):
         raise ValidationError(f"{path}: no data rows (the file has only a header line)")
     inputs = ["" if pd.isna(v) else str(v).strip() for v in df[input_column]]
