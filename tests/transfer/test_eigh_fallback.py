@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from matlib.transfer import fit_transfer
-from matlib.transfer.ridge import FALLBACKS, gram_eigh, ridge_loo, screen_features
-from matlib.transfer.screen import screening_notes
+from matlib.transfer import ridge
+from matlib.transfer.ridge import ridge_loo, screen_features
 from tests.transfer.conftest import FAST, esol_morgan, esol_rows
 
 REAL_EIGH = torch.linalg.eigh
@@ -58,7 +58,7 @@ def test_identical_columns_candidate_is_scored(monkeypatch):
     monkeypatch.setattr(torch.linalg, "eigh", _flaky_eigh((torch.float32,)))
     got = screen_features(F, y)
     assert torch.isfinite(got["loo_mae"]).all()
-    assert [FALLBACKS[int(c)] for c in got["fallback"]] == ["float64"] * 6
+    assert [ridge.FALLBACKS[int(c)] for c in got["fallback"]] == ["float64"] * 6
     assert torch.allclose(got["loo_mae"], ref["loo_mae"], rtol=1e-3)
 
 
@@ -67,7 +67,7 @@ def test_candidate_failing_in_every_precision_falls_back_to_svd(monkeypatch):
     ref = screen_features(F.double(), y.double())
     monkeypatch.setattr(torch.linalg, "eigh", _flaky_eigh((torch.float32, torch.float64)))
     got = screen_features(F, y)
-    codes = [FALLBACKS[int(c)] for c in got["fallback"]]
+    codes = [ridge.FALLBACKS[int(c)] for c in got["fallback"]]
     assert codes == ["none", "none", "svd", "none", "none", "none"]  # only that candidate takes the long way
     assert torch.isfinite(got["loo_mae"]).all()
     assert torch.allclose(got["loo_mae"].double(), ref["loo_mae"], rtol=1e-3)
@@ -82,16 +82,18 @@ def test_undecomposable_candidate_is_dropped_alone():
     with pytest.raises(torch.linalg.LinAlgError):
         REAL_EIGH(F.transpose(1, 2) @ F)
     res = ridge_loo(F, y, lam)
-    assert [FALLBACKS[int(c)] for c in res.fallback] == ["none"] * 4 + ["dropped", "none"]
+    assert [ridge.FALLBACKS[int(c)] for c in res.fallback] == ["none"] * 4 + ["dropped", "none"]
     assert not torch.isfinite(res.loo_mae[4]).any()
     for c in (0, 1, 2, 3, 5):
         alone = ridge_loo(F[c:c + 1], y, lam)
         assert torch.allclose(res.loo_mae[c], alone.loo_mae[0], rtol=1e-4)
-    s, V, code = gram_eigh(F.transpose(1, 2) @ F)
+    s, V, code = ridge.gram_eigh(F.transpose(1, 2) @ F)
     assert code.tolist() == [0, 0, 0, 0, 4, 0] and torch.isnan(s[4]).all() and torch.isfinite(s[[0, 1, 2, 3, 5]]).all()
     import pandas as pd
 
     ranking = pd.DataFrame({"candidate": [f"m{i}/h0" for i in range(6)], "fallback": res.fallback.numpy()})
+    from matlib.transfer.screen import screening_notes
+
     notes = screening_notes(ranking)
     assert len(notes) == 1 and "1 candidate(s) dropped" in notes[0] and "m4/h0" in notes[0]
 
@@ -111,7 +113,7 @@ def test_fit_survives_failing_batched_eigh(small_library, esol_table, tmp_path, 
     res = fit_transfer(small_library, df["smiles"].tolist(), df["logSolubility"].tolist(), tmp_path / "run", **FAST)
     tr = res.ranking[res.ranking["kind"] == "transfer"]
     assert len(tr) > 0 and np.isfinite(tr["loo_mae"].astype(float)).all()
-    assert (tr["fallback"] == FALLBACKS.index("float64")).all()
+    assert (tr["fallback"] == ridge.FALLBACKS.index("float64")).all()
     assert any("float64 fallback" in n for n in res.notes)
     report = (tmp_path / "run" / "report.md").read_text()
     assert "float64 fallback" in report

@@ -15,7 +15,6 @@ from matlib.errors import MatlibError, ValidationError
 from matlib.library import Library
 from matlib.transfer.fit import library_specs
 from matlib.transfer.target import prepare_target, read_target_csv
-from matlib.transfer.target_checks import max_deviation
 from tests.transfer.conftest import REPO, esol_rows
 
 MP_GAP = REPO / "data" / "samples" / "mp_gap_sample.csv"
@@ -72,7 +71,18 @@ def test_all_extreme_targets_are_one_line_not_arange(small_library, tmp_path):
     assert "arange" not in r.stderr and not (tmp_path / "run" / "model").exists()
 
 
+def test_run_name_rule(small_library, tmp_path):
+    df = _gap_rows(20)
+    with pytest.raises(ValidationError) as err:
+        from matlib.transfer import fit_transfer
+
+        fit_transfer(small_library, df["formula"].tolist(), df["band_gap_eV"].tolist(), tmp_path / ("r" * 300))
+    assert _one_line(err.value).startswith("invalid run name")
+
+
 def test_range_limit_is_float32_safe():
+    from matlib.transfer.target_checks import max_deviation
+
     n = 100
     lim = max_deviation(n)
     assert np.isfinite(np.float32(lim) ** 2 * n * 10)
@@ -145,12 +155,13 @@ def test_unreadable_rows_are_skipped_with_their_line(specs, tmp_path):
 @pytest.fixture(scope="module")
 def hostile_run(small_library, tmp_path_factory):
     """`matlib transfer fit` on real MP band gaps plus hostile rows: markup and a 20,000-character input, a
-    conflicting repeat, an outlier, a non-UTF-8 row and a row with an extra field."""
+    conflicting repeat, an extreme outlier (500 eV), a non-UTF-8 row and a row with an extra field."""
     d = tmp_path_factory.mktemp("hostile")
     df = _gap_rows(40)
     body = df.to_csv(index=False).encode()
-    extra = pd.DataFrame({"formula": [SCRIPT, IMG, REMOTE, LONG, "[/x]", df["formula"][2]],
-                          "band_gap_eV": [1.0, 1.0, 1.0, 1.0, 1.0, df["band_gap_eV"][2] + 3.0]}).to_csv(
+    outlier = pd.read_csv(MP_GAP).drop_duplicates("formula")["formula"].iloc[0]  # not among the 40 rows
+    extra = pd.DataFrame({"formula": [SCRIPT, IMG, REMOTE, LONG, "[/x]", df["formula"][2], outlier],
+                          "band_gap_eV": [1.0, 1.0, 1.0, 1.0, 1.0, df["band_gap_eV"][2] + 3.0, 500.0]}).to_csv(
         index=False, header=False).encode()
     body += extra + b"Mg\xffO,2.5\n" + b"CaO,3.0,surplus\n"
     path = d / "train.csv"
@@ -165,10 +176,12 @@ def hostile_run(small_library, tmp_path_factory):
 def test_fit_survives_hostile_rows_and_says_so(hostile_run):
     r, out, _ = hostile_run
     assert r.returncode == 0, r.stderr
-    assert "conflicting repeats" in r.stdout and "line 48: not valid UTF-8" in r.stdout
-    assert "line 49: 3 fields" in r.stdout and "[/x]" in r.stdout  # rich markup in an input is printed, not run
+    said = " ".join(r.stdout.split())  # the console wraps long lines
+    assert "conflicting repeats" in said and "line 49: not valid UTF-8" in said and "line 50: 3 fields" in said
+    assert "extreme outlier(s)" in said and "row 47 (500" in said
+    assert "[/x]" in said  # rich markup in an input is printed, not interpreted (it used to crash the summary)
     skipped = pd.read_parquet(out / "skipped_rows.parquet")
-    assert len(skipped) == 8  # 5 hostile inputs + 1 merged repeat + 2 unreadable lines
+    assert len(skipped) == 8  # 5 hostile inputs + 1 merged repeat + 2 unreadable lines (the outlier is kept)
 
 
 def test_report_is_inert(hostile_run):
@@ -184,6 +197,7 @@ def test_report_is_inert(hostile_run):
     assert max(len(line) for line in report.splitlines()) < 2000  # the 20,000-character input is cut
     assert "X" * 60 + "…" in report and "X" * 61 not in report
     assert "conflicting repeats" in report and "merged into its first row with the mean" in report
+    assert "extreme outlier(s)" in report
 
 
 def test_predict_keeps_every_row_on_its_own_features(hostile_run):
