@@ -231,3 +231,80 @@ def test_predict_sets_unreadable_rows_aside(hostile_run):
     b = pd.read_csv(d / "b.csv")
     assert len(b) == 3 and b["prediction"].isna().tolist() == [False, True, False]
     assert b["reason"].iloc[1].startswith("line 3: not valid UTF-8")
+
+
+# ---------------------------------------------------------------- properties (hypothesis)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FORMULA_TEXT = st.lists(st.one_of(st.sampled_from(["Na", "Cl", "Mg", "O", "Fe", "2", "0.5", "(", ")", " ", "\n", ",",
+                                                   '"', "<b>", "Xx", "é"]), st.text(max_size=3)),
+                        max_size=6).map("".join)
+CELL_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=10)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(FORMULA_TEXT, CELL_TEXT), max_size=12))
+def test_target_csv_rows_come_back_in_order_with_value_or_reason(tmp_path, rows):
+    """Any strings as (input, target) cells: read_target_csv gives every row in order, and parse_target gives each
+    a finite value or a reason (or the whole column is refused in one line as not numeric)."""
+    import csv
+    import io
+
+    from matlib.transfer.target import parse_target
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["formula", "y"])
+    w.writerows(rows)
+    path = tmp_path / "t.csv"
+    path.write_bytes(buf.getvalue().encode())
+    if not rows:
+        with pytest.raises(ValidationError):
+            read_target_csv(path, "formula", "y")
+        return
+    inputs, y = read_target_csv(path, "formula", "y")
+    assert inputs == [r[0].strip() for r in rows]
+    try:
+        values, reasons = parse_target(y, "y")
+    except ValidationError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert len(values) == len(reasons) == len(rows)
+    for v, why in zip(values, reasons):
+        assert np.isfinite(v) != (why is not None)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(inputs=st.lists(FORMULA_TEXT, min_size=1, max_size=8))
+def test_predict_any_inputs_row_by_row(hostile_run, tmp_path, inputs):
+    """Any formula-like strings (line breaks, quotes, commas, markup) through predict_csv: one output row per input,
+    in order, each with a prediction or a reason, and each prediction the one that input gets alone."""
+    import csv
+    import io
+
+    from matlib.transfer.model import load_model
+    from matlib.transfer.predict_csv import predict_csv
+
+    r, out, _ = hostile_run
+    assert r.returncode == 0, r.stderr
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["formula"])
+    w.writerows([[x] for x in inputs])
+    src = tmp_path / "in.csv"
+    src.write_bytes(buf.getvalue().encode())
+    got = predict_csv(out, src, tmp_path / "out.csv")
+    assert len(got) == len(inputs)
+    assert ["" if pd.isna(v) else v for v in got["formula"]] == inputs
+    info = load_model(out)
+    from matlib.transfer.model import predict_transfer
+
+    for i, x in enumerate(inputs):
+        assert np.isfinite(got["prediction"].iloc[i]) != (not pd.isna(got["reason"].iloc[i])), x
+        alone = predict_transfer(info, [x])
+        if np.isfinite(alone["prediction"].iloc[0]):
+            assert got["prediction"].iloc[i] == pytest.approx(alone["prediction"].iloc[0], rel=1e-6), x
+        else:
+            assert not np.isfinite(got["prediction"].iloc[i]), x
