@@ -7,7 +7,8 @@ import pytest
 
 from matlib.sources import refresh
 from matlib.sources.qm9 import HARTREE_EV, parse_xyz, qm9_float
-from tests.fixtures.http_server import FAST, TEST_DATA, qm9_tarball
+from tests.fixtures import TEST_DATA
+from tests.fixtures.http_server import FAST, qm9_tarball
 
 
 def test_qm9_tarball_parsed_with_units(server, store):
