@@ -40,6 +40,15 @@ def default_home() -> Path:
     return Path(os.environ.get("MATLIB_HOME", "matlib-data")).expanduser()
 
 
+def is_valid_name(name: str) -> bool:
+    """True if name follows the artefact name rule (see check_name)."""
+    try:
+        check_name("artefact", name)
+    except ValidationError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Store:
     """Paths of every artefact kind under one root."""
