@@ -57,6 +57,8 @@ def to_mol(smiles: str, polymer_ends: str = "hydrogen") -> Chem.Mol:
         raise ValueError(f"SMILES {shorten(smiles)!r} has no atoms")
     if "*" not in smiles:  # not a polymer repeat unit: nothing to cap
         return mol
+    if all(a.GetAtomicNum() == 0 for a in mol.GetAtoms()):  # '*' or '**' would be capped into H2
+        raise ValueError(f"SMILES {shorten(smiles)!r} has only polymer chain ends (*), no atoms")
     try:
         return cap_ends(mol, polymer_ends)
     except Exception as exc:  # RDKit sanitisation errors are not ValueError

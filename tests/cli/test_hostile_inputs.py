@@ -41,3 +41,4 @@ def test_one_bad_row_is_quarantined_not_the_file(real_data, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "38 rows kept, 2 quarantined" in r.stdout
     assert "quarantined 1: line 4: not valid UTF-8" in r.stdout and "quarantined 1: line 7: 3 fields" in r.stdout
+    assert "unreadable rows: 2 of 40" in r.stdout

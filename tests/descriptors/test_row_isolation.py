@@ -83,3 +83,10 @@ def test_a_single_missing_input_does_not_crash():
     for name in ("magpie", "xenonpy"):
         r = get_featurizer(name).featurize([None])
         assert not r.ok[0] and r.reasons[0] == "empty formula"
+
+
+def test_chain_ends_alone_are_not_a_molecule():
+    """'*' or '**' used to be capped into H2 and featurised as hydrogen."""
+    r = get_featurizer("morgan").featurize(["*", "**", "[*]", "*CC(*)c1ccccc1"])
+    assert r.ok.tolist() == [False, False, False, True]
+    assert all("only polymer chain ends" in r.reasons[i] for i in range(3))
