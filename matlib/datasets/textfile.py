@@ -141,6 +141,15 @@ def parse_rows(text: str, sep: str = ",") -> tuple[list[list[str]], list[int], l
     problem and parsing resumes on the next line, so one malformed row costs only itself.
     """
     lines = list(io.StringIO(text, newline=""))
+    reader = csv.reader(lines, delimiter=sep, strict=True)
+    try:  # fast path: the whole file parses; a row starts on the line after the previous row's last line
+        parsed = [(fields, reader.line_num) for fields in reader]
+    except csv.Error:
+        parsed = None
+    if parsed is not None:
+        starts = [1] + [end + 1 for _, end in parsed[:-1]]
+        keep = [k for k, (fields, _) in enumerate(parsed) if fields]  # blank lines are skipped (as pandas does)
+        return [parsed[k][0] for k in keep], [starts[k] for k in keep], [None] * len(keep)
     rows: list[list[str]] = []
     first: list[int] = []
     problems: list[str | None] = []
@@ -194,14 +203,19 @@ def read_text_table(path: str | Path, sep: str | None = None) -> TextTable:
         raise MatlibError(f"{path.name}: the header line is not UTF-8 text; save the table as UTF-8 CSV")
     columns = _header(header)
     m = len(columns)
-    cells: list[list[str | None]] = []
-    for k, fields in enumerate(rows):
+    # only rows that need it are visited: those of the wrong width, already malformed, or (when the file holds
+    # bytes that are not UTF-8) every row
+    suspect = range(len(rows)) if _UNDECODED.search(text) else sorted(
+        {k for k, fields in enumerate(rows) if len(fields) != m} | {k for k, p in enumerate(problems) if p})
+    for k in suspect:
+        fields = rows[k]
         if problems[k] is None:
-            problems[k] = _undecoded_reason(fields) if _UNDECODED.search("".join(fields)) else None
+            problems[k] = _undecoded_reason(fields)
         if len(fields) > m and any(f.strip() for f in fields[m:]) and problems[k] is None:
             problems[k] = f"{len(fields)} fields, the header has {m} (an unquoted {sep!r} in a value?)"
         fields = [_UNDECODED.sub("\ufffd", f) for f in fields[:m]] if problems[k] else fields[:m]
-        cells.append(fields + [None] * (m - len(fields)))
+        rows[k] = fields + [None] * (m - len(fields))
+    cells = rows
     n_bad = sum(p is not None for p in problems)
     if rows and n_bad > MAX_BAD_FRACTION * len(rows):
         i = next(k for k, p in enumerate(problems) if p is not None)
@@ -209,6 +223,6 @@ def read_text_table(path: str | Path, sep: str | None = None) -> TextTable:
                           "is it a UTF-8 CSV?")
     frame = pd.DataFrame(cells, columns=columns, dtype=object) if cells else pd.DataFrame(
         {c: pd.Series(dtype=object) for c in columns})
-    # empty cells -> NaN, as pandas reads them (str.len, not isin: pandas' hash tables see '\x00x' as '')
-    frame = frame.mask(frame.apply(lambda col: col.str.len().eq(0)) | frame.isna())
+    # empty cells -> NaN, as pandas reads them (an element-wise ==, not isin: pandas' hash tables see '\x00x' as '')
+    frame = frame.mask(frame.eq("") | frame.isna())
     return TextTable(name=path.name, frame=frame, line=np.asarray(first, dtype=np.int64), problem=list(problems))
