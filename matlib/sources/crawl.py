@@ -25,6 +25,7 @@ from matlib.sources.redact import Redactor, clean_url
 from matlib.store import Store
 
 log = logging.getLogger("matlib.sources")
+REDACTED_LOGGERS = ("matlib.sources", "httpx")  # httpx logs every request URL at INFO
 CHECKPOINT = "checkpoint.json"
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 USER_AGENT = f"matlib/{matlib.__version__} (materials data crawler; python-httpx/{httpx.__version__})"
@@ -207,11 +208,13 @@ class Crawler:
         self._client.close()
 
     def __enter__(self) -> "Crawler":
-        log.addFilter(self._filter)
+        for name in REDACTED_LOGGERS:
+            logging.getLogger(name).addFilter(self._filter)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        log.removeFilter(self._filter)
+        for name in REDACTED_LOGGERS:
+            logging.getLogger(name).removeFilter(self._filter)
         self.close()
 
     # ---- snapshots -------------------------------------------------------------------------
@@ -249,12 +252,23 @@ class Crawler:
         log.warning("%s: %s; retry %d in %.2fs", self.source, self.redact(str(exc)), rs.attempt_number, w)
         return w
 
+    def _scrub(self, body: bytes) -> bytes:
+        """A page body as saved: secret values a server echoes (e.g. a key parameter in links.next) -> '***'."""
+        for secret in self.redact.secrets:
+            body = body.replace(secret.encode(), b"***")
+        return body
+
+    def _url(self, url: str, params: dict | None) -> httpx.URL:
+        """url with params and the secret query parameters merged into its own query (httpx would replace it)."""
+        merged = {**(params or {}), **self.secret_params}
+        return httpx.URL(url).copy_merge_params(merged) if merged else httpx.URL(url)
+
     def _attempt(self, method: str, url: str, params: dict | None) -> httpx.Response:
         """One request through the rate limiter; transient failures become RetryableError."""
         self.stats.rate_limited_s += self.limiter.acquire()
         self.stats.requests += 1
         try:
-            resp = self._client.request(method, url, params={**(params or {}), **self.secret_params} or None)
+            resp = self._client.request(method, self._url(url, params))
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise RetryableError(f"{type(exc).__name__} on {self.redact(url)}") from None
         shown = self.redact(str(resp.request.url))
@@ -306,7 +320,7 @@ class Crawler:
             dest.parent.mkdir(parents=True, exist_ok=True)
             digest, n, head = hashlib.sha256(), 0, b""
             try:
-                with self._client.stream("GET", url, params=self.secret_params or None) as resp:
+                with self._client.stream("GET", self._url(url, None)) as resp:
                     log.info("%s: GET %s -> %d", self.source, self.redact(str(resp.request.url)), resp.status_code)
                     if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
                         raise RetryableError(f"HTTP {resp.status_code} from {shown}",
@@ -348,6 +362,8 @@ class Crawler:
         folder, state, resumed = self._open_snapshot()
         folder.mkdir(parents=True, exist_ok=True)
         got = state.setdefault("files", {})
+        if not resumed:
+            self._checkpoint(folder, state)
         for fr in files:
             if fr.filename in got and verify_file(folder / fr.filename, got[fr.filename]["sha256"]):
                 continue
@@ -382,7 +398,7 @@ class Crawler:
             request = PageRequest.from_dict(state["next"])
             body, payload = self.fetch_json(request)
             n = len(paginator.records(payload))
-            atomic_write_bytes(folder / f"page-{state['page']:06d}.json", body)
+            atomic_write_bytes(folder / f"page-{state['page']:06d}.json", self._scrub(body))
             reached = limit is not None and state["n_records"] + n >= limit
             nxt = paginator.next(request, payload, state["n_records"] + n) if n and not reached else None
             state.update(page=state["page"] + 1, n_records=state["n_records"] + n,
