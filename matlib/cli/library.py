@@ -31,12 +31,18 @@ def build(
     config: Path = typer.Option(..., "--config", help="library build config (YAML)"),
     cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (default: GPUs or local CPU)"),
     no_prefect: bool = typer.Option(False, "--no-prefect", help="run without the Prefect flow (plain Dask)"),
+    mirror: str | None = typer.Option(None, "--mirror", help="offline mirror (folder or URL) for datasets the "
+                                      "store lacks and the build crawls (default: $MATLIB_MIRROR)"),
 ) -> None:
     """Build (or resume) a model library: one Prefect task per shard, shards trained on Dask."""
+    import os
+
     from matlib.library import Library
     from matlib.library.config import load_config
 
     load_config(config)  # fail fast, one line, before any cluster starts
+    if mirror:  # the crawlers read it, in this process and in the flow's
+        os.environ["MATLIB_MIRROR"] = mirror
     store = Store.default()
     if no_prefect:
         from matlib.cluster import dask_client

@@ -14,7 +14,8 @@ from matlib.errors import MatlibError
 from matlib.sources import refresh
 from matlib.sources.qm9 import (DEFAULT_URL, HARTREE_EV, KNOWN_FILES, excluded_url, figshare_file_id,
                                 parse_uncharacterized, parse_xyz, qm9_float)
-from tests.fixtures.http_server import FAST, TEST_DATA, qm9_tarball, uncharacterized_txt
+from tests.fixtures import TEST_DATA
+from tests.fixtures.http_server import FAST, qm9_tarball, uncharacterized_txt
 
 FIGSHARE = "/ndownloader/files/3195389"
 
