@@ -27,7 +27,6 @@ import csv
 import gzip
 import hashlib
 import io
-import json
 import re
 import sys
 import tarfile
@@ -134,8 +133,9 @@ def qm9_xyz(row: dict, geometry: dict | None = None) -> str:
     n = int(row["n_atoms"])
     lines = [str(n), "gdb " + row["index"] + "\t" + "\t".join(row[c] for c in QM9_COLUMNS) + "\t"]
     if geometry:
-        symbols, xyz = ast.literal_eval(geometry["Elements"]), json.loads(geometry["XYZ_Ang"])
-        charges, freqs = json.loads(geometry["Mulliken_pop"]), json.loads(geometry["Harmonic_Freq_cmi"])
+        # Python literals (the sample writes some numbers as '1429.', which JSON does not accept)
+        symbols, xyz, charges, freqs = (ast.literal_eval(geometry[c]) for c in
+                                        ("Elements", "XYZ_Ang", "Mulliken_pop", "Harmonic_Freq_cmi"))
     else:
         symbols, xyz, charges, freqs = inchi_symbols(row["inchi"], n), [["nan"] * 3] * n, ["nan"] * n, []
     lines += [f"{s}\t{x[0]}\t{x[1]}\t{x[2]}\t{q}" for s, x, q in zip(symbols, xyz, charges)]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import re
 import threading
@@ -29,6 +28,7 @@ import httpx
 
 from matlib.atomic import atomic_write_bytes, atomic_write_json, read_json
 from matlib.errors import MatlibError
+from matlib.sources.crawl import file_sha256
 from matlib.sources.redact import KEY_PARAM, redact_url
 
 FORMAT = "matlib-mirror/1"
@@ -140,7 +140,7 @@ class MirrorTransport(httpx.BaseTransport):
                 raise MatlibError(f"mirror {self.shown}: {key} does not match its sha256 in {MANIFEST} (corrupt)")
             return httpx.Response(200, headers=headers, content=body, request=request)
         path = Path(self.location) / key
-        if not path.is_file() or _sha256(path) != entry["sha256"]:
+        if not path.is_file() or file_sha256(path) != entry["sha256"]:
             raise MatlibError(f"mirror {self.shown}: {key} is missing or does not match its sha256 in {MANIFEST}")
         return httpx.Response(200, headers=headers, stream=_FileStream(path), request=request)
 
@@ -148,15 +148,6 @@ class MirrorTransport(httpx.BaseTransport):
         """Close the HTTP client of an HTTP mirror."""
         if self._http is not None:
             self._http.close()
-
-
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class RecordingTransport(httpx.BaseTransport):

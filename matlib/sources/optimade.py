@@ -62,6 +62,8 @@ class Optimade(PagedSource):
     default_url = ""
     default_properties: dict[str, str] = {}
     metadata_fields: tuple[str, ...] = ()
+    more_key: str | None = "more_data_available"  # the specification's meta fields
+    total_key: str | None = "data_returned"
 
     def dataset_name(self, url: str, options: dict) -> str:
         """optimade-<host>[-<port>] unless options['name'] is given."""
@@ -82,7 +84,8 @@ class Optimade(PagedSource):
                                   "response_fields": ",".join(dict.fromkeys(fields))}
         if options.get("filter"):
             params["filter"] = options["filter"]
-        return NextLinkPager(structures_endpoint(url), params, source=self.name)
+        return NextLinkPager(structures_endpoint(url), params, more_key=self.more_key, total_key=self.total_key,
+                             source=self.name)
 
     def record_key(self, record: Any) -> str | None:
         """The entry's id."""

@@ -70,6 +70,10 @@ class OqmdOptimade(Optimade):
     # OQMD's provider fields (prefix _oqmd_): these three are properties; ids stay metadata (provider_json)
     default_properties = {"_oqmd_delta_e": "delta_e", "_oqmd_band_gap": "band_gap", "_oqmd_stability": "stability"}
     metadata_fields = ("_oqmd_entry_id", "_oqmd_icsd_id", "_oqmd_prototype", "_oqmd_spacegroup")
+    # qmpy's envelope: data_returned is the page's count, data_available the query's, and more_data_available is
+    # true whenever a previous link exists (so also on the last page): only data_available is trusted
+    more_key = None
+    total_key = "data_available"
 
     def dataset_name(self, url: str, options: dict) -> str:
         """'oqmd-optimade' unless options['name'] is given."""
