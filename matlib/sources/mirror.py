@@ -160,17 +160,28 @@ class RecordingTransport(httpx.BaseTransport):
         self._lock = threading.Lock()
         old = self.folder / MANIFEST
         self.files: dict = dict(read_json(old).get("files") or {}) if old.is_file() else {}
+        self._redirected: dict[str, tuple[str, str]] = {}  # key of a redirect target -> (key, URL) first asked
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Forward; keep a copy of a 200 body under its mirror key."""
+        """Forward; keep a copy of a 200 body under the mirror key of the URL the crawler asked for (a redirect,
+        e.g. figshare to its signed storage URL, is followed by the client: the final body is filed under the
+        first URL of the chain, so the mirror never holds the signed URL)."""
         resp = self.inner.handle_request(request)
+        key = mirror_key(str(request.url))
+        with self._lock:
+            asked = self._redirected.pop(key, (key, str(request.url)))
+        if 300 <= resp.status_code < 400 and resp.headers.get("Location"):
+            target = request.url.join(resp.headers["Location"])
+            with self._lock:
+                self._redirected[mirror_key(str(target))] = asked
+            return resp
         if resp.status_code != 200:
             return resp
         body = resp.read()
-        key = mirror_key(str(request.url))
+        key, url = asked
         atomic_write_bytes(self.folder / key, body)
         with self._lock:
-            self.files[key] = {"url": redact_url(str(request.url)), "sha256": hashlib.sha256(body).hexdigest(),
+            self.files[key] = {"url": redact_url(url), "sha256": hashlib.sha256(body).hexdigest(),
                                "size": len(body), "content_type": resp.headers.get("Content-Type", "")}
         headers = {k: v for k, v in resp.headers.items()
                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}

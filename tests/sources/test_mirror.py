@@ -16,7 +16,7 @@ import pytest
 
 from matlib.errors import MatlibError
 from matlib.sources import refresh
-from matlib.sources.mirror import MANIFEST, mirror_key
+from matlib.sources.mirror import MANIFEST, MirrorTransport, RecordingTransport, mirror_key
 from matlib.store import Store
 from tests.fixtures.http_server import FAST, MP_KEY, TEST_DATA
 
@@ -104,7 +104,6 @@ def test_recording_a_mirror_from_a_service(server, tmp_path, monkeypatch):
     """The --from-service path (here against the loopback service): record, then refresh offline."""
     from matlib.sources.base import refresh_source
     from matlib.sources import get_source
-    from matlib.sources.mirror import RecordingTransport
     rec = RecordingTransport(tmp_path / "m", inner=httpx.HTTPTransport(), origin="service")
     live = refresh_source(Store(tmp_path / "a"), get_source("oqmd"), server.url, None,
                           {**FAST, "page_size": 15, "transport": rec})
@@ -124,3 +123,23 @@ def test_mirror_key_layout():
     assert mirror_key("http://h:8080/x").startswith("h_8080/x/")
     with pytest.raises(MatlibError):
         mirror_key("http://h/../etc/passwd")
+
+
+def test_recording_files_a_redirected_download_under_the_url_asked_for(tmp_path):
+    """figshare redirects its download URL to a signed storage URL: the mirror files the body under the figshare
+    URL (which the crawler asks for) and never stores the signature."""
+    signed = "https://storage.example/qm9.tar.bz2?X-Amz-Signature=SIG-SECRET-1&X-Amz-Expires=10"
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "ndownloader.figshare.com":
+            return httpx.Response(302, headers={"Location": signed})
+        return httpx.Response(200, content=b"BZh9-tarball-bytes")
+    rec = RecordingTransport(tmp_path / "m", inner=httpx.MockTransport(handle))
+    with httpx.Client(transport=rec, follow_redirects=True) as client:
+        assert client.get("https://ndownloader.figshare.com/files/3195389").content == b"BZh9-tarball-bytes"
+    rec.finish()
+    text = (tmp_path / "m" / MANIFEST).read_text()
+    files = json.loads(text)["files"]
+    assert list(files) == ["ndownloader.figshare.com/files/3195389/index"] and "SIG-SECRET-1" not in text
+    with httpx.Client(transport=MirrorTransport(str(tmp_path / "m"))) as client:
+        assert client.get("https://ndownloader.figshare.com/files/3195389").content == b"BZh9-tarball-bytes"
