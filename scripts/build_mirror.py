@@ -168,11 +168,24 @@ def qm9_files(root: Path, rows: int | None = None) -> tuple[bytes, bytes]:
 
 
 # ---- the services' envelopes ----------------------------------------------------------------------------------
-def mp_page(docs: list[dict], q: dict) -> dict:
+_ORDERS: dict[tuple[int, str], list] = {}
+
+
+def _sorted(docs: list, keys: str) -> list:
+    """docs ordered by comma-separated keys ('-' for descending), cached per listing and order (every page of a
+    crawl asks for the same order)."""
+    cached = _ORDERS.get((id(docs), keys))
+    if cached is None or len(cached) != len(docs):
+        cached = list(docs)
+        for key in reversed([k for k in keys.split(",") if k]):
+            cached.sort(key=lambda d: str(d.get(key.lstrip("-")) or ""), reverse=key.startswith("-"))
+        _ORDERS[(id(docs), keys)] = cached
+    return cached
+
+
+def mp_page(docs: list, q: dict) -> dict:
     """MP API envelope: data, meta.total_doc; _sort_fields, _fields, _skip, _limit."""
-    ordered = list(docs)
-    for key in reversed([k for k in q.get("_sort_fields", "").split(",") if k]):
-        ordered.sort(key=lambda d: str(d.get(key.lstrip("-")) or ""), reverse=key.startswith("-"))
+    ordered = _sorted(docs, q.get("_sort_fields", ""))
     skip, limit = int(q.get("_skip", 0)), int(q.get("_limit", 100))
     fields = q["_fields"].split(",") if q.get("_fields") else None
     page = [{k: v for k, v in d.items() if fields is None or k in fields} for d in ordered[skip:skip + limit]]
@@ -196,14 +209,14 @@ def oqmd_page(entries: list[dict], q: dict, url: str) -> dict:
             "response_message": "OK"}
 
 
-def aflux_page(entries: list[dict], raw_query: str) -> list[dict]:
+def aflux_page(entries: list, raw_query: str) -> list[dict]:
     """AFLUX answer: entries sorted by the first keyword, with the keywords asked for, $paging(n,k)."""
     query = unquote(raw_query)
     m = re.search(r"\$paging\((\d+),(\d+)\)", query)
     page, size = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
     keys = [re.match(r"[A-Za-z0-9_]+", w).group(0) for w in re.split(r",(?![^(]*\))", query)
             if w and not w.startswith("$")]
-    ordered = sorted(entries, key=lambda e: str(e.get(keys[0] if keys else "auid")))
+    ordered = _sorted(entries, keys[0] if keys else "auid")
     chosen = ordered if page == 0 else ordered[(page - 1) * size:page * size]
     return [{k: e.get(k) for k in keys} for e in chosen]
 
