@@ -37,3 +37,14 @@ def test_aflux_error_answer_is_one_line(server, store):
     server.aflow_error = {"error": "unknown keyword"}
     with pytest.raises(MatlibError, match="AFLUX answered .* instead of a list of entries"):
         refresh(store, "aflow", url=server.url + "/API/aflux/v1.0", **FAST)
+
+
+def test_aflux_older_keyed_answer_is_read_in_order():
+    """Older AFLUX servers answer an object keyed "i of N"; it is read in i order and gives the total N."""
+    from matlib.sources.paging import AfluxPager
+    pager = AfluxPager("https://aflow.org/API/aflux/v1.0/", "auid,compound,Egap", 2)
+    payload = {"2 of 3": {"auid": "aflow:b"}, "1 of 3": {"auid": "aflow:a"}}
+    assert [e["auid"] for e in pager.records(payload)] == ["aflow:a", "aflow:b"] and pager.total(payload) == 3
+    nxt = pager.next(pager.first(), payload, 2)
+    assert nxt.url.endswith("?auid,compound,Egap,$paging(2,2),$format(json)")
+    assert pager.next(nxt, {"3 of 3": {"auid": "aflow:c"}}, 3) is None
