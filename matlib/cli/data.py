@@ -76,6 +76,9 @@ def import_cmd(
     if len(q):
         for reason, n in q["reason"].str.replace(r"'.*", "", regex=True).value_counts().head(5).items():
             typer.echo(f"  quarantined {n}: {reason.strip()}")
+    if ds.manifest.get("n_unreadable_rows"):
+        typer.echo(f"  unreadable rows: {ds.manifest['n_unreadable_rows']} of {ds.manifest['n_input_rows']} "
+                   "(not UTF-8, extra fields or unclosed quotes; quarantined with their line numbers)")
     if ds.manifest.get("n_duplicate_inputs"):
         how = "kept as separate records" if duplicates == "keep" else "averaged into one record each"
         typer.echo(f"  repeated inputs: {ds.manifest['n_duplicate_inputs']} ({how})")

@@ -11,6 +11,7 @@ fully verified copy is renamed into place: nothing half-pulled ever looks like a
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import json
 import os
 import re
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 from matlib.atomic import atomic_write_json, read_json
 from matlib.errors import IntegrityError, MatlibError
 from matlib.hashing import sha256_file, spec_hash
-from matlib.store import Store
+from matlib.store import Store, is_valid_name
 
 FORMAT = "matlib-library-bundle"
 FORMAT_VERSION = "1.0"
@@ -257,10 +258,10 @@ def resolve_library(store: Store, ref: str | Path) -> Path:
         return path
     if "://" in text or (path / BUNDLE_FILE).exists():
         return pull_library(store, text)
-    if (store.library(text) / "manifest.json").exists():
+    if is_valid_name(text) and (store.library(text) / "manifest.json").exists():
         return store.library(text)
-    pulled = sorted(p for p in pulled_root(store).glob(f"{text}*") if (p / BUNDLE_FILE).exists()
-                    and (p.name == text or read_json(p / BUNDLE_FILE).get("name") == text))
+    pulled = sorted(p for p in pulled_root(store).glob(f"{glob.escape(text)}*") if (p / BUNDLE_FILE).exists()
+                    and (p.name == text or read_json(p / BUNDLE_FILE).get("name") == text)) if is_valid_name(text) else []
     if pulled:
         return max(pulled, key=lambda p: (p / BUNDLE_FILE).stat().st_mtime)
     raise MatlibError(f"no library {text!r}: not a library folder, a library in {store.library()}, a pulled "
