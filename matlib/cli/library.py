@@ -61,6 +61,31 @@ def build(
     typer.echo(f"{path}  models={m['n_models']} ok={m['n_ok']} failed={m['n_failed']} shards={len(m['shards'])}")
 
 
+@app.command("pack")
+def pack(
+    name: str = typer.Argument(..., help="library name in the store, or a library folder"),
+    out: Path = typer.Option(..., "--out", help="folder to write the bundle <name>-<version>/ into"),
+) -> None:
+    """Pack a library into a versioned, content-addressed bundle (every file's sha256; bundle.json last)."""
+    from matlib.library.bundle import pack_library
+
+    path = pack_library(_libraries(Store.default(), name)[0], out)
+    typer.echo(f"{path}")
+
+
+@app.command("pull")
+def pull(
+    source: str = typer.Argument(..., help="a bundle folder, http(s):// URL or s3:// URL"),
+) -> None:
+    """Pull a library bundle into the store, verifying every file; an interrupted pull resumes when rerun."""
+    from matlib.library import Library
+    from matlib.library.bundle import pull_library
+
+    path = pull_library(Store.default(), source)
+    m = Library(path).manifest
+    typer.echo(f"{path}  models={m['n_models']} ok={m['n_ok']} shards={len(m['shards'])}")
+
+
 @app.command("ls")
 def ls(
     prop: str | None = typer.Option(None, "--property", help="only models of this property"),
