@@ -10,6 +10,13 @@ from matlib.library.shard import Shard
 from matlib.models.stacked import stacked_forward
 
 
+def n_feature_layers(arch: dict) -> int:
+    """Layers a model offers as frozen features: an MLP's hidden layers; a GNN's pooled embedding + decoder layers."""
+    if arch.get("model") == "gnn":
+        return 1 + len(arch.get("decoder") or [])
+    return len(arch.get("hidden") or [])
+
+
 def shard_masks(shard: Shard, device: torch.device) -> list[torch.Tensor] | None:
     """Per hidden layer a [M, H_l] mask of each model's real units (None when no padding)."""
     masks, padded = [], False

@@ -104,6 +104,7 @@ def _finite_state(state: dict[str, Any], where: str) -> None:
 def load_model(run_dir: str | Path) -> dict[str, Any]:
     """The saved model of a complete, verified run (see run_manifest) with its extractors and learner states."""
     from matlib.library import read_shard
+    from matlib.library.features import n_feature_layers
 
     run = verify_run(run_dir)
     model_dir = confined(run, "model", f"run {run}")
@@ -139,7 +140,7 @@ def load_model(run_dir: str | Path) -> dict[str, Any]:
                 if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                     raise IntegrityError(f"{where} ({entry['extractor']}): non-finite weight in {key!r}; "
                                          "refusing to predict with it")
-            n_hidden = len(shard.arch.get("hidden", []))
+            n_hidden = n_feature_layers(shard.arch)  # a GNN's: pooled embedding + decoder layers
             layer = entry.get("layer")
             if not isinstance(layer, int) or not 0 <= layer < n_hidden:
                 raise IntegrityError(f"{where}: layer {layer!r} does not exist (its source model has {n_hidden} "

@@ -138,11 +138,12 @@ def screen_direct(target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID) 
 
 
 def _n_hidden(arch) -> int:
-    """Number of hidden layers of an arch (JSON text or dict)."""
+    """Number of feature layers of an arch (JSON text or dict): hidden layers; a GNN's pooled + decoder layers."""
     import json
 
-    a = json.loads(arch) if isinstance(arch, str) else arch
-    return 1 + len(a["decoder"]) if a.get("model") == "gnn" else len(a["hidden"])  # GNN: pooled + decoder layers
+    from matlib.library.features import n_feature_layers
+
+    return n_feature_layers(json.loads(arch) if isinstance(arch, str) else arch)
 
 
 def _width(arch, layer: int) -> int:
