@@ -53,6 +53,12 @@ training rows.
 With --gnn N, a second library holds the same MLPs plus N graph networks per QM9 property (trained on --gnn-rows
 molecules of the QM9 slice), and every cell also fits transfer from it on the same rows: the table then shows
 transfer with and without graph sources (transfer_gnn_mae, gnn_helps = repeats where it beat MLP-only transfer).
+Measured (reduced recipe: --models-per-property 2 --epochs 20 --qm9-rows 3000 --mp-rows 2000 --gnn 4 --gnn-rows 3000
+--gnn-epochs 30 --targets esol polymer_o2 --sizes 25 50 100 --repeats 2 --test 500; 40 GNNs next to 82 MLPs): GNN
+candidates entered the top-10 ensemble in 5 of 12 fits; test MAE with / without GNN sources, mean of 2 repeats:
+ESOL 1.085/1.085, 0.708/0.719, 0.646/0.639; polymer O2 0.753/0.668, 0.636/0.630, 0.517/0.517: better in 1 cell,
+worse in 3, equal in 2 (per fit: better 1, worse 4, equal 7; the large loss is polymer O2 at 25 rows, where 9 GNN
+layers screened best by LOO and transferred worse). These GNNs trained 30 epochs on 2,700 molecules.
 """
 
 from __future__ import annotations
