@@ -13,6 +13,7 @@ import torch
 
 from matlib.atomic import atomic_write_json, read_json
 from matlib.errors import MatlibError
+from matlib.transfer.intervals import interval_frame
 from matlib.transfer.learners import get_learner
 
 FORMAT = "matlib-transfer-model/1"
@@ -121,7 +122,7 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
                 if reasons[i] is None:
                     reasons[i] = f"{entry['descriptor_spec'].get('name')}: {why[i] or 'cannot be featurised'}"
     good = np.array([r is None for r in reasons], dtype=bool)
-    full, spread, weights = [], [], []
+    full, spread, weights, sds = [], [], [], []
     if good.any():
         for entry in spec["members"]:
             h = entry["descriptor_spec"].get("hash") or entry["descriptor_spec"]["name"]
@@ -133,10 +134,17 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
             preds = [lr.predict(state, Z) for state in entry["states"]]
             full.append(preds[0])
             weights.append(member.weight)
+            if lr.predict_sd is not None:
+                sds.append(lr.predict_sd(entry["states"][0], Z))
             spread.extend(preds[1:] if len(preds) > 1 else preds)
     pred = np.full(n, np.nan)
     unc = np.full(n, np.nan)
     if good.any():
         pred[good] = np.average(full, axis=0, weights=weights)
         unc[good] = np.std(np.vstack(spread + full), axis=0)
-    return pd.DataFrame({"input": inputs, "prediction": pred, "uncertainty": unc, "reason": reasons})
+    sd = np.full(n, np.nan)
+    if good.any() and len(sds) == len(full):  # every member has a predictive sd (Gaussian process)
+        sd[good] = np.average(sds, axis=0, weights=weights)
+    bounds = interval_frame(pred, spec.get("interval"), sd if len(sds) == len(full) and good.any() else None)
+    return pd.concat([pd.DataFrame({"input": inputs, "prediction": pred, "uncertainty": unc}), bounds,
+                      pd.DataFrame({"reason": reasons})], axis=1)
