@@ -42,9 +42,16 @@ def print_fit_summary(res: "TransferResult", console: Console | None = None) -> 
                    ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
     c.print(_table("Final model options (chosen by CV)", res.selection.table, ["option", "k", "cv_mae", "cv_rmse"]))
     c.print(f"chosen: {res.selection.option}  CV MAE {res.selection.cv.mae:.4g}")
+    print_nested(res.selection.nested, c)
     for n in res.notes:
         c.print(f"[yellow]note:[/] {n}")
     c.print(f"report: {res.out_dir / 'report.md'}  model: {res.out_dir / 'model'}")
+
+
+def print_nested(nested: dict, console: Console) -> None:
+    """One line: nested CV MAE of the chosen option, the best direct and the best transfer option."""
+    if nested:
+        console.print("nested CV MAE: " + ", ".join(f"{k} {v:.4g}" for k, v in nested.items()))
 
 
 def print_run_summary(run_dir: Path, console: Console | None = None) -> None:
@@ -62,6 +69,7 @@ def print_run_summary(run_dir: Path, console: Console | None = None) -> None:
     c.print(_table("Transfer vs direct learning (repeated K-fold CV, same folds)", best,
                    ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
     c.print(f"chosen: {info.get('chosen_option', ', '.join(info['chosen']))}  (CV MAE {info['cv_mae']:.4g})")
+    print_nested(info.get("nested_cv_mae") or {}, c)
     for note in info.get("notes", []):
         c.print(f"[yellow]note:[/] {note}")
 

@@ -18,7 +18,7 @@ from matlib import __version__
 from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, read_parquet
 from matlib.errors import MatlibError
 from matlib.store import Store
-from matlib.transfer.cv import Folds, cross_validate, make_folds
+from matlib.transfer.cv import CV_SCHEMES, Folds, cross_validate, make_folds
 from matlib.transfer.direct import add_standard_descriptors
 from matlib.transfer.intervals import calibrate
 from matlib.transfer.learners import get_learner
@@ -267,6 +267,8 @@ def prepare_run(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any]
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
     cfg = RunConfig(library_dir=str(Path(library_dir).resolve()), **options)
+    if cfg.cv not in CV_SCHEMES:
+        raise MatlibError(f"unknown CV scheme {cfg.cv!r} (--cv); known: {', '.join(CV_SCHEMES)}")
     lib = open_library(library_dir)
     catalog = lib.catalog
     target = prepare_target(inputs, y, library_specs(catalog), cfg.target_column)
