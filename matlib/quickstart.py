@@ -77,3 +77,23 @@ def holdout_scores(y_true: np.ndarray, y_pred: np.ndarray, train_mean: float) ->
     ok = np.isfinite(y_pred)
     mae = float(np.mean(np.abs(y_true[ok] - y_pred[ok])))
     return {"holdout_mae": mae, "mean_predictor_mae": float(np.mean(np.abs(y_true - train_mean)))}
+
+
+BASELINE_TREES = 300  # the plain forest a chemist tries first: scikit-learn defaults, 300 trees
+
+
+def rf_baseline_mae(train: pd.DataFrame, holdout: pd.DataFrame, seed: int = 0) -> float:
+    """Held-out MAE of a plain random forest (300 trees) on RDKit 2D descriptors, trained on the same rows."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    from matlib.transfer.direct import raw_features
+    from matlib.transfer.gp import fill_missing, fill_values
+
+    spec = {"name": "rdkit2d", "params": {}}
+    X_train = raw_features(train[TARGET.input_column].astype(str).tolist(), spec)[0].astype(np.float64)
+    X_held = raw_features(holdout[TARGET.input_column].astype(str).tolist(), spec)[0].astype(np.float64)
+    fill = fill_values(X_train)
+    rf = RandomForestRegressor(n_estimators=BASELINE_TREES, random_state=seed, n_jobs=1)
+    rf.fit(fill_missing(X_train, fill).astype(np.float32), train[TARGET.target_column].to_numpy(float))
+    pred = rf.predict(fill_missing(X_held, fill).astype(np.float32))
+    return float(np.mean(np.abs(pred - holdout[TARGET.target_column].to_numpy(float))))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from prefect import task
 
-from matlib.quickstart import SAMPLE_DATASETS, TARGET, holdout_scores, split_target
+from matlib.quickstart import SAMPLE_DATASETS, TARGET, holdout_scores, rf_baseline_mae, split_target
 from matlib.store import Store
 
 
@@ -44,4 +44,5 @@ def predict_holdout(run_dir: str, train_csv: str, holdout_csv: str) -> dict:
     train_mean = float(pd.read_csv(train_csv)[TARGET.target_column].mean())
     scores = holdout_scores(holdout[TARGET.target_column].to_numpy(float), preds["prediction"].to_numpy(float),
                             train_mean)
-    return {**scores, "predictions": str(out), "n": int(np.isfinite(preds["prediction"]).sum())}
+    baseline = rf_baseline_mae(pd.read_csv(train_csv), holdout)
+    return {**scores, "rf_rdkit2d_mae": baseline, "predictions": str(out), "n": int(np.isfinite(preds["prediction"]).sum())}

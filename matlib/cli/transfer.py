@@ -25,6 +25,9 @@ def fit(
                                       help="Leakage guard: largest fraction of the target's inputs a source model "
                                            "may have been trained on."),
     allow_leakage: bool = typer.Option(False, "--allow-leakage", help="Keep flagged source models."),
+    cv: str = typer.Option("random", "--cv", help="CV scheme of the choice: random (repeated K-fold) or "
+                                                   "extrapolation (folds = blocks of the sorted target: the choice "
+                                                   "favours models that predict beyond the training range)."),
 ) -> None:
     """Screen every library model against a small training table and save the best model by CV."""
     from matlib.library.bundle import resolve_library
@@ -36,7 +39,8 @@ def fit(
     inputs, y = read_target_csv(train, input_column, target_column)
     lib = resolve_library(Store.default(), library)
     res = fit_transfer(lib, inputs, y, out, target_column=target_column, input_column=input_column, top_k=top_k,
-                       seed=seed, folds=folds, repeats=repeats, max_overlap=max_overlap, allow_leakage=allow_leakage)
+                       seed=seed, folds=folds, repeats=repeats, max_overlap=max_overlap, allow_leakage=allow_leakage,
+                       cv=cv)
     print_fit_summary(res)
 
 

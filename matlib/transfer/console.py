@@ -44,10 +44,17 @@ def print_fit_summary(res: "TransferResult", console: Console | None = None) -> 
                    ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
     c.print(_table("Final model options (chosen by CV)", res.selection.table, ["option", "k", "cv_mae", "cv_rmse"]))
     c.print(f"chosen: {escape(res.selection.option)}  CV MAE {res.selection.cv.mae:.4g}", soft_wrap=True)
+    print_nested(res.selection.nested, c)
     for n in res.notes:
         c.print(f"[yellow]note:[/] {escape(n)}", soft_wrap=True)
     c.print(f"report: {escape(str(res.out_dir / 'report.md'))}  model: {escape(str(res.out_dir / 'model'))}",
             soft_wrap=True)
+
+
+def print_nested(nested: dict, console: Console) -> None:
+    """One line: nested CV MAE of the chosen option, the best direct and the best transfer option."""
+    if nested:
+        console.print("nested CV MAE: " + ", ".join(f"{k} {v:.4g}" for k, v in nested.items()))
 
 
 def print_run_summary(run_dir: Path, console: Console | None = None) -> None:
@@ -66,6 +73,7 @@ def print_run_summary(run_dir: Path, console: Console | None = None) -> None:
                    ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
     c.print(f"chosen: {escape(str(info.get('chosen_option', ', '.join(info['chosen']))))}  "
             f"(CV MAE {info['cv_mae']:.4g})", soft_wrap=True)
+    print_nested(info.get("nested_cv_mae") or {}, c)
     for note in info.get("notes", []):
         c.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 

@@ -44,6 +44,33 @@ def repeated_kfold(n: int, k: int = 5, repeats: int = 3, seed: int = 0) -> Folds
     return Folds(fold, k)
 
 
+CV_SCHEMES = ("random", "extrapolation")
+
+
+def sorted_kfold(y: np.ndarray, k: int = 5) -> Folds:
+    """Extrapolation folds: the rows sorted by target and cut into k contiguous blocks (one repeat).
+
+    Holding out the top (bottom) block asks a learner to predict above (below) every target it was trained on,
+    which a random split never does; learners that cannot leave the training range score badly there.
+    """
+    n = len(y)
+    k = max(2, min(int(k), n))
+    fold = np.empty((1, n), dtype=np.int64)
+    fold[0, np.argsort(np.asarray(y, dtype=float), kind="mergesort")] = (np.arange(n) * k) // n
+    return Folds(fold, k)
+
+
+def make_folds(y: np.ndarray, k: int = 5, repeats: int = 3, seed: int = 0, scheme: str = "random") -> Folds:
+    """The run's CV folds: repeated random K-fold, or sorted-target blocks (scheme "extrapolation")."""
+    if scheme == "random":
+        return repeated_kfold(len(y), k, repeats, seed)
+    if scheme == "extrapolation":
+        return sorted_kfold(y, k)
+    from matlib.errors import MatlibError
+
+    raise MatlibError(f"unknown CV scheme {scheme!r}; known: {', '.join(CV_SCHEMES)}")
+
+
 @dataclass
 class CVResult:
     """Out-of-fold predictions [repeats, n] and their errors."""
@@ -52,6 +79,7 @@ class CVResult:
     mae: float
     rmse: float
     mae_sd: float  # spread of the MAE across repeats
+    oof_sd: np.ndarray | None = None  # out-of-fold predictive sd [repeats, n] of learners that give one
 
 
 def cv_scores(oof: np.ndarray, y: np.ndarray) -> CVResult:
@@ -66,7 +94,12 @@ def cross_validate(X: np.ndarray, y: np.ndarray, folds: Folds, learner: str, see
     """Out-of-fold predictions of a registered learner on the shared folds."""
     lr = get_learner(learner)
     oof = np.full(folds.fold.shape, np.nan)
+    sd = np.full(folds.fold.shape, np.nan) if lr.predict_sd is not None else None
     for r, train, test in folds.splits():
         state = lr.fit(X[train], y[train], seed + r, context)
         oof[r, test] = lr.predict(state, X[test])
-    return cv_scores(oof, y)
+        if sd is not None:
+            sd[r, test] = lr.predict_sd(state, X[test])
+    res = cv_scores(oof, y)
+    res.oof_sd = sd
+    return res

@@ -18,8 +18,10 @@ from matlib import __version__
 from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, read_parquet
 from matlib.errors import MatlibError
 from matlib.store import Store, check_name
-from matlib.transfer.cv import Folds, cross_validate, repeated_kfold
+from matlib.transfer.cv import CV_SCHEMES, Folds, cross_validate, make_folds
+from matlib.transfer.direct import add_standard_descriptors
 from matlib.transfer.impute import training_medians
+from matlib.transfer.intervals import calibrate
 from matlib.transfer.learners import get_learner
 from matlib.transfer.leakage import leakage_flags
 from matlib.transfer.model import Member, save_model, slice_shard
@@ -30,8 +32,8 @@ from matlib.transfer.select import Selection, select_model
 from matlib.transfer.target import TargetFeatures, load_target, prepare_target, save_target, spec_json
 from matlib.transfer.threads import single_thread_torch
 
-DEFAULT_LEARNERS = ("ridge", "lightgbm", "rf", "finetune")
-DIRECT_LEARNERS = ("ridge", "lightgbm", "rf")
+DEFAULT_LEARNERS = ("ridge", "gp", "lightgbm", "rf", "finetune")
+DIRECT_LEARNERS = ("ridge", "gp", "lightgbm", "rf", "extratrees")
 # Each (model, layer) is screened twice: on the target as is, and with the target's inputs clamped to +-INPUT_CLIP
 # standard deviations of the source model's training data. A target far outside the source domain (ESOL molecules vs
 # QM9's <= 9 heavy atoms) drives near-constant rdkit2d/MACCS inputs to z-scores in the hundreds, and the hidden
@@ -145,9 +147,14 @@ def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures) -> tupl
     return feats, extractors
 
 
-def outer_fold_train(cfg: dict, n: int) -> list[np.ndarray]:
-    """Training rows of each outer CV fold (repeat 0 of the run's repeated K-fold)."""
-    return [train for train, _ in repeated_kfold(n, cfg["folds"], cfg["repeats"], cfg["seed"]).first_repeat()]
+def run_folds(cfg: dict, y: np.ndarray) -> Folds:
+    """The run's CV folds (cfg: RunConfig fields; scheme `cv`, random by default)."""
+    return make_folds(y, cfg["folds"], cfg["repeats"], cfg["seed"], cfg.get("cv", "random"))
+
+
+def outer_fold_train(cfg: dict, y: np.ndarray) -> list[np.ndarray]:
+    """Training rows of each outer CV fold (repeat 0 of the run's folds)."""
+    return [train for train, _ in run_folds(cfg, y).first_repeat()]
 
 
 def nested_transfer_oof(lib, usable: pd.DataFrame, target: TargetFeatures, folds: Folds, size: int, seed: int,
@@ -189,18 +196,37 @@ def _context(extractor, layer: int) -> dict | None:
     return {"arch": extractor.arch, "tensors": extractor.tensors, "layer": int(layer)}
 
 
-def refine(items: list[dict], y: np.ndarray, folds: Folds, seed: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Repeated K-fold CV of every (item, learner); items have key/kind/X/learners/context."""
+def refine(items: list[dict], y: np.ndarray, folds: Folds, seed: int,
+           sd_pool: dict[str, np.ndarray] | None = None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Repeated K-fold CV of every (item, learner); items have key/kind/X/learners/context.
+
+    sd_pool, if given, receives the out-of-fold predictive sds of the learners that have them."""
     rows, pool = [], {}
     for it in items:
         for name in it["learners"]:
             res = cross_validate(it["X"], y, folds, name, seed, it.get("context"))
             key = f"{it['key']}|{name}"
             pool[key] = res.oof
+            if sd_pool is not None and res.oof_sd is not None:
+                sd_pool[key] = res.oof_sd
             rows.append({"member": key, "candidate": it["key"], "kind": it["kind"], "learner": name,
                          "cv_mae": res.mae, "cv_rmse": res.rmse, "cv_mae_sd": res.mae_sd})
     table = pd.DataFrame(rows).sort_values(["cv_mae", "member"], kind="mergesort").reset_index(drop=True)
     return table, pool
+
+
+def member_interval(selection: Selection, pool: dict[str, np.ndarray], sd_pool: dict[str, np.ndarray],
+                    y: np.ndarray) -> dict:
+    """Interval settings of the chosen model: conformal on its (nested) out-of-fold residuals, and on its members'
+    own out-of-fold predictive sds when every member has one (then the width follows each row's sd)."""
+    out = calibrate(y, selection.cv.oof)
+    if selection.members and all(m in sd_pool for m in selection.members):
+        w = np.asarray(selection.weights, dtype=float)
+        oof = np.tensordot(w, np.stack([pool[m] for m in selection.members]), axes=1)
+        sd = np.tensordot(w, np.stack([sd_pool[m] for m in selection.members]), axes=1)
+        gp = calibrate(y, oof, sd)
+        out.update({k: gp[k] for k in ("method", "scale", "oof_coverage") if k in gp})
+    return out
 
 
 @dataclass
@@ -218,6 +244,9 @@ class RunConfig:
     learners: tuple[str, ...] = DEFAULT_LEARNERS
     direct_learners: tuple[str, ...] = DIRECT_LEARNERS
     finetune_top: int = 3  # fine-tuning, the costly learner, refines only the best few screened candidates
+    gp_top: int = 3  # the Gaussian process on frozen features: only the best few screened candidates
+    cv: str = "random"  # CV scheme of the choice: "random" (repeated K-fold) or "extrapolation" (sorted-target blocks)
+    standard_descriptors: bool = True  # direct learners also see matlib.transfer.direct's standard descriptors
     include_direct: bool = True
     allow_leakage: bool = False
     target_dataset: str | None = None
@@ -233,14 +262,18 @@ def prepare_run(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any]
     out_dir = Path(out_dir)
     check_name("run", out_dir.resolve().name)
     cfg = RunConfig(library_dir=str(Path(library_dir).resolve()), **options)
+    if cfg.cv not in CV_SCHEMES:
+        raise MatlibError(f"unknown CV scheme {cfg.cv!r} (--cv); known: {', '.join(CV_SCHEMES)}")
     lib = open_library(library_dir)
     check_replaceable(out_dir)
     catalog = lib.catalog
     target = prepare_target(inputs, y, library_specs(catalog), cfg.target_column)
-    t_feat = time.perf_counter() - t0
     from matlib.descriptors import DescriptorSpec
 
     input_kind = DescriptorSpec.from_dict(next(iter(target.specs.values()))).input_kind
+    if cfg.standard_descriptors and cfg.include_direct:
+        add_standard_descriptors(target, input_kind)
+    t_feat = time.perf_counter() - t0
     store = store if store is not None else Store.default()  # $MATLIB_HOME, never a guess from the library's path
     ok = catalog[catalog["status"] == "ok"]
     leaks, leak_notes = leakage_flags(ok, [target.inputs[i] for i in np.flatnonzero(target.usable)], target.y_usable,
@@ -261,7 +294,7 @@ def screen_step(out_dir: str | Path, shards: Sequence[str] | None = None, part: 
     cfg = read_json(stage / "config.json")
     target = load_target(stage)
     df = screen_library(open_library(cfg["library_dir"]), target, shards=shards, clips=tuple(cfg["input_clips"]),
-                        fold_train=outer_fold_train(cfg, len(target.y_usable)) if cfg["include_direct"] else ())
+                        fold_train=outer_fold_train(cfg, target.y_usable) if cfg["include_direct"] else ())
     return atomic_write_parquet(stage / f"screen-{part}.parquet", df)
 
 
@@ -302,19 +335,22 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
 
     t = time.perf_counter()
     yv = target.y_usable
-    cv_folds = repeated_kfold(len(yv), cfg.folds, cfg.repeats, cfg.seed)
+    cv_folds = run_folds(asdict(cfg), yv)
+    limits = {"finetune": cfg.finetune_top, "gp": cfg.gp_top}
     usable = ranking[(ranking["kind"] == "transfer") & (cfg.allow_leakage | ~ranking["leak"])
                      & np.isfinite(ranking["loo_mae"].astype(float))]
     eligible = usable[preferred_clip_rows(usable)]
     picks = eligible.head(cfg.top_k)
     feats, extractors = candidate_features(lib, picks, target) if len(picks) else ({}, {})
     items = [{"key": p.candidate, "kind": "transfer", "X": feats[p.candidate],
-              "learners": [n for n in cfg.learners if n != "finetune" or i < cfg.finetune_top],
+              "learners": [n for n in cfg.learners if i < limits.get(n, i + 1) and get_learner(n).applies(*feats[p.candidate].shape)],
               "context": _context(extractors[p.candidate], p.layer)} for i, p in enumerate(picks.itertuples(index=False))]
     for d in ranking[ranking["kind"] == "direct"].itertuples(index=False):
         items.append({"key": d.candidate, "kind": "direct", "X": target.features[d.descriptor_hash].astype(np.float64),
-                      "learners": list(cfg.direct_learners)})
-    refined, pool = refine(items, yv, cv_folds, cfg.seed)
+                      "learners": [n for n in cfg.direct_learners
+                                   if get_learner(n).applies(*target.features[d.descriptor_hash].shape)]})
+    sd_pool: dict[str, np.ndarray] = {}
+    refined, pool = refine(items, yv, cv_folds, cfg.seed, sd_pool)
     timings["refine"] = time.perf_counter() - t
 
     transfer_ranked = [it["key"] for it in items if it["kind"] == "transfer"]
@@ -324,7 +360,8 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     nested = nested_transfer_oof(lib, usable, target, cv_folds, min(cfg.top_k, cfg.ensemble_size), cfg.seed,
                                  feats) if cfg.include_direct and transfer_ranked else None
     selection = select_model(pool, yv, transfer_ranked, direct if cfg.include_direct or not transfer_ranked else [],
-                             cfg.ensemble_size, transfer_oof=nested)
+                             cfg.ensemble_size, transfer_oof=nested, folds=cv_folds)
+    interval = member_interval(selection, pool, sd_pool, yv)
 
     t = time.perf_counter()
     by_key = {it["key"]: it for it in items}
@@ -342,7 +379,8 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
         states[key] = fits
     info = {"target_column": cfg.target_column, "input_column": cfg.input_column, "input_kind": input_kind,
             "n_train": int(len(yv)), "seed": cfg.seed, "cv_mae": selection.cv.mae, "cv_rmse": selection.cv.rmse,
-            "library": cfg.library_dir, "library_name": lib.name, "created_by": f"matlib {__version__}"}
+            "library": cfg.library_dir, "library_name": lib.name, "created_by": f"matlib {__version__}",
+            "interval": interval, "nested_cv_mae": selection.nested, "cv_scheme": cfg.cv}
     save_model(work / "model", members,
                {m.key: extractors[m.key.rsplit("|", 1)[0]] for m in members if m.kind == "transfer"}, states, info,
                medians=training_medians(target.features, target.specs))
@@ -390,5 +428,6 @@ def _write_outputs(res: TransferResult, folds: Folds, pool: dict[str, np.ndarray
         "n_skipped": int(len(res.target.skipped_rows)), "n_candidates": int((res.ranking["kind"] == "transfer").sum()),
         "top_k": top_k, "seed": seed, "folds": folds.k, "repeats": folds.repeats,
         "chosen": res.selection.members, "chosen_option": res.selection.option, "cv_mae": res.selection.cv.mae,
+        "nested_cv_mae": res.selection.nested,
         "notes": res.notes, "timings": res.timings,
         "descriptors": {h: s.get("name") for h, s in res.target.specs.items()}})

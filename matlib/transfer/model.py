@@ -13,6 +13,7 @@ import torch
 from matlib.atomic import atomic_write_json, read_json
 from matlib.errors import IntegrityError, MatlibError
 from matlib.transfer.impute import featurize_imputed, load_medians, save_medians, spec_key
+from matlib.transfer.intervals import interval_frame
 from matlib.transfer.learners import get_learner
 from matlib.transfer.run_manifest import confined, verify_run
 
@@ -173,7 +174,7 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
                 if text:
                     notes[i].append(text)
     good = np.array([r is None for r in reasons], dtype=bool)
-    full, spread, weights = [], [], []
+    full, spread, weights, sds = [], [], [], []
     if good.any():
         for entry in spec["members"]:
             h = spec_key(entry["descriptor_spec"])
@@ -185,11 +186,18 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
             preds = [lr.predict(state, Z) for state in entry["states"]]
             full.append(preds[0])
             weights.append(member.weight)
+            if lr.predict_sd is not None:
+                sds.append(lr.predict_sd(entry["states"][0], Z))
             spread.extend(preds[1:] if len(preds) > 1 else preds)
     pred = np.full(n, np.nan)
     unc = np.full(n, np.nan)
     if good.any():
         pred[good] = np.average(full, axis=0, weights=weights)
         unc[good] = np.std(np.vstack(spread + full), axis=0)
+    sd = np.full(n, np.nan)
+    if good.any() and len(sds) == len(full):  # every member has a predictive sd (Gaussian process)
+        sd[good] = np.average(sds, axis=0, weights=weights)
+    bounds = interval_frame(pred, spec.get("interval"), sd if len(sds) == len(full) and good.any() else None)
     note = ["; ".join(x) if x and good[i] else None for i, x in enumerate(notes)]
-    return pd.DataFrame({"input": inputs, "prediction": pred, "uncertainty": unc, "reason": reasons, "note": note})
+    return pd.concat([pd.DataFrame({"input": inputs, "prediction": pred, "uncertainty": unc}), bounds,
+                      pd.DataFrame({"reason": reasons, "note": note})], axis=1)

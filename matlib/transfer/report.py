@@ -89,6 +89,29 @@ def score_distribution_plot(ranking: pd.DataFrame, baseline: float, path: Path) 
     return path
 
 
+def _honest_lines(res: "TransferResult") -> list[str]:
+    """The nested CV MAE of the chosen, best direct and best transfer option, and the interval's coverage."""
+    nested = res.selection.nested
+    lines = []
+    if nested:
+        parts = [f"{k} {nested[k]:.4g}" for k in ("chosen", "direct", "transfer", "transfer + direct") if k in nested]
+        lines.append("- nested CV MAE (every choice re-made without the rows it is scored on): " + ", ".join(parts))
+    interval = _interval(res)
+    if interval:
+        lines.append(f"- {100 * interval['level']:g}% interval ({interval['method']}): out-of-fold coverage "
+                     f"{100 * interval['oof_coverage']:.0f}% of {interval['n_calibration']} rows"
+                     + (f", half-width {interval['halfwidth']:.4g}" if "scale" not in interval else ""))
+    return lines
+
+
+def _interval(res: "TransferResult") -> dict:
+    """The saved model's interval settings (empty if none)."""
+    from matlib.atomic import read_json
+
+    path = res.out_dir / "model" / "model.json"
+    return dict(read_json(path).get("interval") or {}) if path.exists() else {}
+
+
 def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
     """Write report.md and its PNG plots into the run folder."""
     d = res.out_dir
@@ -108,6 +131,7 @@ def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
         f"- candidates screened: {len(tr)} (model, layer) pairs; flagged by the leakage guard: {int(tr['leak'].sum())}",
         f"- chosen model: {md_text(res.selection.option)}, {len(res.selection.members)} member(s), CV MAE {res.selection.cv.mae:.4g} "
         f"(RMSE {res.selection.cv.rmse:.4g}); members: {md_text(', '.join(res.selection.members), NOTE_CHARS)}",
+        *_honest_lines(res),
         "",
         "## Transfer vs direct learning (same repeated K-fold splits)", "",
         _table(pd.concat([best_transfer, best_direct]), ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]),

@@ -7,16 +7,23 @@ fixed-size average of the top of the ranking has less selection noise than the g
 For the same reason the transfer option's own CV is optimistic; when the caller gives `transfer_oof`, out-of-fold
 predictions of the whole search re-run inside each outer fold (see `fit.nested_transfer_oof`), the menu compares
 those instead.
+
+The direct option picks one (descriptor, learner) out of a menu of dozens by the same CV, so its own CV score is
+optimistic too. When the caller gives the folds, each option is scored by `fold_select_oof`: for every held-out
+fold, the choice among the option's alternatives is made on the other folds' out-of-fold predictions only, and
+the chosen alternative's predictions on the held-out fold are scored. The same is done for the final choice among
+the options (`Selection.nested["chosen"]`), so a user sees the CV of the whole procedure, of its best direct
+option and of its best transfer option.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from matlib.transfer.cv import CVResult, cv_scores
+from matlib.transfer.cv import CVResult, Folds, cv_scores
 
 
 @dataclass
@@ -28,6 +35,22 @@ class Selection:
     weights: list[float]
     cv: CVResult
     table: pd.DataFrame  # option, k, cv_mae, cv_rmse, members: every option scored
+    nested: dict[str, float] = field(default_factory=dict)  # chosen / direct / transfer: MAE with the choice nested
+
+
+def fold_select_oof(oofs: dict[str, np.ndarray], y: np.ndarray, folds: Folds) -> np.ndarray:
+    """Out-of-fold predictions [r, n] of "take the alternative with the lowest MAE on the other folds".
+
+    oofs: each alternative's out-of-fold predictions [r, n] (or [1, n], used for every repeat) on these folds.
+    No held-out row takes part in choosing the alternative that predicts it. Ties go to the earlier key.
+    """
+    keys = list(oofs)
+    out = np.full(folds.fold.shape, np.nan)
+    for r, train, test in folds.splits():
+        rows = {k: np.asarray(oofs[k])[min(r, np.asarray(oofs[k]).shape[0] - 1)] for k in keys}
+        best = min(keys, key=lambda k: float(np.abs(rows[k][train] - y[train]).mean()))
+        out[r, test] = rows[best][test]
+    return out
 
 
 def _lowest_cv(pool: dict[str, np.ndarray], y: np.ndarray, candidates: set[str]) -> str | None:
@@ -54,12 +77,14 @@ def _average(pool: dict[str, np.ndarray], members: list[str], weights: list[floa
 
 
 def select_model(pool: dict[str, np.ndarray], y: np.ndarray, transfer: list[str], direct: list[str],
-                 size: int = 10, transfer_oof: np.ndarray | None = None) -> Selection:
+                 size: int = 10, transfer_oof: np.ndarray | None = None, folds: Folds | None = None) -> Selection:
     """The option with the lowest CV MAE among: the average of the top `size` transfer candidates (rank order,
     each with its CV-best learner), the CV-best direct (candidate, learner), and the two averaged half and half.
 
     transfer: transfer candidates in screening-rank order; direct: direct candidates. Ties go to the earlier option.
     transfer_oof: out-of-fold predictions [r, n] that score the transfer ensemble in place of its members' own.
+    folds: the folds of the pool's predictions; given, the direct option is scored with its choice nested
+    (`fold_select_oof`) and `nested` holds the nested MAE of the chosen, the direct and the transfer option.
     """
     keys = [k for k in (best_learner_key(pool, y, c) for c in transfer) if k is not None][:max(1, size)]
     best_direct = _lowest_cv(pool, y, set(direct))
@@ -72,14 +97,23 @@ def select_model(pool: dict[str, np.ndarray], y: np.ndarray, transfer: list[str]
             t_oof = np.broadcast_to(np.asarray(transfer_oof, dtype=float).reshape(-1, len(y))[:1], t_oof.shape)
         options.append({**_option(f"transfer: mean of top {len(keys)}", t_oof, y, keys, t_weights),
                         "cv_mae_members": members_mae})  # the members' own CV: optimistic, for the report
+    d_oof = None
     if best_direct is not None:
-        options.append(_option("direct", pool[best_direct], y, [best_direct], [1.0]))
+        d_keys = sorted(k for k in pool if k.rsplit("|", 1)[0] in set(direct))
+        d_oof = pool[best_direct] if folds is None else fold_select_oof({k: pool[k] for k in d_keys}, y, folds)
+        options.append({**_option("direct", d_oof, y, [best_direct], [1.0]),
+                        "cv_mae_members": cv_scores(pool[best_direct], y).mae})
     if keys and best_direct is not None:
-        options.append(_option("transfer + direct", 0.5 * t_oof + 0.5 * pool[best_direct], y, keys + [best_direct],
+        options.append(_option("transfer + direct", 0.5 * t_oof + 0.5 * d_oof, y, keys + [best_direct],
                                [0.5 / len(keys)] * len(keys) + [0.5]))
     if not options:
         raise ValueError("empty selection pool")
     best = min(options, key=lambda o: o["cv_mae"])  # min keeps the first of equals
     table = pd.DataFrame([{k: (", ".join(v) if k == "members" else v) for k, v in o.items() if k not in ("cv", "weights")}
                           for o in options])
-    return Selection(best["option"], best["members"], best["weights"], best["cv"], table)
+    nested: dict[str, float] = {}
+    if folds is not None:
+        nested["chosen"] = cv_scores(fold_select_oof({o["option"]: o["cv"].oof for o in options}, y, folds), y).mae
+        for o in options:
+            nested.setdefault("transfer" if o["option"].startswith("transfer:") else o["option"], o["cv_mae"])
+    return Selection(best["option"], best["members"], best["weights"], best["cv"], table, nested)

@@ -52,3 +52,8 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
     assert len(preds) == len(held) == 50
     assert preds["smiles"].tolist() == held["smiles"].tolist()
     assert preds["prediction"].notna().all()
+    # 6. the summary prints matlib's held-out MAE beside a plain RDKit-2D random forest's on the same split
+    flat = " ".join(out.split())  # the console wraps long lines
+    assert "plain random forest (300 trees) on RDKit 2D" in flat
+    assert "nested CV MAE" in flat
+    assert {"lower_90", "upper_90"} <= set(preds.columns)

@@ -56,3 +56,26 @@ def test_nested_transfer_predictions_replace_the_members_own_cv():
     row = sel.table.set_index("option").loc["transfer: mean of top 2"]
     assert row["cv_mae"] == pytest.approx(cv_scores(honest, y).mae)
     assert row["cv_mae_members"] < 0.1
+
+
+def test_fold_select_never_lets_a_held_out_row_pick_its_predictor():
+    """An alternative that is perfect on fold 0's held-out rows but poor elsewhere: a choice that saw those rows
+    would take it for fold 0; the nested choice does not, and its score shows the honest error."""
+    from matlib.transfer.cv import repeated_kfold
+    from matlib.transfer.select import fold_select_oof
+
+    y = np.linspace(-2, 2, 40)
+    folds = repeated_kfold(len(y), 4, 1, seed=0)
+    rng = np.random.default_rng(0)
+    steady = y[None, :] + 0.3 * rng.standard_normal((1, 40))
+    leaky = y[None, :] + 1.5 * rng.standard_normal((1, 40))
+    held0 = folds.fold[0] == 0
+    leaky[0, held0] = y[held0]  # perfect exactly where fold 0 is scored
+    out = fold_select_oof({"leaky": leaky, "steady": steady}, y, folds)
+    np.testing.assert_array_equal(out, steady)  # every fold, fold 0 included, goes to the steady alternative
+    # the direct option is scored with that nested choice, its members' own (optimistic) CV kept beside it
+    pool = {"d:a|ridge": steady, "d:b|ridge": leaky}
+    sel = select_model(pool, y, [], ["d:a", "d:b"], folds=folds)
+    row = sel.table.set_index("option").loc["direct"]
+    assert row["cv_mae"] == pytest.approx(cv_scores(steady, y).mae)
+    assert sel.nested["direct"] == pytest.approx(row["cv_mae"]) and sel.nested["chosen"] == pytest.approx(row["cv_mae"])
