@@ -189,9 +189,25 @@ def get_client(
 def close_client(client: Any) -> None:
     """Close a client from get_client, and the local cluster it started, if any."""
     cluster = getattr(client, "_matlib_owned_cluster", None)
+    if cluster is not None:
+        retire_workers(client, cluster)
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+def retire_workers(client: Any, cluster: Any, timeout: float = 20.0) -> None:
+    """Stop a local cluster's workers while its scheduler still answers, so no worker's heartbeat meets a closed
+    scheduler (on a loaded machine that race printed a traceback at the end of a successful command)."""
+    import time
+
+    try:
+        cluster.scale(0)
+        deadline = time.monotonic() + timeout
+        while client.scheduler_info().get("workers") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    except Exception:  # noqa: BLE001 - best effort: the cluster is closed next in any case
+        return
 
 
 @contextlib.contextmanager
