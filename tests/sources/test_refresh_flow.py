@@ -20,6 +20,8 @@ from flows.refresh_data import refresh_data
 
 url, root, out, opts = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 res = refresh_data(["mp", "oqmd", "optimade"], url=url, store_root=root, options=opts, retry_delay_s=0.2)
+from prefect.logging.handlers import APILogHandler
+APILogHandler().flush()  # logs go to the API in background batches: send what is queued before reading them
 
 async def collect():
     async with get_client() as c:
