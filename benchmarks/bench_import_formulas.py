@@ -1,11 +1,10 @@
 """Formula validation/normalisation speed of `matlib data import` vs pymatgen per row (same run, same rows).
 
-Usage: .venv/bin/python benchmarks/bench_import_formulas.py [N]
+Usage: .venv/bin/python benchmarks/bench_import_formulas.py [N] [--data-root DIR]  (default: ../shared/data)
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -14,12 +13,12 @@ from pymatgen.core import Composition
 
 from matlib.datasets.validate import normalise_inputs, reduced_formula
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from data_root import add_data_root, data_root
 
 
-def main(n: int = 20000) -> None:
+def main(n: int = 20000, root: Path = Path(".")) -> None:
     """Time both on the first n OQMD formulas and print the ratio."""
-    formulas = pd.read_csv(SHARED / "oqmd" / "oqmd_bandgap.csv", nrows=n)["formula"]
+    formulas = pd.read_csv(root / "oqmd" / "oqmd_bandgap.csv", nrows=n)["formula"]
     t0 = time.perf_counter()
     base = [Composition(f).reduced_formula for f in formulas]
     t_base = time.perf_counter() - t0
@@ -33,4 +32,10 @@ def main(n: int = 20000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20000)
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("n", type=int, nargs="?", default=20000)
+    add_data_root(ap)
+    args = ap.parse_args()
+    main(args.n, data_root(args.data_root))

@@ -1,6 +1,6 @@
 """Descriptor speed: matlib vs matminer (magpie) on real MP formulas, and molecular descriptors on QM9.
 
-Run:  .venv/bin/python benchmarks/descriptors.py [--formulas 20000] [--matminer-subset 2000] [--molecules 5000]
+Run:  .venv/bin/python benchmarks/descriptors.py [--formulas 20000] [--matminer-subset 2000] [--molecules 5000] [--data-root DIR]
 
 Compositions: the same N real formulas (random sample of matbench mp_e_form) go through matlib's
 `magpie`; matminer's ElementProperty.from_preset("magpie") (+ pymatgen Composition) is timed on a random
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from data_root import add_data_root, data_root
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def timed(fn, *args):
@@ -31,14 +31,14 @@ def timed(fn, *args):
     return time.perf_counter() - t, out
 
 
-def bench_compositions(n: int, subset: int, seed: int) -> None:
+def bench_compositions(root: Path, n: int, subset: int, seed: int) -> None:
     """matlib magpie vs matminer magpie on the same real formulas."""
     from matminer.featurizers.composition import ElementProperty
     from pymatgen.core import Composition
 
     from matlib.descriptors import get_featurizer
 
-    formulas = pd.read_csv(SHARED / "mp" / "matbench_mp_e_form.csv")["formula"].sample(n, random_state=seed).tolist()
+    formulas = pd.read_csv(root / "mp" / "matbench_mp_e_form.csv")["formula"].sample(n, random_state=seed).tolist()
     feat = get_featurizer("magpie")
     feat.featurize(formulas[:10])  # load the element table once (not part of the rate)
     runs = [timed(feat.featurize, formulas) for _ in range(3)]  # best of 3 (the machine may be shared)
@@ -89,7 +89,7 @@ def _warm_worker() -> None:
         get_featurizer(name).featurize(["CCO"])
 
 
-def bench_molecules(n: int, seed: int) -> None:
+def bench_molecules(root: Path, n: int, seed: int) -> None:
     """matlib morgan/maccs/rdkit2d vs a plain RDKit loop over the same QM9 SMILES."""
     import tempfile
 
@@ -101,7 +101,7 @@ def bench_molecules(n: int, seed: int) -> None:
     from matlib.store import Store
 
     RDLogger.DisableLog("rdApp.*")
-    smiles = pd.read_csv(SHARED / "qm9" / "qm9.csv.gz", usecols=["smiles"])["smiles"].sample(
+    smiles = pd.read_csv(root / "qm9" / "qm9.csv.gz", usecols=["smiles"])["smiles"].sample(
         n, random_state=seed).tolist()
     workers = os.cpu_count() or 1
     print(f"\nmolecular descriptors, {n} real QM9 SMILES "
@@ -134,10 +134,12 @@ def main() -> None:
     ap.add_argument("--matminer-subset", type=int, default=2000, help="0 = time matminer on all formulas")
     ap.add_argument("--molecules", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
+    add_data_root(ap)
     a = ap.parse_args()
-    bench_compositions(a.formulas, a.matminer_subset, a.seed)
+    root = data_root(a.data_root)
+    bench_compositions(root, a.formulas, a.matminer_subset, a.seed)
     if a.molecules:
-        bench_molecules(a.molecules, a.seed)
+        bench_molecules(root, a.molecules, a.seed)
 
 
 if __name__ == "__main__":

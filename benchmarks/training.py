@@ -13,6 +13,7 @@ timing, as in a long-running build). The one-at-a-time baseline uses torch's thr
 
     .venv/bin/python benchmarks/training.py            # CPU (or CUDA when available)
     .venv/bin/python benchmarks/training.py --quick    # a short smoke run
+    (--data-root DIR: the public tables; default ../shared/data next to the repository)
 """
 
 from __future__ import annotations
@@ -26,18 +27,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from data_root import add_data_root, data_root
 
 from matlib.models import TrainConfig, bucket_key, sample_architecture, train_batched, train_single
 from matlib.models.data import split_indices
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def real_data(n_rows: int, descriptor: str = "magpie") -> tuple[np.ndarray, np.ndarray]:
+def real_data(root: Path, n_rows: int, descriptor: str = "magpie") -> tuple[np.ndarray, np.ndarray]:
     """Compositional features (a registered descriptor) and formation energies of n_rows real MP compositions."""
     from matlib.descriptors import get_featurizer
 
-    df = pd.read_csv(SHARED / "mp" / "matbench_mp_e_form.csv").sample(n=n_rows, random_state=0)
+    df = pd.read_csv(root / "mp" / "matbench_mp_e_form.csv").sample(n=n_rows, random_state=0)
     res = get_featurizer(descriptor).featurize(df["formula"].tolist())
     return res.X[res.ok].astype(np.float32), df["target"].to_numpy(np.float32)[res.ok]
 
@@ -137,6 +138,7 @@ def main() -> None:
                     help="single-threaded Dask workers of the fanned-out run (default: one per core; 0: skip it)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true")
+    add_data_root(ap)
     args = ap.parse_args()
     if args.quick:
         args.models, args.family, args.rows, args.epochs, args.repeats = 16, 8, 1500, 2, 1
@@ -144,7 +146,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     workers = 0 if dev.type == "cuda" else (os.cpu_count() or 1) if args.workers is None else args.workers
-    X, y = real_data(args.rows, args.descriptor)
+    X, y = real_data(data_root(args.data_root), args.rows, args.descriptor)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, patience=args.epochs + 1)
     space = {"n_layers": [1, 3], "dropout": [0.0], "batchnorm": [False]}
     seeds = list(range(args.models))

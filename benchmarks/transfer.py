@@ -5,7 +5,7 @@ weights: timing does not depend on the weight values, and training 1,000 real mo
 budget here. Everything else is real: the target is 100 real ESOL molecules, featurised with the real rdkit2d
 / maccs descriptors, and the input scaling of every model comes from real QM9 descriptors.
 
-    .venv/bin/python benchmarks/transfer.py [--models 1024] [--rows 100] [--subset 150] [--device cpu|cuda]
+    .venv/bin/python benchmarks/transfer.py [--models 1024] [--rows 100] [--subset 150] [--device cpu|cuda] [--data-root DIR]
 
 Prints candidates/s of the batched screen (streaming every shard from disk, frozen-feature forward passes and
 exact LOO ridge over 13 penalties) and of the plain loop (per candidate: StandardScaler + RidgeCV with the
@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from data_root import add_data_root, data_root
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-SHARED = REPO.parent / "shared" / "data"
 OUT = REPO / "out" / "benchmarks" / "transfer"
 
 
@@ -125,6 +125,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--folds", type=int, default=5, help="outer folds of the fold-wise re-screen (0: skip it)")
+    add_data_root(ap)
     args = ap.parse_args()
 
     from matlib.library import Library
@@ -135,7 +136,7 @@ def main() -> None:
 
     lib_dir = build_synthetic_library(OUT / f"synthetic-{args.models}", args.models)
     lib = Library(lib_dir)
-    esol = pd.read_csv(SHARED / "targets" / "esol.csv").sample(args.rows, random_state=0)
+    esol = pd.read_csv(data_root(args.data_root) / "targets" / "esol.csv").sample(args.rows, random_state=0)
     t = time.perf_counter()
     target = prepare_target(esol["smiles"].tolist(), esol["logSolubility"].tolist(), library_specs(lib.catalog))
     t_feat = time.perf_counter() - t

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matlib.errors import MatlibError
+from matlib.resources import shipped_path
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,8 @@ TARGET = TargetSample("esol_sample.csv", "smiles", "logSolubility", 100)
 
 
 def samples_dir() -> Path:
-    """data/samples of this checkout (shipped with the repository)."""
-    path = Path(__file__).resolve().parent.parent / "data" / "samples"
-    if not path.is_dir():
-        raise MatlibError(f"shipped samples not found at {path}; run from a clone of the matlib repository")
-    return path
+    """The shipped samples (the repository's data/samples, installed as package data)."""
+    return shipped_path("samples")
 
 
 def library_config(models_per_property: int, seed: int = 0, epochs: int = 40) -> dict:

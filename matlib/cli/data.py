@@ -28,8 +28,13 @@ def _report(ds) -> None:
 
 @app.command("refresh")
 def refresh_cmd(
-    source: str = typer.Option(..., "--source", help="mp | oqmd | qm9 | optimade"),
+    source: str = typer.Option(..., "--source", help="mp | oqmd | aflow | qm9 | optimade"),
     url: Optional[str] = typer.Option(None, "--url", help="API base URL (required for optimade)"),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help="offline mirror folder or URL (default "
+                                         "$MATLIB_MIRROR; see README 'Offline mirrors')"),
+    fields: Optional[str] = typer.Option(None, "--fields", help="comma-separated fields/keywords to fetch "
+                                         "(mp, oqmd, aflow) or provider properties (optimade)"),
+    filter_: Optional[str] = typer.Option(None, "--filter", help="the service's own filter expression"),
     limit: Optional[int] = typer.Option(None, "--limit", help="stop after N records"),
     page_size: Optional[int] = typer.Option(None, "--page-size", help="records per page"),
     rate: Optional[float] = typer.Option(None, "--rate", help="max requests per second (0: no limit)"),
@@ -40,10 +45,13 @@ def refresh_cmd(
     """Crawl a source (resuming an interrupted crawl) and commit a new dataset version."""
     from matlib.sources import refresh
 
-    options = {k: v for k, v in {"page_size": page_size, "api": api, "name": name}.items() if v is not None}
+    options = {k: v for k, v in {"page_size": page_size, "api": api, "name": name, "filter": filter_}.items()
+               if v is not None}
+    if fields is not None:
+        options["properties" if source == "optimade" or api == "optimade" else "fields"] = fields
     if rate is not None:
         options["rate_per_second"] = rate or None
-    _report(refresh(_store(home), source, url=url, limit=limit, **options))
+    _report(refresh(_store(home), source, url=url, limit=limit, mirror=mirror, **options))
 
 
 @app.command("import")
@@ -68,6 +76,9 @@ def import_cmd(
     if len(q):
         for reason, n in q["reason"].str.replace(r"'.*", "", regex=True).value_counts().head(5).items():
             typer.echo(f"  quarantined {n}: {reason.strip()}")
+    if ds.manifest.get("n_unreadable_rows"):
+        typer.echo(f"  unreadable rows: {ds.manifest['n_unreadable_rows']} of {ds.manifest['n_input_rows']} "
+                   "(not UTF-8, extra fields or unclosed quotes; quarantined with their line numbers)")
     if ds.manifest.get("n_duplicate_inputs"):
         how = "kept as separate records" if duplicates == "keep" else "averaged into one record each"
         typer.echo(f"  repeated inputs: {ds.manifest['n_duplicate_inputs']} ({how})")

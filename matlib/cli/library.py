@@ -31,12 +31,18 @@ def build(
     config: Path = typer.Option(..., "--config", help="library build config (YAML)"),
     cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (default: GPUs or local CPU)"),
     no_prefect: bool = typer.Option(False, "--no-prefect", help="run without the Prefect flow (plain Dask)"),
+    mirror: str | None = typer.Option(None, "--mirror", help="offline mirror (folder or URL) for datasets the "
+                                      "store lacks and the build crawls (default: $MATLIB_MIRROR)"),
 ) -> None:
     """Build (or resume) a model library: one Prefect task per shard, shards trained on Dask."""
+    import os
+
     from matlib.library import Library
     from matlib.library.config import load_config
 
     load_config(config)  # fail fast, one line, before any cluster starts
+    if mirror:  # the crawlers read it, in this process and in the flow's
+        os.environ["MATLIB_MIRROR"] = mirror
     store = Store.default()
     if no_prefect:
         from matlib.cluster import dask_client
@@ -53,6 +59,31 @@ def build(
         path = build_library_flow(str(config.resolve()), cluster, str(store.root.resolve()))
     m = Library(path).manifest
     typer.echo(f"{path}  models={m['n_models']} ok={m['n_ok']} failed={m['n_failed']} shards={len(m['shards'])}")
+
+
+@app.command("pack")
+def pack(
+    name: str = typer.Argument(..., help="library name in the store, or a library folder"),
+    out: Path = typer.Option(..., "--out", help="folder to write the bundle <name>-<version>/ into"),
+) -> None:
+    """Pack a library into a versioned, content-addressed bundle (every file's sha256; bundle.json last)."""
+    from matlib.library.bundle import pack_library
+
+    path = pack_library(_libraries(Store.default(), name)[0], out)
+    typer.echo(f"{path}")
+
+
+@app.command("pull")
+def pull(
+    source: str = typer.Argument(..., help="a bundle folder, http(s):// URL or s3:// URL"),
+) -> None:
+    """Pull a library bundle into the store, verifying every file; an interrupted pull resumes when rerun."""
+    from matlib.library import Library
+    from matlib.library.bundle import pull_library
+
+    path = pull_library(Store.default(), source)
+    m = Library(path).manifest
+    typer.echo(f"{path}  models={m['n_models']} ok={m['n_ok']} shards={len(m['shards'])}")
 
 
 @app.command("ls")

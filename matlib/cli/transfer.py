@@ -11,7 +11,8 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("fit")
 def fit(
-    library: Path = typer.Option(..., "--library", help="Library folder (library/<name>/)."),
+    library: str = typer.Option(..., "--library", help="Library: a folder, a name in the store, a pulled bundle's "
+                                "name, or a bundle URL / folder (pulled once into the store)."),
     train: Path = typer.Option(..., "--train", help="Training CSV with an input and a target column."),
     input_column: str = typer.Option(..., "--input-column", help="Column with formulas or SMILES."),
     target_column: str = typer.Option(..., "--target-column", help="Numeric target column."),
@@ -29,12 +30,15 @@ def fit(
                                                    "favours models that predict beyond the training range)."),
 ) -> None:
     """Screen every library model against a small training table and save the best model by CV."""
+    from matlib.library.bundle import resolve_library
+    from matlib.store import Store
     from matlib.transfer.console import print_fit_summary
     from matlib.transfer.fit import fit_transfer
     from matlib.transfer.target import read_target_csv
 
     inputs, y = read_target_csv(train, input_column, target_column)
-    res = fit_transfer(library, inputs, y, out, target_column=target_column, input_column=input_column, top_k=top_k,
+    lib = resolve_library(Store.default(), library)
+    res = fit_transfer(lib, inputs, y, out, target_column=target_column, input_column=input_column, top_k=top_k,
                        seed=seed, folds=folds, repeats=repeats, max_overlap=max_overlap, allow_leakage=allow_leakage,
                        cv=cv)
     print_fit_summary(res)

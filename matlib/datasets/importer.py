@@ -10,30 +10,40 @@ import numpy as np
 import pandas as pd
 
 from matlib.atomic import read_parquet
-from matlib.datasets.schema import KINDS, normalise_records
+from matlib.datasets.schema import KINDS, normalise_records, unreadable_quarantine
+from matlib.datasets.textfile import TextTable, read_text_table
 from matlib.datasets.versions import Dataset, commit_version
 from matlib.errors import MatlibError, ValidationError
 from matlib.hashing import sha256_file
 from matlib.store import Store
+from matlib.text import factorize, is_missing, names_list, shorten
 
 DUPLICATE_MODES = ("keep", "mean")
 
 
-def read_table(file: str | Path) -> pd.DataFrame:
-    """Read a CSV / TSV (optionally .gz/.bz2/.zip) or Parquet file as a DataFrame."""
+def load_table(file: str | Path) -> TextTable:
+    """Every row of a CSV / TSV (optionally .gz/.bz2/.xz/.zip) or Parquet file; unreadable text rows are set aside
+    with their line and reason (see matlib.datasets.textfile)."""
     path = Path(file).expanduser()
     if not path.is_file():
         raise MatlibError(f"file not found: {path}")
     suffixes = [s.lower() for s in path.suffixes]
-    try:
-        if ".parquet" in suffixes or ".pq" in suffixes:
-            return read_parquet(path)
-        sep = "\t" if ".tsv" in suffixes else ","
-        # keep_default_na=False: formulas such as "NaN" (sodium nitride) or "NA" must stay text
-        return pd.read_csv(path, sep=sep, compression="infer", low_memory=False, keep_default_na=False,
-                           na_values=[""])
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise MatlibError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from exc
+    if ".parquet" in suffixes or ".pq" in suffixes:
+        try:
+            frame = read_parquet(path)
+        except (ValueError, OSError) as exc:
+            raise MatlibError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from exc
+        return TextTable(path.name, frame, np.arange(2, len(frame) + 2, dtype=np.int64), [None] * len(frame))
+    return read_text_table(path)
+
+
+def read_table(file: str | Path) -> pd.DataFrame:
+    """The readable rows of a table file as a DataFrame (text cells; `attrs["unreadable"]`: row, line, reason of
+    the rows set aside)."""
+    table = load_table(file)
+    frame = table.readable()
+    frame.attrs["unreadable"] = table.unreadable()
+    return frame
 
 
 def infer_kind(input_column: str) -> str:
@@ -48,10 +58,11 @@ def infer_kind(input_column: str) -> str:
 
 def content_ids(inputs: pd.Series) -> pd.Series:
     """Stable ids from the input text: 12 hex of its sha256, '-k' for the k-th repeat of the same input."""
-    text = inputs.astype("string").fillna("").str.strip()
-    uniq = {u: hashlib.sha256(u.encode()).hexdigest()[:12] for u in pd.unique(text)}
-    base = text.map(uniq).astype(str)
-    k = text.groupby(text).cumcount().to_numpy()
+    text = ["" if is_missing(v) else str(v).strip() for v in inputs]
+    codes, uniques = factorize(text)  # exact: pandas' hash tables merge strings that differ after a NUL
+    base = np.array([hashlib.sha256(u.encode("utf-8", "surrogateescape")).hexdigest()[:12] for u in uniques],
+                    dtype=object)[codes] if len(codes) else np.zeros(0, dtype=object)
+    k = pd.Series(codes).groupby(codes).cumcount().to_numpy()
     return pd.Series(np.where(k == 0, base, base + "-" + k.astype(str)), index=inputs.index)
 
 
@@ -79,18 +90,25 @@ def import_table(store: Store, name: str, file: str | Path, input_column: str,
     kind = kind or infer_kind(input_column)
     if kind not in KINDS:
         raise ValidationError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
-    table = read_table(file)
+    loaded = load_table(file)
+    table = loaded.readable()
     for col in [input_column, *targets, *([id_column] if id_column else [])]:
         if col not in table.columns:
-            raise ValidationError(f"column {col!r} not in {Path(file).name} (columns: {', '.join(map(str, table.columns))})")
+            raise ValidationError(f"column {shorten(repr(col))} not in {Path(file).name} "
+                                  f"(columns: {names_list(table.columns)})")
     raw = pd.DataFrame({
         "record_id": table[id_column].astype(str) if id_column else content_ids(table[input_column]),
         "input": table[input_column],
-        "source_row": np.arange(len(table), dtype="int64"),
+        "source_row": table.index.to_numpy(dtype="int64"),
     })
     for t in targets:
         raw[t] = table[t]
+    raw["_row"] = raw["source_row"]
     records, quarantine = normalise_records(raw, kind, targets, extra_columns=["source_row"])
+    unreadable = loaded.unreadable()
+    if len(unreadable):
+        quarantine = pd.concat([quarantine, unreadable_quarantine(unreadable)], ignore_index=True)
+        quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
     n_valid = len(records)
     if duplicates == "mean":
         records = _aggregate_mean(records, targets)
@@ -99,6 +117,7 @@ def import_table(store: Store, name: str, file: str | Path, input_column: str,
     path = Path(file)
     origin = {"name": "local", "file": path.name, "file_sha256": sha256_file(path), "input_column": input_column,
               "target_columns": targets, "id_column": id_column, "duplicates": duplicates}
-    extra = {"n_input_rows": int(len(table)), "n_valid_rows": int(n_valid), "duplicates": duplicates,
+    extra = {"n_input_rows": int(len(loaded.frame)), "n_unreadable_rows": int(len(unreadable)),
+             "n_valid_rows": int(n_valid), "duplicates": duplicates,
              "n_duplicate_inputs": n_dup_inputs}
     return commit_version(store, name, records, origin, quarantine, extra=extra)

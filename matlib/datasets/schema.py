@@ -22,6 +22,13 @@ def empty_quarantine() -> pd.DataFrame:
                          "value": pd.Series(dtype=object)})
 
 
+def unreadable_quarantine(unreadable: pd.DataFrame) -> pd.DataFrame:
+    """Quarantine entries for rows of a file that could not be read (row, line, reason from a TextTable)."""
+    return pd.DataFrame({"row": unreadable["row"].to_numpy(dtype="int64"), "record_id": None, "field": "row",
+                         "reason": [f"line {ln}: {r}" for ln, r in zip(unreadable["line"], unreadable["reason"])],
+                         "value": None}, columns=QUARANTINE_COLUMNS)
+
+
 def _quarantine_rows(raw: pd.DataFrame, mask: np.ndarray, field: pd.Series | str, reason: pd.Series | str,
                      value: pd.Series | None) -> pd.DataFrame:
     """Quarantine entries for the rows where mask is True."""

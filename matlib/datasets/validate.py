@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from matlib.descriptors.composition import parse_formula
+from matlib.text import factorize, is_missing, shorten
 
 
 def _fmt(amount: float) -> str:
@@ -38,12 +39,15 @@ def _check_smiles(smiles: str) -> str | None:
     """None if RDKit parses smiles, else the reason."""
     from rdkit import Chem, RDLogger
 
+    from matlib.descriptors.molecular import smiles_text_problem
+
     RDLogger.DisableLog("rdApp.*")
-    if not smiles:
-        return "empty SMILES"
+    problem = smiles_text_problem(smiles)
+    if problem:
+        return problem
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
-        return f"unparseable SMILES {smiles!r}"
+        return f"unparseable SMILES {shorten(smiles)!r}"
     return None
 
 
@@ -68,17 +72,12 @@ VALIDATORS: dict[str, Callable[[str], tuple[str | None, str | None]]] = {
 
 
 def normalise_inputs(values: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
-    """Validate and normalise an input column once per unique value: (normalised, reason-or-None)."""
+    """Validate and normalise an input column once per distinct value: (normalised, reason-or-None)."""
     check = VALIDATORS[kind]
-    text = values.astype("string").str.strip()
-    missing = text.isna() | (text == "")
-    uniques = pd.unique(text[~missing])
-    table = {u: check(str(u)) for u in uniques}
-    norm = pd.Series(np.full(len(text), None, dtype=object), index=values.index)
-    reason = pd.Series(np.full(len(text), None, dtype=object), index=values.index)
-    ok_idx = ~missing
-    mapped = text[ok_idx].map(table)
-    norm[ok_idx] = [m[0] for m in mapped]
-    reason[ok_idx] = [m[1] for m in mapped]
-    reason[missing] = "missing input"
+    text = [None if is_missing(v) or not str(v).strip() else str(v).strip() for v in values]
+    codes, uniques = factorize(text)  # exact: pandas' hash tables merge strings that differ after a NUL
+    results = [check(u) for u in uniques] + [(None, "missing input")]  # last entry: code -1
+    picked = [results[c] for c in codes]
+    norm = pd.Series([p[0] for p in picked], index=values.index, dtype=object)
+    reason = pd.Series([p[1] for p in picked], index=values.index, dtype=object)
     return norm, reason

@@ -16,7 +16,7 @@ from matlib.atomic import atomic_write_json, atomic_write_parquet, atomic_write_
 from matlib.datasets.schema import BASE_COLUMNS, KINDS, empty_quarantine
 from matlib.errors import IntegrityError, MatlibError, ValidationError
 from matlib.hashing import sha256_file
-from matlib.store import Store
+from matlib.store import Store, check_name
 
 LATEST = "LATEST"
 RECORDS = "records.parquet"
@@ -120,8 +120,7 @@ def commit_version(store: Store, name: str, records: pd.DataFrame, source: str |
                    quarantine: pd.DataFrame | None = None, *, parent: str | None = "latest",
                    fetched_at: str | None = None, extra: Mapping[str, Any] | None = None) -> Dataset:
     """Write records as a new content-hashed version (records, quarantine, diff vs parent, manifest)."""
-    if not name or "/" in name or "@" in name:
-        raise ValidationError(f"invalid dataset name {name!r} (no '/' or '@')")
+    check_name("dataset", name)
     rec = _canonical(records)
     version = content_version(rec)
     parent_version = latest_version(store, name) if parent == "latest" else parent

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from matlib.text import factorize, shorten
 
 # Symbols of Z = 1..118, in order (index + 1 == Z).
 SYMBOLS: tuple[str, ...] = tuple(
@@ -19,12 +22,15 @@ SYMBOLS: tuple[str, ...] = tuple(
 )
 Z_OF: dict[str, int] = {s: i + 1 for i, s in enumerate(SYMBOLS)}
 AMOUNT_TOLERANCE = 1e-8  # amounts below this are treated as absent (as pymatgen does)
+MAX_AMOUNT = 1e12  # larger amounts are typos or attacks (weighted sums of element properties would overflow)
+
 
 _TOKEN = re.compile(r"\s*(?:([A-Z][a-z]*)|([(\[{])|([)\]}])|(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))")
 _CLOSE_OF = {"(": ")", "[": "]", "{": "}"}
 # Fast path for the common bracket-free case: the whole string is (Element amount?)+
 _SIMPLE = re.compile(r"(?:[A-Z][a-z]?(?:\d+(?:\.\d*)?|\.\d+)?)+")
-_BULK = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?|(\n)|(.)")
+SEPARATOR = "\n"  # joins formulas for the one-pass scan; a formula holding it is parsed on its own
+_BULK = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?|(\n)|(.)", re.DOTALL)
 _PAIR = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?")
 
 
@@ -47,6 +53,9 @@ def parse_formula(formula: str) -> dict[str, float]:
     s = formula.strip()
     if not s:
         raise ValueError("empty formula")
+    bad = next((i for i, c in enumerate(s) if unicodedata.category(c)[0] == "C"), None)
+    if bad is not None:  # a line break, tab or other control character is never part of a formula
+        raise ValueError(f"control character {s[bad]!r} at position {bad} in {shorten(formula)!r}")
     simple = _parse_simple(s)
     if simple is not None:
         return _positive(simple, formula)
@@ -64,12 +73,12 @@ def parse_formula(formula: str) -> dict[str, float]:
     while pos < n:
         m = _TOKEN.match(s, pos)
         if not m or m.end() == pos:
-            raise ValueError(f"unexpected character {s[pos]!r} at position {pos} in {formula!r}")
+            raise ValueError(f"unexpected character {s[pos]!r} at position {pos} in {shorten(formula)!r}")
         pos = m.end()
         sym, opn, cls, num = m.groups()
         if num is not None:
             if pending is None:
-                raise ValueError(f"number {num!r} without an element in {formula!r}")
+                raise ValueError(f"number {num!r} without an element in {shorten(formula)!r}")
             flush(float(num))
             pending = None
             continue
@@ -78,29 +87,32 @@ def parse_formula(formula: str) -> dict[str, float]:
             pending = None
         if sym is not None:
             if sym not in Z_OF:
-                raise ValueError(f"unknown element {sym!r} in {formula!r}")
+                raise ValueError(f"unknown element {sym!r} in {shorten(formula)!r}")
             pending = sym
         elif opn is not None:
             stack.append((opn, {}))
         else:
             if len(stack) == 1 or _CLOSE_OF[stack[-1][0]] != cls:
-                raise ValueError(f"unbalanced {cls!r} in {formula!r}")
+                raise ValueError(f"unbalanced {cls!r} in {shorten(formula)!r}")
             _, inner = stack.pop()
             if not inner:
-                raise ValueError(f"empty brackets in {formula!r}")
+                raise ValueError(f"empty brackets in {shorten(formula)!r}")
             pending = inner
     if pending is not None:
         flush(1.0)
     if len(stack) != 1:
-        raise ValueError(f"unclosed {stack[-1][0]!r} in {formula!r}")
+        raise ValueError(f"unclosed {stack[-1][0]!r} in {shorten(formula)!r}")
     return _positive(stack[0][1], formula)
 
 
 def _positive(amounts: dict[str, float], formula: str) -> dict[str, float]:
     """Drop amounts below AMOUNT_TOLERANCE; ValueError if nothing is left."""
+    huge = next((el for el, amt in amounts.items() if not np.isfinite(amt) or amt > MAX_AMOUNT), None)
+    if huge is not None:
+        raise ValueError(f"amount of {huge} out of range in {shorten(formula)!r}")
     out = {el: amt for el, amt in amounts.items() if amt >= AMOUNT_TOLERANCE}
     if not out:
-        raise ValueError(f"no element with a positive amount in {formula!r}")
+        raise ValueError(f"no element with a positive amount in {shorten(formula)!r}")
     return out
 
 
@@ -118,31 +130,38 @@ def _bulk_parse(uniques: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     The formulas are joined by newlines and scanned once; any other character (brackets, spaces, signs,
     exponents) or an unknown symbol sends that formula to `parse_formula` for an exact amount or reason.
+    A formula that itself holds the separator never enters the joined text (it goes to the slow path), so
+    the k-th separator always ends the k-th scanned formula: no row's content can move another row.
     """
-    tokens = _BULK.findall("\n".join(uniques) + "\n")
-    slow = np.zeros(len(uniques), dtype=bool)
+    slow = np.array([SEPARATOR in u for u in uniques], dtype=bool)
+    scanned = np.flatnonzero(~slow)
+    tokens = _BULK.findall("".join(uniques[i] + SEPARATOR for i in scanned))
     if not tokens:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), slow
     sym, num, nl, other = (np.array(col, dtype=object) for col in zip(*tokens))
-    is_nl = nl == "\n"
-    fidx = np.cumsum(is_nl) - is_nl
+    is_nl = nl == SEPARATOR
+    if int(is_nl.sum()) != len(scanned):  # cannot happen: the separator occurs only between formulas
+        raise RuntimeError(f"formula scan found {int(is_nl.sum())} separators for {len(scanned)} formulas")
+    fidx = scanned[np.cumsum(is_nl) - is_nl]
     is_el = sym != ""
     z = pd.Series(sym[is_el]).map(Z_OF).to_numpy(dtype=np.float64)
     slow[fidx[other != ""]] = True
     slow[fidx[is_el][np.isnan(z)]] = True
     amounts = np.where(num[is_el] == "", "1", num[is_el]).astype(np.float64)
+    slow[fidx[is_el][amounts > MAX_AMOUNT]] = True  # parse_formula names the amount out of range
     return fidx[is_el], np.nan_to_num(z, nan=1.0).astype(np.int64) - 1, amounts, slow
 
 
 def amount_matrix(formulas: Sequence[str]) -> AmountMatrix:
     """Parse each distinct formula once and stack the amounts into a sparse matrix (no per-row Python loop)."""
     n = len(formulas)
-    codes, uniques = pd.factorize(pd.Series(formulas, dtype=object), use_na_sentinel=True)
+    codes, uniques = factorize(formulas)  # exact (pandas' factorize merges 'Fe' and 'Fe\x00O')
+    not_text = {int(u): f"not a formula: {shorten(repr(v))}" for u, v in enumerate(uniques) if not isinstance(v, str)}
     uniques = [u if isinstance(u, str) else "" for u in uniques]
     rows, cols, vals, slow = _bulk_parse(uniques)
     keep = ~slow[rows]
     rows, cols, vals = [rows[keep]], [cols[keep]], [vals[keep]]
-    unique_reason: dict[int, str] = {}
+    unique_reason: dict[int, str] = dict(not_text)
     for u in np.flatnonzero(slow):
         try:
             parsed = parse_formula(uniques[u])
@@ -161,9 +180,10 @@ def amount_matrix(formulas: Sequence[str]) -> AmountMatrix:
     for u in np.flatnonzero(~good):
         if u not in unique_reason:
             unique_reason[int(u)] = ("empty formula" if not uniques[u].strip()
-                                     else f"no element with a positive amount in {uniques[u]!r}")
+                                     else f"no element with a positive amount in {shorten(uniques[u])!r}")
     distinct_of_unique = np.where(good, np.cumsum(good) - 1, -1)
-    row_to_distinct = np.where(codes >= 0, distinct_of_unique[np.maximum(codes, 0)], -1).astype(np.int64)
+    lookup = np.append(distinct_of_unique, -1)  # the extra last entry: missing rows (code -1)
+    row_to_distinct = lookup[np.where(codes >= 0, codes, len(uniques))].astype(np.int64)
     reasons: list[str | None] = [None] * n
     for i in np.flatnonzero(row_to_distinct < 0):
         c = int(codes[i])

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from matlib.descriptors.composition import SYMBOLS
 from matlib.errors import MatlibError
+from matlib.resources import shipped_path
 
-ELEMENTS_DIR = Path(__file__).resolve().parents[2] / "data" / "elements"
+ELEMENTS_DIR = shipped_path("elements")
 
 
 @lru_cache(maxsize=None)

@@ -6,6 +6,7 @@ handled by `matlib.descriptors.polymer.cap_ends`, and a registered per-molecule 
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Callable, Sequence
 
 import numpy as np
@@ -15,27 +16,53 @@ from rdkit.Chem import Descriptors, MACCSkeys, rdFingerprintGenerator
 from matlib.descriptors.base import FeatureResult, Featurizer
 from matlib.descriptors.polymer import POLYMER_ENDS, cap_ends
 from matlib.descriptors.spec import DescriptorSpec, register
+from matlib.text import shorten
 from matlib.errors import MatlibError
 from matlib.hashing import spec_hash
 
 RDLogger.DisableLog("rdApp.*")
 
 
+
+
+
+def smiles_text_problem(smiles: object) -> str | None:
+    """Why a value cannot be a SMILES before RDKit sees it (not text, empty, inner whitespace), else None.
+
+    RDKit reads only up to the first whitespace (the rest is a molecule name): 'C C' or 'C\nO' would silently
+    become methane, so a SMILES holding whitespace or any other control character is refused instead.
+    """
+    if smiles is None or (isinstance(smiles, float) and smiles != smiles):
+        return "empty SMILES"
+    if not isinstance(smiles, str):
+        return f"not a SMILES: {shorten(repr(smiles))}"
+    s = smiles.strip()
+    if not s:
+        return "empty SMILES"
+    bad = next((c for c in s if c.isspace() or unicodedata.category(c)[0] == "C"), None)
+    if bad is not None:
+        return f"SMILES {shorten(smiles)!r} holds {'whitespace' if bad.isspace() else 'a control character'} {bad!r}"
+    return None
+
+
 def to_mol(smiles: str, polymer_ends: str = "hydrogen") -> Chem.Mol:
     """Parse a SMILES (capping polymer `*` ends); ValueError with a reason if RDKit rejects it."""
-    if not isinstance(smiles, str) or not smiles.strip():
-        raise ValueError("empty SMILES")
+    problem = smiles_text_problem(smiles)
+    if problem:
+        raise ValueError(problem)
     mol = Chem.MolFromSmiles(smiles.strip())
     if mol is None:
-        raise ValueError(f"unparseable SMILES {smiles!r}")
+        raise ValueError(f"unparseable SMILES {shorten(smiles)!r}")
     if mol.GetNumAtoms() == 0:
-        raise ValueError(f"SMILES {smiles!r} has no atoms")
+        raise ValueError(f"SMILES {shorten(smiles)!r} has no atoms")
     if "*" not in smiles:  # not a polymer repeat unit: nothing to cap
         return mol
+    if all(a.GetAtomicNum() == 0 for a in mol.GetAtoms()):  # '*' or '**' would be capped into H2
+        raise ValueError(f"SMILES {shorten(smiles)!r} has only polymer chain ends (*), no atoms")
     try:
         return cap_ends(mol, polymer_ends)
     except Exception as exc:  # RDKit sanitisation errors are not ValueError
-        raise ValueError(f"cannot cap polymer ends of {smiles!r}: {exc}") from None
+        raise ValueError(f"cannot cap polymer ends of {shorten(smiles)!r}: {exc}") from None
 
 
 def molecule_featurizer(spec: DescriptorSpec, names: list[str],
@@ -64,7 +91,7 @@ def molecule_featurizer(spec: DescriptorSpec, names: list[str],
             except ValueError as exc:
                 reasons[i] = str(exc)
             except Exception as exc:  # an RDKit failure on one molecule must not stop the batch
-                reasons[i] = f"descriptor failed on {smi!r}: {type(exc).__name__}: {exc}"
+                reasons[i] = f"descriptor failed on {shorten(str(smi))!r}: {type(exc).__name__}: {exc}"
         return FeatureResult(X, ok, reasons)
 
     return Featurizer(spec, "molecule", names, compute)

@@ -91,6 +91,7 @@ def finalize(store: Store, cfg: dict, jobs: list[dict]) -> Path:
     atomic_write_json(lib / "manifest.json", {
         "name": cfg["name"], "config": cfg, "config_hash": spec_hash(cfg), "created_by": _code_version(),
         "n_models": int(len(catalog)), "n_ok": n_ok, "n_failed": int(len(catalog) - n_ok), "shards": shards,
+        "datasets": {j["base"]["dataset"]: j["base"]["dataset_version"] for j in jobs},
     })
     return lib
 

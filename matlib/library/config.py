@@ -12,7 +12,7 @@ from matlib.models.arch import resolve_space
 from matlib.models.config import TrainConfig
 
 TOP_KEYS = {"name", "seed", "shard_size", "family_size", "architecture", "training", "groups"}
-GROUP_KEYS = {"dataset", "import", "descriptors", "properties", "property_names", "models_per_property", "max_rows",
+GROUP_KEYS = {"dataset", "import", "refresh", "descriptors", "properties", "property_names", "models_per_property", "max_rows",
               "architecture", "training"}
 IMPORT_KEYS = {"file", "input_column", "target_columns", "kind", "id_column", "duplicates", "sample_rows"}
 
@@ -83,9 +83,12 @@ def _group(g: Any, i: int, base: Path, top: dict) -> dict[str, Any]:
         "architecture": {**top["architecture"], **(g.get("architecture") or {})},
         "training": TrainConfig.from_dict({**top["training"], **(g.get("training") or {})}).to_dict(),
         "import": None,
+        "refresh": _refresh_options(g.get("refresh"), where),
         "property_names": {str(k): str(v) for k, v in (g.get("property_names") or {}).items()},
     }
     resolve_space(out["architecture"])
+    if g.get("import") and g.get("refresh"):
+        raise ValidationError(f"{where}: give either `import` (a local table) or `refresh` (crawler options), not both")
     if out["models_per_property"] < 1:
         raise ValidationError(f"{where}: models_per_property must be >= 1")
     if g.get("import"):
@@ -98,3 +101,16 @@ def _group(g: Any, i: int, base: Path, top: dict) -> dict[str, Any]:
         imp["file"] = str(f if f.is_absolute() else (base / f).resolve())
         out["import"] = imp
     return out
+
+
+def _refresh_options(raw: Any, where: str) -> dict[str, Any] | None:
+    """A group's crawler options (`refresh:`), checked to be a mapping without secrets written in the config."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValidationError(f"{where}.refresh: must be a mapping of crawler options (source, url, limit, ...)")
+    secret = sorted(k for k in raw if k in {"api_key", "token", "password"})
+    if secret:
+        raise ValidationError(f"{where}.refresh: {secret[0]!r} does not belong in a config file; set it in the "
+                              f"environment (MP_API_KEY) instead")
+    return {str(k): v for k, v in raw.items()}

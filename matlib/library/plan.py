@@ -36,14 +36,41 @@ def derive_seed(*parts: Any) -> int:
 
 
 def ensure_dataset(store: Store, group: dict, lib_dir: Path) -> Any:
-    """The group's dataset, imported from its `import` table first if the store lacks it."""
-    from matlib.datasets import import_table, load_dataset
+    """The group's dataset: from the store, else imported from its `import` table, else crawled by its source."""
+    from matlib.datasets import load_dataset
 
     try:
         return load_dataset(store, group["dataset"])
     except (MatlibError, FileNotFoundError):
-        if not group.get("import"):
-            raise
+        pass
+    if group.get("import"):
+        return _import_group_table(store, group, lib_dir)
+    return _crawl_group_dataset(store, group)
+
+
+def _crawl_group_dataset(store: Store, group: dict) -> Any:
+    """Fetch a dataset the store lacks with its source's crawler (as `matlib data refresh` does)."""
+    from matlib.sources import SOURCES, refresh
+
+    name, _, version = group["dataset"].partition("@")
+    options = dict(group.get("refresh") or {})
+    source = str(options.pop("source", name))
+    if version:
+        raise MatlibError(f"dataset {group['dataset']} is not in the store {store.root}; a crawl makes a new "
+                          f"version, so name the dataset without @version (or refresh it first)")
+    if source not in SOURCES and source != "local":
+        raise MatlibError(f"dataset {name!r} is not in the store {store.root}, and no crawler is named {source!r}: "
+                          f"give the group an `import:` table or a `refresh: {{source: ...}}` (one of "
+                          f"{', '.join(sorted(SOURCES))})")
+    if name != source:
+        options.setdefault("name", name)
+    return refresh(store, source, url=options.pop("url", None), limit=options.pop("limit", None), **options)
+
+
+def _import_group_table(store: Store, group: dict, lib_dir: Path) -> Any:
+    """Import the group's `import` table (a seeded slice of it with `sample_rows`) as its dataset."""
+    from matlib.datasets import import_table
+
     imp = dict(group["import"])
     name = group["dataset"].split("@")[0]
     file = Path(imp.pop("file"))

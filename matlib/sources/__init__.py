@@ -1,4 +1,5 @@
-"""Data sources on one crawl mechanism: Materials Project, OQMD (REST, OPTIMADE), QM9, any OPTIMADE, local."""
+"""Data sources on one crawl mechanism: Materials Project, OQMD (REST, OPTIMADE), AFLOW (AFLUX), QM9, any OPTIMADE,
+local tables; any of them can be read from an offline mirror (matlib.sources.mirror)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from typing import Any
 
 from matlib.datasets.versions import Dataset
 from matlib.errors import MatlibError
+from matlib.sources.aflow import Aflow
 from matlib.sources.base import PagedSource, refresh_source
 from matlib.sources.local import refresh_local
+from matlib.sources.mirror import resolve_mirror
 from matlib.sources.mp import MaterialsProject
 from matlib.sources.optimade import Optimade
 from matlib.sources.oqmd import OqmdOptimade, OqmdRest
@@ -15,8 +18,8 @@ from matlib.sources.qm9 import Qm9
 from matlib.store import Store
 
 SOURCES: dict[str, PagedSource] = {s.name: s for s in (MaterialsProject(), OqmdRest(), OqmdOptimade(),
-                                                        Qm9(), Optimade())}
-NAMES = ("mp", "oqmd", "qm9", "optimade", "local")
+                                                        Aflow(), Qm9(), Optimade())}
+NAMES = ("mp", "oqmd", "aflow", "qm9", "optimade", "local")
 
 
 def get_source(name: str, options: dict | None = None) -> PagedSource:
@@ -29,11 +32,14 @@ def get_source(name: str, options: dict | None = None) -> PagedSource:
     return SOURCES[name]
 
 
-def refresh(store: Store, source: str, url: str | None = None, limit: int | None = None, **options: Any) -> Dataset:
-    """Fetch a source (resuming an interrupted crawl), validate, and commit a new dataset version with its diff."""
+def refresh(store: Store, source: str, url: str | None = None, limit: int | None = None,
+            mirror: str | None = None, **options: Any) -> Dataset:
+    """Fetch a source (resuming an interrupted crawl), validate, and commit a new dataset version with its diff.
+
+    mirror: a mirror folder or URL (default $MATLIB_MIRROR) answering instead of the real service."""
     if source == "local":
         return refresh_local(store, url, limit, options)
-    return refresh_source(store, get_source(source, options), url, limit, options)
+    return refresh_source(store, get_source(source, options), url, limit, options, resolve_mirror(mirror))
 
 
 __all__ = ["NAMES", "SOURCES", "get_source", "refresh"]

@@ -14,9 +14,12 @@ from matlib.datasets.schema import empty_quarantine, normalise_records
 from matlib.datasets.versions import Dataset, commit_version
 from matlib.errors import MatlibError
 from matlib.sources.crawl import CrawlConfig, Crawler, Paginator, iter_page_records
+from matlib.sources.mirror import MirrorTransport
+from matlib.sources.redact import clean_url, redact_url, split_credentials
 from matlib.store import Store
 
 SECRET_OPTIONS = frozenset({"api_key", "token", "password"})
+INTERNAL_OPTIONS = frozenset({"transport", "mirror"})
 
 
 @dataclass
@@ -38,7 +41,19 @@ def crawl_config(options: dict) -> CrawlConfig:
 def public_options(options: dict) -> dict:
     """Options without secrets or crawl tuning (safe for manifests and checkpoints)."""
     names = {f.name for f in fields(CrawlConfig)}
-    return {k: v for k, v in sorted(options.items()) if k not in SECRET_OPTIONS and k not in names}
+    return {k: v for k, v in sorted(options.items())
+            if k not in SECRET_OPTIONS and k not in names and k not in INTERNAL_OPTIONS}
+
+
+def field_list(value: Any, default: list[str]) -> list[str]:
+    """Requested field names from a list or one comma-separated string (never split into characters)."""
+    if value is None or value == "" or value == []:
+        return list(default)
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    out = [x.strip() for x in items if x.strip()]
+    if not out:
+        raise MatlibError(f"no field names in {value!r}")
+    return list(dict.fromkeys(out))
 
 
 def reject(row: int, record_id: Any, field_name: str, reason: str, value: Any = None) -> dict:
@@ -66,8 +81,11 @@ class PagedSource:
         return options.get("name") or self.name
 
     def headers(self, options: dict) -> tuple[dict[str, str], list[str]]:
-        """(request headers, secret values to redact)."""
+        """(request headers, secret values to redact); options['mirror'] is set when reading a mirror."""
         return {}, []
+
+    def check_options(self, options: dict) -> None:
+        """Refuse bad options before any request (one-line MatlibError)."""
 
     def paginator(self, url: str, options: dict, config: CrawlConfig) -> Paginator:
         """The paginator of this API."""
@@ -77,30 +95,75 @@ class PagedSource:
         """Raw API records -> Rows (record_id, input, properties, extras, _row)."""
         raise NotImplementedError
 
-    def fetch(self, store: Store, url: str, limit: int | None, options: dict) -> tuple[list[dict], dict]:
-        """Crawl (resuming if interrupted) and return (records, crawl info)."""
-        config = crawl_config(options)
+    def record_key(self, record: Any) -> str | None:
+        """The id of a raw record (for the duplicate check across pages), or None when it has none."""
+        return None
+
+    def open_crawler(self, store: Store, url: str, identity: dict, options: dict) -> Crawler:
+        """A Crawler for this source: credentials from the URL sent but never stored, mirror as the transport."""
+        clean, auth, secret_params = split_credentials(url)
         headers, secrets = self.headers(options)
-        identity = {"url": url, "limit": limit, "page_size": config.page_size, "options": public_options(options)}
-        with Crawler(store, self.name, identity, config, headers=headers, secrets=secrets,
-                     transport=options.get("transport")) as crawler:
-            pager = self.paginator(url, options, config)
+        return Crawler(store, self.name, identity, crawl_config(options), headers=headers, secrets=secrets,
+                       transport=options.get("transport"), auth=auth, secret_params=secret_params)
+
+    def fetch(self, store: Store, url: str, limit: int | None, options: dict) -> tuple[list[dict], dict]:
+        """Crawl (resuming if interrupted) and return (records, crawl info); a listing that changed or was cut
+        short while being crawled is a one-line error, never a dataset."""
+        config = crawl_config(options)
+        clean = clean_url(url)
+        identity = {"url": clean, "limit": limit, "page_size": config.page_size, "options": public_options(options)}
+        with self.open_crawler(store, url, identity, options) as crawler:
+            pager = self.paginator(clean, options, config)
             result = crawler.crawl(pager, limit=limit)
             records = list(iter_page_records(result.pages, pager, limit))
+            check_listing(self.name, result.pages, pager, records, self.record_key, limit)
         info = {"snapshot": result.snapshot.name, "pages": len(result.pages), "resumed": result.resumed,
                 **result.stats}
         return records, info
 
 
-def refresh_source(store: Store, src: PagedSource, url: str | None, limit: int | None, options: dict) -> Dataset:
-    """Fetch, normalise, validate and commit one source; the Dataset carries the diff counts."""
+def check_listing(source: str, pages: list, pager: Paginator, records: list[dict], key: Any,
+                  limit: int | None) -> None:
+    """Refuse a crawl whose listing changed while it was paged: an id on two pages, or a total that moved."""
+    ids = [key(r) for r in records]
+    seen: set = set()
+    dups = sorted({i for i in ids if i is not None and (i in seen or seen.add(i))})
+    if dups:
+        raise MatlibError(f"{source}: {len(dups)} record(s) came on two pages (first: {dups[0]}); the source "
+                          f"changed while it was crawled; refresh again")
+    total_of = getattr(pager, "total", None)
+    if total_of is None or not pages:
+        return
+    first, last = (total_of(json.loads(p.read_bytes())) for p in (pages[0], pages[-1]))
+    if first is not None and last is not None and first != last:
+        raise MatlibError(f"{source}: the listing went from {first} to {last} records while it was crawled; "
+                          f"refresh again")
+    if limit is None and last is not None and len(records) != last:
+        raise MatlibError(f"{source}: the server lists {last} records but the pages held {len(records)}; "
+                          f"not committing an incomplete dataset")
+
+
+def refresh_source(store: Store, src: PagedSource, url: str | None, limit: int | None, options: dict,
+                   mirror: str | None = None) -> Dataset:
+    """Fetch (from the service, or from a mirror of it), normalise, validate and commit one source; the Dataset
+    carries the diff counts."""
     url = (url or src.default_url).rstrip("/")
     if not url:
         raise MatlibError(f"source {src.name!r} needs --url")
     if limit is not None and limit <= 0:
         raise MatlibError(f"--limit must be positive, got {limit}")
+    src.check_options(options)
     fetched_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    records, info = src.fetch(store, url, limit, options)
+    transport = MirrorTransport(mirror) if mirror else None
+    try:
+        if transport is not None:
+            options = {**options, "transport": transport, "mirror": transport}
+        records, info = src.fetch(store, url, limit, options)
+    finally:
+        if transport is not None:
+            transport.close()
+    if transport is not None:
+        info = {**info, "mirror": {"location": transport.shown, "origin": transport.origin}}
     rows = src.to_rows(records, options)
     frame = rows.frame
     if "_row" not in frame.columns:
@@ -108,8 +171,8 @@ def refresh_source(store: Store, src: PagedSource, url: str | None, limit: int |
     good, quarantine = normalise_records(frame, src.kind, rows.properties, rows.extras)
     if len(rows.rejected):
         quarantine = pd.concat([rows.rejected, quarantine], ignore_index=True).sort_values("row", kind="stable")
-    origin = {"name": src.name, "url": url, "limit": limit, "options": json.loads(
-        json.dumps(public_options({k: v for k, v in options.items() if k != "transport"}), default=str))}
+    origin = {"name": src.name, "url": clean_url(url), "limit": limit,
+              "options": json.loads(redact_url(json.dumps(public_options(options), default=str)))}
     extra = {"n_fetched": len(records), "crawl": info}
     return commit_version(store, src.dataset_name(url, options), good, origin, quarantine.reset_index(drop=True),
                           fetched_at=fetched_at, extra=extra)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import hashlib
 import json
 import logging
 import threading
@@ -15,27 +16,19 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+import matlib
 from matlib.atomic import atomic_write_bytes, atomic_write_json, read_json
 from matlib.errors import MatlibError
 from matlib.hashing import spec_hash
+from matlib.sources.forbidden import explain_refusal
+from matlib.sources.redact import Redactor, clean_url
 from matlib.store import Store
 
 log = logging.getLogger("matlib.sources")
+REDACTED_LOGGERS = ("matlib.sources", "httpx")  # httpx logs every request URL at INFO
 CHECKPOINT = "checkpoint.json"
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-class Redactor:
-    """Replaces secret values (API keys) in any text with '***'."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self.secrets = [s for s in secrets if s]
-
-    def __call__(self, text: str) -> str:
-        """text with every secret replaced."""
-        for s in self.secrets:
-            text = text.replace(s, "***")
-        return text
+USER_AGENT = f"matlib/{matlib.__version__} (materials data crawler; python-httpx/{httpx.__version__})"
 
 
 class _RedactFilter(logging.Filter):
@@ -165,33 +158,63 @@ class CrawlStats:
                 "rate_limited_s": round(self.rate_limited_s, 3), "pages_fetched": self.pages_fetched}
 
 
+@dataclass
+class FileRequest:
+    """One file to download: its URL, the snapshot file name, an optional sha256 and a body check."""
+
+    url: str
+    filename: str
+    sha256: str | None = None
+    check: Callable[[bytes], str | None] | None = None
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_file(path: Path, sha256: str) -> bool:
+    """Whether path exists and has this sha256."""
+    return path.is_file() and file_sha256(path) == sha256
+
+
 class Crawler:
     """Fetches pages for one source into raw/<source>/<snapshot>/, resuming an unfinished snapshot."""
 
     def __init__(self, store: Store, source: str, identity: dict, config: CrawlConfig | None = None,
                  headers: dict[str, str] | None = None, secrets: Iterable[str] = (),
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, auth: tuple[str, str] | None = None,
+                 secret_params: dict[str, str] | None = None) -> None:
         self.store, self.source = store, source
+        self.secret_params = dict(secret_params or {})
+        secrets = [*secrets, *self.secret_params.values(), *(p for p in (auth or ()) if len(p) >= 6)]
         self.config = config or CrawlConfig()
-        self.identity_hash = spec_hash({"source": source, **identity})
-        self.identity = identity
         self.redact = Redactor(secrets)
+        # checkpoints carry the identity: never a credential (URL userinfo, key-like query values, secrets)
+        self.identity = json.loads(self.redact(json.dumps(identity, default=str)))
+        self.identity_hash = spec_hash({"source": source, **self.identity})
         self._filter = _RedactFilter(self.redact)
         self.limiter = RateLimiter(self.config.rate_per_second)
         self.stats = CrawlStats()
-        self._client = httpx.Client(timeout=self.config.timeout, headers=headers or {}, follow_redirects=True,
-                                    transport=transport)
+        self._client = httpx.Client(timeout=self.config.timeout, headers={"User-Agent": USER_AGENT, **(headers or {})},
+                                    follow_redirects=True, transport=transport, auth=auth)
 
     def close(self) -> None:
         """Close the HTTP client."""
         self._client.close()
 
     def __enter__(self) -> "Crawler":
-        log.addFilter(self._filter)
+        for name in REDACTED_LOGGERS:
+            logging.getLogger(name).addFilter(self._filter)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        log.removeFilter(self._filter)
+        for name in REDACTED_LOGGERS:
+            logging.getLogger(name).removeFilter(self._filter)
         self.close()
 
     # ---- snapshots -------------------------------------------------------------------------
@@ -229,12 +252,23 @@ class Crawler:
         log.warning("%s: %s; retry %d in %.2fs", self.source, self.redact(str(exc)), rs.attempt_number, w)
         return w
 
+    def _scrub(self, body: bytes) -> bytes:
+        """A page body as saved: secret values a server echoes (e.g. a key parameter in links.next) -> '***'."""
+        for secret in self.redact.secrets:
+            body = body.replace(secret.encode(), b"***")
+        return body
+
+    def _url(self, url: str, params: dict | None) -> httpx.URL:
+        """url with params and the secret query parameters merged into its own query (httpx would replace it)."""
+        merged = {**(params or {}), **self.secret_params}
+        return httpx.URL(url).copy_merge_params(merged) if merged else httpx.URL(url)
+
     def _attempt(self, method: str, url: str, params: dict | None) -> httpx.Response:
         """One request through the rate limiter; transient failures become RetryableError."""
         self.stats.rate_limited_s += self.limiter.acquire()
         self.stats.requests += 1
         try:
-            resp = self._client.request(method, url, params=params or None)
+            resp = self._client.request(method, self._url(url, params))
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise RetryableError(f"{type(exc).__name__} on {self.redact(url)}") from None
         shown = self.redact(str(resp.request.url))
@@ -243,9 +277,14 @@ class Crawler:
             raise RetryableError(f"HTTP {resp.status_code} from {shown}",
                                  parse_retry_after(resp.headers.get("Retry-After")))
         if resp.status_code >= 400:
-            hint = " (check the API key)" if resp.status_code in (401, 403) else ""
-            raise MatlibError(f"{self.source}: HTTP {resp.status_code} from {shown}{hint}")
+            raise self._refused(resp, shown)
         return resp
+
+    def _refused(self, resp: httpx.Response, shown: str) -> MatlibError:
+        """A one-line error for a 4xx, worded by what the response says (key, bot block, page size)."""
+        resp.read()
+        why = self.redact(explain_refusal(resp.status_code, resp.headers, resp.content))
+        return MatlibError(f"{self.source}: HTTP {resp.status_code} from {shown}: {why}")
 
     def _retrying(self) -> Retrying:
         """The tenacity policy shared by every request."""
@@ -267,48 +306,81 @@ class Crawler:
         except RetryableError as exc:
             raise MatlibError(f"{self.source}: gave up after {self.config.max_attempts} attempts: {exc}") from None
 
-    def download(self, url: str, dest: Path, chunk: int = 1 << 20) -> Path:
-        """Stream url to dest atomically (retried as a whole); returns dest."""
-        def once() -> Path:
+    def download(self, url: str, dest: Path, check: Callable[[bytes], str | None] | None = None,
+                 chunk: int = 1 << 20) -> dict:
+        """Stream url to dest atomically (retried as a whole); only HTTP 200 counts; {'sha256', 'size'}.
+
+        check(first bytes) returns a reason when the body is not what was asked for (e.g. not bz2)."""
+        shown = self.redact(url)
+
+        def once() -> dict:
             self.stats.rate_limited_s += self.limiter.acquire()
             self.stats.requests += 1
             tmp = dest.with_name(f".{dest.name}.part")
             dest.parent.mkdir(parents=True, exist_ok=True)
+            digest, n, head = hashlib.sha256(), 0, b""
             try:
-                with self._client.stream("GET", url) as resp:
+                with self._client.stream("GET", self._url(url, None)) as resp:
                     log.info("%s: GET %s -> %d", self.source, self.redact(str(resp.request.url)), resp.status_code)
                     if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
-                        raise RetryableError(f"HTTP {resp.status_code} from {self.redact(url)}",
+                        raise RetryableError(f"HTTP {resp.status_code} from {shown}",
                                              parse_retry_after(resp.headers.get("Retry-After")))
                     if resp.status_code >= 400:
-                        raise MatlibError(f"{self.source}: HTTP {resp.status_code} from {self.redact(url)}")
+                        raise self._refused(resp, shown)
+                    if resp.status_code != 200:
+                        resp.read()
+                        said = f", {len(resp.content)} bytes" if resp.content else ", empty body"
+                        raise MatlibError(f"{self.source}: HTTP {resp.status_code}{said} from {shown} instead of the "
+                                          f"file (a bot challenge or a redirect page, not the data); use the "
+                                          f"direct download URL or --mirror")
                     expected = resp.headers.get("Content-Length")
-                    n = 0
                     with open(tmp, "wb") as f:
                         for block in resp.iter_bytes(chunk):
+                            if len(head) < 64:
+                                head += block[:64 - len(head)]
                             f.write(block)
+                            digest.update(block)
                             n += len(block)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                raise RetryableError(f"{type(exc).__name__} while downloading {self.redact(url)}") from None
+                raise RetryableError(f"{type(exc).__name__} while downloading {shown}") from None
             if expected is not None and int(expected) != n:
                 raise RetryableError(f"short download: {n} of {expected} bytes")
+            problem = "empty body" if n == 0 else (check(head) if check else None)
+            if problem:
+                tmp.unlink(missing_ok=True)
+                raise MatlibError(f"{self.source}: HTTP 200 from {shown} but {problem}; not saved")
             tmp.replace(dest)
-            return dest
+            return {"sha256": digest.hexdigest(), "size": n}
         try:
             return self._retrying()(once)
         except RetryableError as exc:
             raise MatlibError(f"{self.source}: gave up after {self.config.max_attempts} attempts: {exc}") from None
 
-    def crawl_file(self, url: str, filename: str) -> CrawlResult:
-        """Download one file (e.g. a tarball) into a snapshot, with the same checkpoint/resume rules."""
+    def crawl_files(self, files: list["FileRequest"]) -> CrawlResult:
+        """Download files (e.g. a tarball and its exclusion list) into one snapshot, checkpointed per file;
+        each file's sha256 is checked against the expected value (when known) and recorded in the checkpoint."""
         folder, state, resumed = self._open_snapshot()
-        if not state["done"]:
-            self.download(url, folder / filename)
-            state.update(page=1, done=True, next=None, file=filename)
+        folder.mkdir(parents=True, exist_ok=True)
+        got = state.setdefault("files", {})
+        if not resumed:
+            self._checkpoint(folder, state)
+        for fr in files:
+            if fr.filename in got and verify_file(folder / fr.filename, got[fr.filename]["sha256"]):
+                continue
+            info = self.download(fr.url, folder / fr.filename, fr.check)
+            if fr.sha256 and info["sha256"] != fr.sha256:
+                (folder / fr.filename).unlink(missing_ok=True)
+                raise MatlibError(f"{self.source}: {fr.filename} from {self.redact(fr.url)} has sha256 "
+                                  f"{info['sha256'][:16]}..., expected {fr.sha256[:16]}... (corrupt or changed "
+                                  f"file); not used")
+            got[fr.filename] = {**info, "expected_sha256": fr.sha256}
+            state["page"] = len(got)
             self.stats.pages_fetched += 1
             self._checkpoint(folder, state)
-        return CrawlResult(snapshot=folder, pages=[folder / filename], n_records=0, resumed=resumed,
-                           stats=self.stats.as_dict())
+        state.update(done=True, next=None)
+        self._checkpoint(folder, state)
+        return CrawlResult(snapshot=folder, pages=[folder / fr.filename for fr in files], n_records=0,
+                           resumed=resumed, stats=self.stats.as_dict())
 
     # ---- paging ------------------------------------------------------------------------------
     def crawl(self, paginator: Paginator, limit: int | None = None) -> CrawlResult:
@@ -326,10 +398,11 @@ class Crawler:
             request = PageRequest.from_dict(state["next"])
             body, payload = self.fetch_json(request)
             n = len(paginator.records(payload))
-            atomic_write_bytes(folder / f"page-{state['page']:06d}.json", body)
-            nxt = paginator.next(request, payload, state["n_records"] + n) if n else None
+            atomic_write_bytes(folder / f"page-{state['page']:06d}.json", self._scrub(body))
+            reached = limit is not None and state["n_records"] + n >= limit
+            nxt = paginator.next(request, payload, state["n_records"] + n) if n and not reached else None
             state.update(page=state["page"] + 1, n_records=state["n_records"] + n,
-                         next=nxt.to_dict() if nxt else None)
+                         next=PageRequest(clean_url(nxt.url), nxt.params).to_dict() if nxt else None)
             self.stats.pages_fetched += 1
             self._checkpoint(folder, state)
         pages = [folder / f"page-{i:06d}.json" for i in range(state["page"])]

@@ -1,4 +1,4 @@
-"""Any OPTIMADE provider: /v1/structures paged by page_limit and links.next."""
+"""Any OPTIMADE provider: /v1/structures paged by page_limit and links.next, explicit response_fields."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from matlib.sources.crawl import CrawlConfig
 from matlib.sources.paging import NextLinkPager
 
 STRUCTURE_KEYS = ("lattice_vectors", "cartesian_site_positions", "species_at_sites", "species", "dimension_types")
+RESPONSE_FIELDS = ("chemical_formula_reduced", "chemical_formula_descriptive", "nsites", *STRUCTURE_KEYS)
 
 
 def structures_endpoint(url: str) -> str:
@@ -38,17 +39,31 @@ def formula_of(attrs: dict) -> str | None:
     return None
 
 
-def _is_number(v: Any) -> bool:
-    """A real number (not bool)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def property_map(value: Any) -> dict[str, str]:
+    """options['properties'] as {provider field: column}: a mapping, a list, or one comma-separated string
+    (a column is the field without its leading _<prefix>_)."""
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    names = value.split(",") if isinstance(value, str) else list(value)
+    return {n.strip(): re.sub(r"^_[a-z0-9]+_", "", n.strip()) for n in names if n.strip()}
 
 
 class Optimade(PagedSource):
-    """Structures from an OPTIMADE provider -> composition records (+ structure_json)."""
+    """Structures from an OPTIMADE provider -> composition records (+ structure_json).
+
+    Properties are only the fields asked for (options['properties']); they are requested explicitly with
+    `response_fields`, so the columns never depend on what a page happens to contain. Every other provider
+    field (`_<prefix>_...`, e.g. `_oqmd_entry_id`, `_oqmd_icsd_id`) is kept as metadata in `provider_json`."""
 
     name = "optimade"
     kind = "composition"
     default_url = ""
+    default_properties: dict[str, str] = {}
+    metadata_fields: tuple[str, ...] = ()
+    more_key: str | None = "more_data_available"  # the specification's meta fields
+    total_key: str | None = "data_returned"
 
     def dataset_name(self, url: str, options: dict) -> str:
         """optimade-<host>[-<port>] unless options['name'] is given."""
@@ -58,17 +73,27 @@ class Optimade(PagedSource):
         host = re.sub(r"[^a-z0-9]+", "-", (p.hostname or "provider").lower()).strip("-")
         return f"{self.name}-{host}" + (f"-{p.port}" if p.port else "")
 
+    def properties(self, options: dict) -> dict[str, str]:
+        """{provider field: property column} to request and keep."""
+        return property_map(options.get("properties")) or dict(self.default_properties)
+
     def paginator(self, url: str, options: dict, config: CrawlConfig) -> NextLinkPager:
-        """page_limit (+ optional filter / response_fields)."""
-        params: dict[str, Any] = {"page_limit": config.page_size}
-        for key in ("filter", "response_fields"):
-            if options.get(key):
-                params[key] = options[key]
-        return NextLinkPager(structures_endpoint(url), params)
+        """page_limit, response_fields (structure + formula + the asked-for properties), optional filter."""
+        fields = [*RESPONSE_FIELDS, *self.metadata_fields, *self.properties(options)]
+        params: dict[str, Any] = {"page_limit": config.page_size,
+                                  "response_fields": ",".join(dict.fromkeys(fields))}
+        if options.get("filter"):
+            params["filter"] = options["filter"]
+        return NextLinkPager(structures_endpoint(url), params, more_key=self.more_key, total_key=self.total_key,
+                             source=self.name)
+
+    def record_key(self, record: Any) -> str | None:
+        """The entry's id."""
+        return str(record.get("id")) if isinstance(record, dict) and record.get("id") is not None else None
 
     def to_rows(self, records: list[dict], options: dict) -> Rows:
-        """One row per structure; numeric provider fields (_prefix_name) become properties."""
-        mapping: dict[str, str] = dict(options.get("properties") or {})
+        """One row per structure: the asked-for properties as columns, other provider fields as metadata."""
+        mapping = self.properties(options)
         rows, rejected = [], []
         for i, entry in enumerate(records):
             attrs = entry.get("attributes") if isinstance(entry, dict) else None
@@ -81,20 +106,13 @@ class Optimade(PagedSource):
                    "structure_json": json.dumps({k: attrs.get(k) for k in STRUCTURE_KEYS if k in attrs},
                                                 sort_keys=True),
                    "nsites": attrs.get("nsites")}
-            for key, value in attrs.items():
-                if key in mapping:
-                    row[mapping[key]] = value
-                elif not mapping and key.startswith("_") and (_is_number(value) or value is None):
-                    row[key.lstrip("_")] = value
+            provider = {k: v for k, v in attrs.items() if k.startswith("_") and k not in mapping}
+            row["provider_json"] = json.dumps(provider, sort_keys=True, default=str) if provider else None
+            for field_name, column in mapping.items():
+                row[column] = attrs.get(field_name)
             rows.append(row)
-        frame = pd.DataFrame(rows)
-        base = {"_row", "record_id", "input", "structure_json", "nsites"}
-        props = [c for c in frame.columns if c not in base]
-        # a provider column holding text is metadata, not a property (mapped columns are validated instead)
-        props = [c for c in props if mapping or frame[c].map(lambda v: v is None or _is_number(v)).all()]
-        if "nsites" in frame:
-            frame["nsites"] = pd.to_numeric(frame["nsites"], errors="coerce").astype("Int64")
-        if frame.empty:
-            frame = pd.DataFrame(columns=sorted(base))
-        return Rows(frame, props, ["structure_json", "nsites"],
+        base = ["_row", "record_id", "input", "structure_json", "nsites", "provider_json"]
+        frame = pd.DataFrame(rows, columns=[*base, *mapping.values()])
+        frame["nsites"] = pd.to_numeric(frame["nsites"], errors="coerce").astype("Int64")
+        return Rows(frame, list(mapping.values()), ["structure_json", "nsites", "provider_json"],
                     pd.DataFrame(rejected) if rejected else empty_quarantine())

@@ -1,11 +1,17 @@
-"""OQMD: the REST API (oqmdapi/formationenergy, limit/offset, links.next) or its OPTIMADE endpoint."""
+"""OQMD: the REST API (oqmdapi/formationenergy, limit/offset, links.next) or its OPTIMADE endpoint.
+
+The REST API offers no order by entry id (qmpy's `sort_by` knows only stability and delta_e, applied with its own
+`sort_offset`), so offset paging cannot be pinned to an order there: the crawl instead refuses a listing whose
+total moved or whose ids repeat across pages (see base.check_listing)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from matlib.datasets.schema import empty_quarantine
-from matlib.sources.base import PagedSource, Rows, as_float, reject
+from typing import Any
+
+from matlib.sources.base import PagedSource, Rows, as_float, field_list, reject
 from matlib.sources.crawl import CrawlConfig
 from matlib.sources.optimade import Optimade
 from matlib.sources.paging import NextLinkPager
@@ -25,11 +31,18 @@ class OqmdRest(PagedSource):
     def paginator(self, url: str, options: dict, config: CrawlConfig) -> NextLinkPager:
         """/oqmdapi/formationenergy?fields=...&limit=N&offset=0 then links.next."""
         endpoint = url if url.endswith("/formationenergy") else f"{url}/oqmdapi/formationenergy"
-        params = {"fields": ",".join(options.get("fields") or DEFAULT_FIELDS), "limit": config.page_size,
-                  "offset": 0}
+        fields = field_list(options.get("fields"), DEFAULT_FIELDS)
+        fields = list(dict.fromkeys(["name", "entry_id", *fields]))
+        params = {"fields": ",".join(fields), "limit": config.page_size, "offset": 0}
         if options.get("filter"):
             params["filter"] = options["filter"]
-        return NextLinkPager(endpoint, params, more_key=None)
+        # qmpy sets meta.more_data_available whenever a previous link exists, so only data_available is used
+        return NextLinkPager(endpoint, params, more_key=None, total_key="data_available", source=self.name)
+
+    def record_key(self, record: Any) -> str | None:
+        """entry_id."""
+        return str(record.get("entry_id")) if isinstance(record, dict) and record.get("entry_id") is not None \
+            else None
 
     def to_rows(self, records: list[dict], options: dict) -> Rows:
         """One row per entry; record_id oqmd-<entry_id>."""
@@ -54,6 +67,13 @@ class OqmdOptimade(Optimade):
 
     name = "oqmd-optimade"
     default_url = OPTIMADE_URL
+    # OQMD's provider fields (prefix _oqmd_): these three are properties; ids stay metadata (provider_json)
+    default_properties = {"_oqmd_delta_e": "delta_e", "_oqmd_band_gap": "band_gap", "_oqmd_stability": "stability"}
+    metadata_fields = ("_oqmd_entry_id", "_oqmd_icsd_id", "_oqmd_prototype", "_oqmd_spacegroup")
+    # qmpy's envelope: data_returned is the page's count, data_available the query's, and more_data_available is
+    # true whenever a previous link exists (so also on the last page): only data_available is trusted
+    more_key = None
+    total_key = "data_available"
 
     def dataset_name(self, url: str, options: dict) -> str:
         """'oqmd-optimade' unless options['name'] is given."""

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from matlib.atomic import read_parquet
+from matlib.text import shorten
 
 if TYPE_CHECKING:
     from matlib.transfer.fit import TransferResult
@@ -21,7 +23,7 @@ def _table(title: str, df: pd.DataFrame, cols: list[str]) -> Table:
     for c in cols:
         t.add_column(c)
     for r in df[cols].itertuples(index=False):
-        t.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
+        t.add_row(*[f"{v:.4g}" if isinstance(v, float) else escape(shorten(str(v), 80)) for v in r])
     return t
 
 
@@ -32,7 +34,7 @@ def print_fit_summary(res: "TransferResult", console: Console | None = None) -> 
     c.print(f"[bold]{len(tr)}[/] (model, layer) candidates screened; "
             f"{int(res.target.usable.sum())} usable rows, {len(res.target.skipped_rows)} skipped")
     for r in res.target.skipped_rows.head(10).itertuples(index=False):
-        c.print(f"  skipped row {r.row}: {r.input!r}: {r.reason}")
+        c.print(f"  skipped row {r.row}: {escape(shorten(repr(r.input)))}: {escape(str(r.reason))}", soft_wrap=True)
     if len(res.target.skipped_rows) > 10:
         c.print(f"  ... and {len(res.target.skipped_rows) - 10} more (skipped_rows.parquet)")
     c.print(_table("Screening ranking (LOO ridge on frozen features)", res.ranking.head(15),
@@ -41,17 +43,18 @@ def print_fit_summary(res: "TransferResult", console: Console | None = None) -> 
     c.print(_table("Transfer vs direct learning (repeated K-fold CV, same splits)", best,
                    ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
     c.print(_table("Final model options (chosen by CV)", res.selection.table, ["option", "k", "cv_mae", "cv_rmse"]))
-    c.print(f"chosen: {res.selection.option}  CV MAE {res.selection.cv.mae:.4g}")
+    c.print(f"chosen: {escape(res.selection.option)}  CV MAE {res.selection.cv.mae:.4g}", soft_wrap=True)
     print_nested(res.selection.nested, c)
     for n in res.notes:
-        c.print(f"[yellow]note:[/] {n}")
-    c.print(f"report: {res.out_dir / 'report.md'}  model: {res.out_dir / 'model'}")
+        c.print(f"[yellow]note:[/] {escape(n)}", soft_wrap=True)
+    c.print(f"report: {escape(str(res.out_dir / 'report.md'))}  model: {escape(str(res.out_dir / 'model'))}",
+            soft_wrap=True)
 
 
 def print_nested(nested: dict, console: Console) -> None:
     """One line: nested CV MAE of the chosen option, the best direct and the best transfer option."""
     if nested:
-        console.print("nested CV MAE: " + ", ".join(f"{k} {v:.4g}" for k, v in nested.items()))
+        console.print("nested CV MAE: " + ", ".join(f"{escape(k)} {v:.4g}" for k, v in nested.items()), soft_wrap=True)
 
 
 def print_run_summary(run_dir: Path, console: Console | None = None) -> None:
@@ -68,16 +71,18 @@ def print_run_summary(run_dir: Path, console: Console | None = None) -> None:
     best = pd.concat([refined[refined["kind"] == "transfer"].head(3), refined[refined["kind"] == "direct"].head(3)])
     c.print(_table("Transfer vs direct learning (repeated K-fold CV, same folds)", best,
                    ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
-    c.print(f"chosen: {info.get('chosen_option', ', '.join(info['chosen']))}  (CV MAE {info['cv_mae']:.4g})")
+    c.print(f"chosen: {escape(str(info.get('chosen_option', ', '.join(info['chosen']))))}  "
+            f"(CV MAE {info['cv_mae']:.4g})", soft_wrap=True)
     print_nested(info.get("nested_cv_mae") or {}, c)
     for note in info.get("notes", []):
-        c.print(f"[yellow]note:[/] {note}")
+        c.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 
 
 def print_predict_summary(df: pd.DataFrame, output: Path, console: Console | None = None) -> None:
     """Counts of predicted and unparseable rows."""
     c = console or Console()
     bad = df["reason"].notna()
-    c.print(f"{len(df)} rows -> {output}: {int((~bad).sum())} predicted, {int(bad.sum())} not parseable")
+    c.print(f"{len(df)} rows -> {escape(str(output))}: {int((~bad).sum())} predicted, {int(bad.sum())} not parseable",
+            soft_wrap=True)  # one line per message, whatever the terminal width (scripts grep these)
     for r in df[bad].head(10).itertuples():
-        c.print(f"  row {r.Index + 1}: {r.reason}")
+        c.print(f"  row {r.Index + 1}: {escape(str(r.reason))}", soft_wrap=True)

@@ -17,7 +17,7 @@ import torch
 from matlib import __version__
 from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, read_parquet
 from matlib.errors import MatlibError
-from matlib.store import Store
+from matlib.store import Store, check_name
 from matlib.transfer.cv import CV_SCHEMES, Folds, cross_validate, make_folds
 from matlib.transfer.direct import add_standard_descriptors
 from matlib.transfer.intervals import calibrate
@@ -25,7 +25,7 @@ from matlib.transfer.learners import get_learner
 from matlib.transfer.leakage import leakage_flags
 from matlib.transfer.model import Member, save_model, slice_shard
 from matlib.transfer.ridge import DEFAULT_GRID
-from matlib.transfer.screen import clip_value, fold_columns, rank, screen_direct, screen_shard
+from matlib.transfer.screen import clip_value, fold_columns, rank, screen_direct, screen_shard, screening_notes
 from matlib.transfer.select import Selection, select_model
 from matlib.transfer.target import TargetFeatures, load_target, prepare_target, save_target, spec_json
 from matlib.transfer.threads import single_thread_torch
@@ -265,6 +265,7 @@ def prepare_run(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any]
     """Validate + featurise the target and flag leaking sources; writes out_dir/stage/ and returns out_dir."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    check_name("run", out_dir.resolve().name)
     _check_out_dir(out_dir)
     cfg = RunConfig(library_dir=str(Path(library_dir).resolve()), **options)
     if cfg.cv not in CV_SCHEMES:
@@ -328,6 +329,7 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
         values = ranking[col].tolist() if col in ranking else [default] * len(ranking)
         ranking[col] = pd.Series([default if v is None or v != v else v for v in values], index=ranking.index,
                                  dtype=type(default))
+    notes += screening_notes(ranking)
     n_leak = int(ranking.loc[ranking["kind"] == "transfer", "leak"].sum())
     if n_leak:
         notes.append(f"leakage guard: {n_leak} candidates flagged"

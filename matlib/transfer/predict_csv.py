@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from matlib.atomic import atomic_write_text
+from matlib.datasets.textfile import read_text_table
+from matlib.text import names_list, shorten
 from matlib.errors import ValidationError
 from matlib.transfer.model import load_model, predict_transfer
 
@@ -19,16 +22,17 @@ def predict_csv(run_dir: str | Path, input_csv: str | Path, output_csv: str | Pa
     path = Path(input_csv)
     if not path.exists():
         raise ValidationError(f"input table not found: {path}")
-    try:
-        df = pd.read_csv(path, dtype={col: str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
+    table = read_text_table(path)
+    df = table.frame
     if col not in df.columns:
-        raise ValidationError(f"{path}: no column {col!r} (columns: {', '.join(map(str, df.columns))}); "
-                              "use --input-column")
-    pred = predict_transfer(info, df[col].tolist())
+        raise ValidationError(f"{path}: no column {shorten(repr(col))} (columns: "
+                              f"{names_list(df.columns)}); use --input-column")
+    inputs = ["" if table.problem[i] or pd.isna(v) else str(v) for i, v in enumerate(df[col])]
+    pred = predict_transfer(info, inputs)
     out = df.copy()
     for c in ("prediction", "uncertainty", "reason"):
         out[c] = pred[c].to_numpy()
+    unreadable = np.flatnonzero(~table.ok)
+    out.loc[out.index[unreadable], "reason"] = [table.reason(i) for i in unreadable]
     atomic_write_text(output_csv, out.to_csv(index=False))
     return out

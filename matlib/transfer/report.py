@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,19 +12,36 @@ import numpy as np
 import pandas as pd
 
 from matlib.atomic import atomic_write_text
+from matlib.text import shorten
 
 if TYPE_CHECKING:
     from matlib.transfer.fit import TransferResult
 
 
-def _table(df: pd.DataFrame, cols: list[str]) -> str:
-    """A small Markdown table."""
+INPUT_CHARS = 60  # an input (formula, SMILES) is cut to this many characters in a report table
+TEXT_CHARS = 200  # any other text cell (reasons, candidate ids)
+NOTE_CHARS = 1000  # one note
+_MARKDOWN = re.compile(r"([\\`*_\[\]!|~#])")  # what makes Markdown emphasis, code, links, images or cells
+
+
+def md_text(value: object, limit: int = TEXT_CHARS) -> str:
+    """User-provided text made inert in Markdown and HTML: cut to limit characters, control characters shown as
+    escapes (a line break cannot end a table row), Markdown punctuation backslash-escaped, and & < > " ' as
+    entities, so no tag, link, image or table cell survives as written."""
+    text = shorten(str(value), limit)
+    text = "".join(c if c == " " or unicodedata.category(c)[0] != "C" else repr(c)[1:-1] for c in text)
+    return html.escape(_MARKDOWN.sub(r"\\\1", text), quote=True)
+
+
+def _table(df: pd.DataFrame, cols: list[str], limits: dict[str, int] | None = None) -> str:
+    """A small Markdown table; every text cell goes through md_text (inputs cut to INPUT_CHARS)."""
     if df.empty:
         return "_(none)_\n"
+    limits = {"input": INPUT_CHARS, **(limits or {})}
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for r in df[cols].itertuples(index=False):
-        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v).replace("|", "\\|") for v in r)
-                     + " |")  # member keys hold '|': escaped, or Markdown splits the cell
+        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else md_text(v, limits.get(c, TEXT_CHARS))
+                                       for c, v in zip(cols, r)) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -107,10 +127,10 @@ def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
         "# Shotgun transfer report", "",
         f"- training rows: {len(res.target.inputs)} given, {int(res.target.usable.sum())} usable, "
         f"{len(res.target.skipped_rows)} skipped",
-        f"- descriptors used: {', '.join(s.get('name', '?') for s in res.target.specs.values())}",
+        f"- descriptors used: {md_text(', '.join(s.get('name', '?') for s in res.target.specs.values()))}",
         f"- candidates screened: {len(tr)} (model, layer) pairs; flagged by the leakage guard: {int(tr['leak'].sum())}",
-        f"- chosen model: {res.selection.option}, {len(res.selection.members)} member(s), CV MAE {res.selection.cv.mae:.4g} "
-        f"(RMSE {res.selection.cv.rmse:.4g}); members: {', '.join(res.selection.members)}",
+        f"- chosen model: {md_text(res.selection.option)}, {len(res.selection.members)} member(s), CV MAE {res.selection.cv.mae:.4g} "
+        f"(RMSE {res.selection.cv.rmse:.4g}); members: {md_text(', '.join(res.selection.members), NOTE_CHARS)}",
         *_honest_lines(res),
         "",
         "## Transfer vs direct learning (same repeated K-fold splits)", "",
@@ -130,7 +150,7 @@ def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
     if len(res.target.skipped_rows):
         lines += ["## Skipped rows", "", _table(res.target.skipped_rows.head(50), ["row", "input", "reason"])]
     if res.notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in res.notes] + [""]
+        lines += ["## Notes", ""] + [f"- {md_text(n, NOTE_CHARS)}" for n in res.notes] + [""]
     lines += ["## Timings (s)", "", ", ".join(f"{k}: {v:.2f}" for k, v in res.timings.items()), ""]
     return atomic_write_text(d / "report.md", "\n".join(lines))
 
@@ -142,7 +162,9 @@ def summary_markdown(res: "TransferResult", top: int = 10) -> str:
         "# Shotgun transfer", "",
         f"- usable rows: {int(res.target.usable.sum())}, skipped: {len(res.target.skipped_rows)}",
         f"- candidates screened: {int((res.ranking['kind'] == 'transfer').sum())}",
-        f"- chosen: {res.selection.option}: {', '.join(res.selection.members)} (CV MAE {res.selection.cv.mae:.4g})",
-        f"- report: `{res.out_dir / 'report.md'}`", "",
+        f"- chosen: {md_text(res.selection.option)}: {md_text(', '.join(res.selection.members), NOTE_CHARS)} "
+        f"(CV MAE {res.selection.cv.mae:.4g})",
+        f"- report: {md_text(res.out_dir / 'report.md', NOTE_CHARS)}",
+        *[f"- note: {md_text(n, NOTE_CHARS)}" for n in res.notes], "",
         _table(res.ranking.head(top), cols),
     ])

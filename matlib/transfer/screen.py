@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from matlib.transfer.ridge import DEFAULT_GRID, screen_features
+from matlib.transfer.ridge import DEFAULT_GRID, FALLBACKS, screen_features
 from matlib.transfer.target import TargetFeatures
 
 CHUNK = 512  # candidates scored at once (bounds memory: CHUNK x n x h floats)
 
 RANK_COLUMNS = ["candidate", "kind", "model_id", "layer", "clip", "width", "property", "dataset", "dataset_version",
-                "descriptor", "descriptor_hash", "loo_mae", "loo_rmse", "gcv", "alpha"]
+                "descriptor", "descriptor_hash", "loo_mae", "loo_rmse", "gcv", "alpha", "fallback"]
 
 
 def _score_block(F: torch.Tensor, y: torch.Tensor, grid: Sequence[float],
@@ -146,6 +146,27 @@ def _width(arch, layer: int) -> int:
 
     a = json.loads(arch) if isinstance(arch, str) else arch
     return int(a["hidden"][layer])
+
+
+def screening_notes(ranking: pd.DataFrame) -> list[str]:
+    """Notes on candidates whose eigendecomposition needed a fallback (float64, jitter, SVD) or failed (dropped)."""
+    if "fallback" not in ranking or not len(ranking):
+        return []
+    codes = ranking["fallback"].fillna(0).astype(int)
+    notes = []
+    for code in range(1, len(FALLBACKS)):
+        hit = ranking.loc[codes == code, "candidate"].astype(str).tolist()
+        if not hit:
+            continue
+        shown = ", ".join(hit[:3]) + (f" and {len(hit) - 3} more" if len(hit) > 3 else "")
+        if FALLBACKS[code] == "dropped":
+            notes.append(f"screening: {len(hit)} candidate(s) dropped: no finite LOO score (their features' "
+                         f"eigendecomposition failed in float32, float64, with jitter and by SVD, or gave non-finite "
+                         f"values): {shown}")
+        else:
+            notes.append(f"screening: batched eigh did not converge; {len(hit)} candidate(s) scored with the "
+                         f"{FALLBACKS[code]} fallback: {shown}")
+    return notes
 
 
 def rank(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -9,46 +9,71 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES
 
 from matlib.atomic import read_parquet
+from matlib.text import names_list, shorten
 from matlib.errors import MatlibError, ValidationError
+from matlib.transfer.target_checks import check_range, merge_repeats, outlier_note
 
 MIN_ROWS = 8
 MIN_SPEC_COVERAGE = 0.5  # a descriptor must featurise at least this fraction of the inputs to be used
+NA_TEXT = frozenset(STR_NA_VALUES)  # target cells read as missing (pandas' default NA strings: '', 'NA', 'n/a', ...)
+
+
+class Unreadable(str):
+    """A target cell of a row that could not be read from the file; its text is the reason ('line N: ...')."""
 
 
 def read_target_csv(path: str | Path, input_column: str, target_column: str) -> tuple[list[str], pd.Series]:
-    """(inputs as strings, raw target column) from a CSV, naming a missing column in one line."""
+    """(inputs as strings, raw target column) from a CSV, naming a missing column in one line.
+
+    Every data row is returned in order; a row that cannot be read (not UTF-8, an extra field, ...) keeps its
+    best-effort input and has an `Unreadable` reason as its target, so it is skipped with its line number.
+    """
+    from matlib.datasets.textfile import read_text_table
+
     path = Path(path)
     if not path.exists():
         raise MatlibError(f"training table not found: {path}")
-    try:
-        df = pd.read_csv(path, dtype={input_column: str}, keep_default_na=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise ValidationError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
+    table = read_text_table(path)
+    df = table.frame
     for col in (input_column, target_column):
         if col not in df.columns:
-            raise ValidationError(f"{path}: no column {col!r} (columns: {', '.join(map(str, df.columns))})")
+            raise ValidationError(f"{path}: no column {shorten(repr(col))} (columns: "
+                                  f"{names_list(df.columns)})")
+    if not len(df):
+        raise ValidationError(f"{path}: no data rows (the file has only a header line)")
     inputs = ["" if pd.isna(v) else str(v).strip() for v in df[input_column]]
-    return inputs, df[target_column]
+    y = [Unreadable(table.reason(i)) if table.problem[i] else (None if pd.isna(v) or str(v).strip() in NA_TEXT else v)
+         for i, v in enumerate(df[target_column])]
+    return inputs, pd.Series(y, dtype=object, name=target_column)
 
 
 def parse_target(values: Iterable[Any], column: str = "target") -> tuple[np.ndarray, list[str | None]]:
     """Numeric target values (NaN where missing/non-numeric, with a reason); one-line error if the column is not numeric."""
     raw = pd.Series(list(values), dtype=object)
-    num = pd.to_numeric(raw, errors="coerce").astype(np.float64)
-    present = raw.map(lambda v: not (v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""))
+    if not len(raw):
+        raise ValidationError(f"target column {column!r} has no rows")
+    unreadable = raw.map(lambda v: isinstance(v, Unreadable))
+    num = pd.to_numeric(raw.where(~unreadable, None), errors="coerce").astype(np.float64)
+    present = ~unreadable & raw.map(lambda v: not (v is None or (isinstance(v, float) and np.isnan(v))
+                                                   or str(v).strip() == ""))
     bad = present & ~np.isfinite(num)
-    if present.sum() == 0 or bad.sum() * 2 > present.sum():
-        first = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
-        shown = raw.iloc[first] if len(raw) else None
-        raise ValidationError(f"target column {column!r} is not numeric (row {first + 1}: {shown!r})")
+    if present.sum() == 0:
+        raise ValidationError(f"target column {column!r} has no values ({len(raw)} rows, all empty or unreadable)")
+    if bad.sum() * 2 > present.sum():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValidationError(f"target column {column!r} is not numeric (row {first + 1}: "
+                              f"{shorten(repr(raw.iloc[first]))})")
     reasons: list[str | None] = []
     for i in range(len(raw)):
-        if not present.iloc[i]:
+        if unreadable.iloc[i]:
+            reasons.append(str(raw.iloc[i]))
+        elif not present.iloc[i]:
             reasons.append("missing target value")
         elif bad.iloc[i]:
-            reasons.append(f"target value {raw.iloc[i]!r} is not a finite number")
+            reasons.append(f"target value {shorten(repr(raw.iloc[i]))} is not a finite number")
         else:
             reasons.append(None)
     return num.to_numpy(), reasons
@@ -104,7 +129,7 @@ def prepare_target(inputs: Sequence[str], y_values: Iterable[Any], specs: dict[s
         first = next((i for i in range(n) if inputs[i]), 0)
         raise ValidationError(
             f"none of the library's descriptors ({', '.join(s.get('name', '?') for s in specs.values()) or 'none'}) "
-            f"can featurise the inputs (row {first + 1}: {inputs[first] if n else ''!r})")
+            f"can featurise the inputs (row {first + 1}: {shorten(inputs[first]) if n else ''!r})")
     kind = max(by_kind, key=lambda k: (max(by_kind[k]), np.mean(by_kind[k])))
     used: list[str] = []
     for h, r in results.items():
@@ -126,6 +151,9 @@ def prepare_target(inputs: Sequence[str], y_values: Iterable[Any], specs: dict[s
             if not results[h][1][i] and reasons[i] is None:
                 reasons[i] = f"{specs[h].get('name')}: {results[h][2][i] or 'cannot be featurised'}"
     usable = np.array([r is None for r in reasons], dtype=bool)
+    check_range(y, usable, target_column)
+    y, repeat_notes = merge_repeats(inputs, y, usable, reasons, kind, target_column)
+    notes += repeat_notes
     skipped = pd.DataFrame({"row": np.flatnonzero(~usable) + 1,
                             "input": [inputs[i] for i in np.flatnonzero(~usable)],
                             "reason": [reasons[i] for i in np.flatnonzero(~usable)]})
@@ -136,7 +164,11 @@ def prepare_target(inputs: Sequence[str], y_values: Iterable[Any], specs: dict[s
                               + ")")
     yu = y[usable]
     if np.ptp(yu) <= 1e-12 * max(1.0, float(np.abs(yu).max())):
-        raise ValidationError(f"target column {target_column!r} is constant ({yu[0]!r}) over the {n_ok} usable rows")
+        raise ValidationError(f"target column {target_column!r} is constant ({float(yu[0]):.6g}) over the {n_ok} "
+                              "usable rows")
+    outliers = outlier_note(y, usable, target_column)
+    if outliers:
+        notes.append(outliers)
     return TargetFeatures(inputs=inputs, y=y, usable=usable,
                           features={h: results[h][0][usable] for h in used},
                           specs={h: specs[h] for h in used}, skipped_rows=skipped, notes=notes)

@@ -46,3 +46,25 @@ def test_refresh_optimade_from_cli(tmp_path):
                     "--page-size", "5", "--rate", "0", "--name", "demo", home=tmp_path / "home")
     assert r.returncode == 0, r.stderr
     assert "demo@" in r.stdout and "12 rows kept, 0 quarantined" in r.stdout and "+12 added" in r.stdout
+
+
+def test_refresh_from_a_mirror_and_credentials_never_printed(tmp_path):
+    """--mirror DIR answers instead of the service; a --url with credentials is never echoed (issue 15, item 10)."""
+    import importlib.util
+
+    from tests.fixtures import TEST_DATA
+    spec = importlib.util.spec_from_file_location("build_mirror", REPO / "scripts" / "build_mirror.py")
+    bm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bm)
+    bm.build_from_shared(TEST_DATA, tmp_path / "mirror", rows=20, sources=("aflow",))
+    r = _matlib("data", "refresh", "--source", "aflow", "--mirror", str(tmp_path / "mirror"), "--rate", "0",
+                home=tmp_path / "home")
+    assert r.returncode == 0, r.stderr
+    assert "aflow@" in r.stdout and "60 rows kept, 0 quarantined" in r.stdout
+    with FixtureServer() as srv:
+        srv.fail("oqmd", "403key")
+        url = srv.url.replace("http://", "http://bob:hunter2-SECRET@") + "?token=tk-SECRET-0042"
+        r = _matlib("data", "refresh", "--source", "oqmd", "--url", url, "--rate", "0", home=tmp_path / "home")
+    assert r.returncode == 1 and "HTTP 403" in r.stderr and "check the API key" in r.stderr
+    everything = r.stdout + r.stderr + "".join(p.read_text(errors="replace") for p in (tmp_path / "home").rglob("*.json"))
+    assert "hunter2-SECRET" not in everything and "tk-SECRET-0042" not in everything

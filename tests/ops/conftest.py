@@ -13,7 +13,8 @@ from typing import Iterator
 
 import httpx
 import pytest
-from tests.ops.opsutil import (BIN, PYTHON, REPO, TEST_DATA, DaskCluster, PrefectServer, free_port, prefect_env,
+from tests.fixtures import TEST_DATA
+from tests.ops.opsutil import (BIN, PYTHON, REPO, DaskCluster, PrefectServer, free_port, prefect_env,
                      start_process, write_library_config, write_slice,
                      stop_process, tail, wait_port)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from tests.ops.opsutil import TEST_DATA, write_slice
+from tests.fixtures import TEST_DATA
+from tests.ops.opsutil import write_slice
 
 POOL = "matlib-process"
 

@@ -6,7 +6,8 @@ import json
 import subprocess
 
 import pandas as pd
-from tests.ops.opsutil import PYTHON, REPO, TEST_DATA, DaskCluster, write_library_config, write_slice
+from tests.fixtures import TEST_DATA
+from tests.ops.opsutil import PYTHON, REPO, DaskCluster, write_library_config, write_slice
 
 BUILD = (
     "import json, sys\n"

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from tests.ops.opsutil import PYTHON, REPO, TEST_DATA, start_process, tail, write_library_config, write_slice
+from tests.fixtures import TEST_DATA
+from tests.ops.opsutil import PYTHON, REPO, start_process, tail, write_library_config, write_slice
 
 BUILD = (
     "import sys\n"

@@ -35,12 +35,13 @@ def test_malformed_records_are_quarantined_not_lost(server, store, monkeypatch):
     server.mp[8]["total_magnetization"] = None
     del server.mp[11]["material_id"]
     ds = refresh(store, "mp", url=server.url, page_size=10, fields="energy_above_hull,total_magnetization", **FAST)
-    q = ds.quarantine(store).set_index("row")
-    assert sorted(q.index) == [3, 7, 8, 11]
-    assert "unknown element 'Qz'" in q.at[3, "reason"] and q.at[3, "field"] == "input"
-    assert q.at[7, "reason"].startswith("infinite value") and q.at[7, "field"] == "energy_above_hull"
-    assert q.at[8, "reason"].startswith("not a number") and q.at[8, "value"] == "n/a"
-    assert q.at[11, "field"] == "material_id"
+    q = ds.quarantine(store).set_index("record_id")
+    ids = [server.mp[i].get("material_id") for i in (3, 7, 8)]
+    assert sorted(q.index) == sorted([*ids, "#0"])  # the document without an id sorts first (row 0)
+    assert "unknown element 'Qz'" in q.at[ids[0], "reason"] and q.at[ids[0], "field"] == "input"
+    assert q.at[ids[1], "reason"].startswith("infinite value") and q.at[ids[1], "field"] == "energy_above_hull"
+    assert q.at[ids[2], "reason"].startswith("not a number") and q.at[ids[2], "value"] == "n/a"
+    assert q.at["#0", "field"] == "material_id"
     assert len(ds.records) + len(q) == len(server.mp)  # nothing dropped silently
     assert np.isfinite(ds.records["energy_above_hull"]).all()
 
@@ -76,3 +77,22 @@ def test_key_never_in_logs_raw_files_checkpoints_or_manifests(server, store, mon
     assert any(p.name == "checkpoint.json" for p in files) and any(p.name == "manifest.json" for p in files)
     for p in files:
         assert MP_KEY.encode() not in p.read_bytes(), p
+
+
+def test_unknown_summary_field_is_refused_before_crawling(server, store, monkeypatch):
+    """The MP server ignores unknown `_fields` names (all-NaN columns); they are refused first. Failed before:
+    the crawl ran and committed an all-NaN column."""
+    monkeypatch.setenv("MP_API_KEY", MP_KEY)
+    with pytest.raises(MatlibError) as err:
+        refresh(store, "mp", url=server.url, fields="band_gap,formation_energy,e_above_hull", **FAST)
+    msg = str(err.value)
+    assert "\n" not in msg and "'formation_energy'" in msg and "'e_above_hull'" in msg and "'band_gap'" not in msg
+    assert server.hits("mp") == []
+
+
+def test_mp_sends_sort_fields_and_user_agent(server, store, monkeypatch):
+    monkeypatch.setenv("MP_API_KEY", MP_KEY)
+    refresh(store, "mp", url=server.url, page_size=20, fields="energy_above_hull", **FAST)
+    hits = server.hits("mp")
+    assert all(h["query"]["_sort_fields"] == "material_id" for h in hits)
+    assert all(h["headers"]["User-Agent"].startswith("matlib/") for h in hits)

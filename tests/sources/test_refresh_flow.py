@@ -41,7 +41,8 @@ def test_refresh_data_flow(server, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MATLIB_"))}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
                PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-               PREFECT_LOGGING_LEVEL="DEBUG", PREFECT_LOGGING_EXTRA_LOGGERS="matlib", PYTHONPATH=str(REPO), MP_API_KEY=MP_KEY)
+               PREFECT_LOGGING_LEVEL="DEBUG", PREFECT_LOGGING_EXTRA_LOGGERS="matlib", PYTHONPATH=str(REPO), MP_API_KEY=MP_KEY,
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")  # a loaded CI machine starts it slowly
     out = tmp_path / "out.json"
     root = tmp_path / "store"
     opts = {**FAST, "max_attempts": 2, "page_size": 10}

@@ -1,0 +1,1 @@
+"""Shipped data (element tables, quickstart samples), installed as the package data ``matlib.shipped``."""
