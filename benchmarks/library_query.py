@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matlib.atomic import atomic_write_json, atomic_write_parquet
+from matlib.atomic import atomic_write_parquet
 from matlib.library import Library
+from matlib.library.build import seal_library
 
 
 def synthetic_catalog(n: int, seed: int = 0) -> pd.DataFrame:
@@ -32,9 +33,17 @@ def synthetic_catalog(n: int, seed: int = 0) -> pd.DataFrame:
         "descriptor": descs[rng.integers(0, len(descs), n)], "descriptor_hash": "fedcba9876543210",
         "descriptor_spec": "{}", "arch": arch, "seed": rng.integers(0, 2**31, n), "train_config": "{}",
         "n_train": 4000, "mae": rng.gamma(2.0, 0.1, n), "rmse": rng.gamma(2.0, 0.15, n), "r2": rng.uniform(-0.2, 1, n),
-        "shard": [f"shard-{i // 256}" for i in range(n)], "row": np.arange(n) % 256,
         "status": np.where(rng.random(n) < 0.02, "failed", "ok"),
-    })
+    }).pipe(_place_in_shards)
+
+
+def _place_in_shards(cat: pd.DataFrame, size: int = 256) -> pd.DataFrame:
+    """ok models in shards of `size` at rows 0..size-1 (the catalog contract); failed ones: shard None, row -1."""
+    ok = (cat["status"] == "ok").to_numpy()
+    k = np.cumsum(ok) - 1
+    cat["shard"] = np.where(ok, [f"shard-{i // size}" for i in k], None)
+    cat["row"] = np.where(ok, k % size, -1)
+    return cat
 
 
 def main() -> None:
@@ -46,7 +55,8 @@ def main() -> None:
         path = Path(tmp) / "lib"
         cat = synthetic_catalog(args.rows)
         atomic_write_parquet(path / "catalog.parquet", cat)
-        atomic_write_json(path / "manifest.json", {"name": "bench", "shards": {}})
+        sizes = cat.loc[cat["status"] == "ok"].groupby("shard").size()
+        seal_library(path, {"name": "bench", "shards": {k: {"sha256": "", "n_models": int(v)} for k, v in sizes.items()}})
         t = time.perf_counter()
         lib = Library(path)
         n = len(lib.catalog)

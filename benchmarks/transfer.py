@@ -33,10 +33,11 @@ OUT = REPO / "out" / "benchmarks" / "transfer"
 
 def build_synthetic_library(path: Path, n_models: int, shard_size: int = 64, seed: int = 0) -> Path:
     """A library of n_models random-weight MLPs (real descriptor specs and input scaling), via write_shard."""
-    from matlib.atomic import atomic_write_json, atomic_write_parquet
+    from matlib.atomic import atomic_write_parquet
     from matlib.descriptors import get_featurizer
     from matlib.hashing import canonical_json
     from matlib.library import write_shard
+    from matlib.library.build import seal_library
     from matlib.models.arch import bucket_key, sample_architecture
     from matlib.models.mlp import init_params
     from matlib.models.stacked import stack_params
@@ -84,9 +85,8 @@ def build_synthetic_library(path: Path, n_models: int, shard_size: int = 64, see
                                  "train_config": "{}", "n_train": 0, "mae": np.nan, "rmse": np.nan, "r2": np.nan,
                                  "shard": shard, "row": m, "status": "ok"})
     atomic_write_parquet(path / "catalog.parquet", pd.DataFrame(rows))
-    atomic_write_json(path / "manifest.json", {"name": path.name, "synthetic": True, "n_models": len(rows),
-                                               "n_ok": len(rows), "n_failed": 0, "shards": shards})
-    return path
+    return seal_library(path, {"name": path.name, "synthetic": True, "n_models": len(rows), "n_ok": len(rows),
+                               "n_failed": 0, "shards": shards})
 
 
 def plain_loop(lib, target, model_ids: list[str], grid) -> tuple[int, float, float]:

@@ -25,7 +25,12 @@ rdkit2d, MACCS and Morgan; eleven composition tables on magpie (see COMPOSITION_
 one for a shared machine: `--models-per-property 2 --epochs 20 --qm9-rows 2000 --mp-rows 2000`).
 
     .venv/bin/python benchmarks/transfer_accuracy.py [--data-root ../shared/data] [--sizes 25 50 100 200]
-        [--repeats 5] [--modes random extrapolation] [--targets esol ...] [--test 1000]
+        [--repeats 5] [--modes random extrapolation] [--targets esol ...] [--test 1000] [--gnn 4]
+
+With --gnn N, a second library holds the same MLPs plus N graph networks per QM9 property (trained on --gnn-rows
+molecules of the QM9 slice; its MLP shards are hard links of the first library's), and every cell also fits matlib
+from it on the same rows: the table then shows matlib with and without graph sources (`matlib_gnn`, `gnn_helps` =
+repeats where it beat the MLP-only library, `gnn_members` = graph-network members of the chosen model).
 
 Summary: per split mode, the cells at n <= 100: matlib's wins against the forest and the best direct learner, the
 median MAE ratios, and the issue's targets (>= 80% wins against the forest with median ratio <= 0.85 on random
@@ -47,7 +52,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from matlib.hashing import spec_hash  # noqa: E402
-SHARED = REPO.parent / "shared" / "data"  # --data-root
+from data_root import DEFAULT_DATA_ROOT, add_data_root, data_root  # noqa: E402
+
+SHARED = DEFAULT_DATA_ROOT  # --data-root
 OUT = REPO / "out" / "benchmarks" / "transfer_accuracy"
 
 # name: (file under the data root, input column, target column, transform, kind, library dataset held out)
@@ -101,8 +108,17 @@ COMPOSITION_TABLES = (("mp_e_form", "mp/matbench_mp_e_form.csv"), ("mp_gap", "mp
                       ("aflow_debye", "aflow/ael_debye_temperature.csv"), ("oqmd_gap", "oqmd/oqmd_bandgap.csv"))
 
 
-def build_benchmark_library(models_per_property: int, epochs: int, qm9_rows: int, mp_rows: int) -> Path:
-    """The benchmark library (cached; build_library resumes finished shards)."""
+GNN_ARCH = {"depth": [1, 4], "width": [32, 64], "decoder_layers": [1, 2], "decoder_width": [32, 64]}
+
+
+def build_benchmark_library(models_per_property: int, epochs: int, qm9_rows: int, mp_rows: int, gnn: int = 0,
+                            gnn_rows: int = 3000, gnn_epochs: int = 30) -> Path:
+    """The benchmark library (cached; build_library resumes finished shards).
+
+    gnn > 0: the same library plus `gnn` GNNs per QM9 property (graphs of the first gnn_rows of the QM9 slice;
+    families of 4), as a second library whose MLP shards are hard links of the MLP-only library's (same jobs,
+    same shard names), so only the GNNs are trained.
+    """
     from matlib.library import build_library
     from matlib.store import Store
     from matlib.transfer.leakage import canonical_inputs
@@ -132,9 +148,27 @@ def build_benchmark_library(models_per_property: int, epochs: int, qm9_rows: int
                        "models_per_property": models_per_property,
                        "import": {"file": str(path), "input_column": "formula", "kind": "composition",
                                   "target_columns": [name]}})
-    cfg = {"name": f"bench3-{models_per_property}-{epochs}-{qm9_rows}-{mp_rows}", "seed": 0, "shard_size": 64,
+    name = f"bench3-{models_per_property}-{epochs}-{qm9_rows}-{mp_rows}"
+    if gnn > 0:
+        groups.append({"model": "gnn", "dataset": qm9_name, "properties": QM9_PROPERTIES, "import": qm9_import,
+                       "models_per_property": gnn, "family_size": 4, "max_rows": gnn_rows, "architecture": GNN_ARCH,
+                       "training": {"epochs": gnn_epochs, "batch_size": 64, "patience": 6, "lr_patience": 3}})
+        _link_finished(Store(OUT / "store").library(name), Store(OUT / "store").library(f"{name}-gnn{gnn}-{gnn_rows}"))
+        name = f"{name}-gnn{gnn}-{gnn_rows}"
+    cfg = {"name": name, "seed": 0, "shard_size": 64,
            "family_size": 4, "training": {"epochs": epochs, "batch_size": 128, "patience": 8}, "groups": groups}
     return Path(build_library(Store(OUT / "store"), cfg))
+
+
+def _link_finished(src: Path, dest: Path) -> None:
+    """Hard-link src's finished shards, catalog parts and training tables into dest (the build then skips them)."""
+    for sub in ("shards", "parts", "data"):
+        if not (src / sub).exists():
+            continue
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+        for f in (src / sub).iterdir():
+            if not (dest / sub / f.name).exists():
+                (dest / sub / f.name).hardlink_to(f)
 
 
 def direct_test_mae(res, X_train: dict, X_test: dict, y_train: np.ndarray, y_test: np.ndarray, seed: int) -> tuple[float, str]:
@@ -189,12 +223,10 @@ def split_rows(y: np.ndarray, size: int, rep: int, mode: str, n_test: int, salt:
     return rng.permutation(low)[:size], rng.permutation(high)[:n_test]
 
 
-def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, mode: str, args) -> dict:
-    """One (target, size, repeat, mode): matlib, its best direct learner and the forest on the same rows."""
+def fit_and_predict(lib: Path, out: Path, name: str, inputs, y, tr, te, rep: int, mode: str, args):
+    """(fit result, rows of te predicted, their predictions, fit seconds) of matlib from one library."""
     from matlib.transfer import fit_transfer, predict_transfer
 
-    tr, te = split_rows(y, size, rep, mode, args.test, len(name))
-    out = OUT / "runs" / args.run_tag / f"{name}-{mode}-{size}-{rep}"
     shutil.rmtree(out, ignore_errors=True)
     holdout = TARGETS[name][5]
     t = time.perf_counter()
@@ -203,9 +235,29 @@ def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, mode: str, ar
                        target_dataset=f"{holdout}_bench{args.mp_rows}" if holdout else None)
     seconds = time.perf_counter() - t
     pred = predict_transfer(out, [inputs[i] for i in te])
-    ok = pred["prediction"].notna().to_numpy()
+    return res, pred["prediction"].notna().to_numpy(), pred["prediction"].to_numpy(), seconds
+
+
+def gnn_columns(gnn_lib: Path, out: Path, name: str, inputs, y, tr, te, rep: int, mode: str, args,
+                ok: np.ndarray) -> dict:
+    """matlib's test MAE from the library with graph sources, on the rows the MLP-only fit predicted."""
+    res, g_ok, pred, _ = fit_and_predict(gnn_lib, out, name, inputs, y, tr, te, rep, mode, args)
+    both = ok & g_ok
+    gnn_ids = set(res.ranking.loc[res.ranking["descriptor"] == "molgraph", "candidate"])
+    return {"matlib_gnn_mae": float(np.abs(pred[both] - y[te][both]).mean()),
+            "gnn_members": sum(m.split("|")[0] in gnn_ids for m in res.selection.members)}
+
+
+def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, mode: str, args, gnn_lib: Path | None = None) -> dict:
+    """One (target, size, repeat, mode): matlib, its best direct learner and the forest on the same rows (and
+    matlib from the library with graph sources, when given)."""
+    tr, te = split_rows(y, size, rep, mode, args.test, len(name))
+    out = OUT / "runs" / args.run_tag / f"{name}-{mode}-{size}-{rep}"
+    res, ok, prediction, seconds = fit_and_predict(lib, out, name, inputs, y, tr, te, rep, mode, args)
+    extra = gnn_columns(gnn_lib, out.with_name(out.name + "-gnn"), name, inputs, y, tr, te, rep, mode, args, ok) \
+        if gnn_lib is not None else {}
     te_ok = te[ok]
-    matlib_mae = float(np.abs(pred["prediction"].to_numpy()[ok] - y[te_ok]).mean())
+    matlib_mae = float(np.abs(prediction[ok] - y[te_ok]).mean())
     use = np.flatnonzero(res.target.usable)
     X_train = {h: X.astype(np.float64) for h, X in res.target.features.items()}
     X_test = {h: target_features(name, inputs, spec)[te_ok] for h, spec in res.target.specs.items()}
@@ -217,7 +269,7 @@ def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, mode: str, ar
             "chosen": res.selection.option, "members": "; ".join(res.selection.members), "direct_best": d_name,
             "nested_chosen": nested.get("chosen"), "nested_direct": nested.get("direct"),
             "nested_transfer": nested.get("transfer"), "seconds": seconds,
-            "n_transfer_candidates": int(((res.ranking["kind"] == "transfer") & ~res.ranking["leak"]).sum())}
+            "n_transfer_candidates": int(((res.ranking["kind"] == "transfer") & ~res.ranking["leak"]).sum()), **extra}
 
 
 def summarise(df: pd.DataFrame) -> None:
@@ -226,6 +278,12 @@ def summarise(df: pd.DataFrame) -> None:
     cells = df.groupby(["mode", "target", "size"]).agg(
         matlib=("matlib_mae", "mean"), direct=("direct_mae", "mean"), rf=("rf_mae", "mean"),
         repeats=("repeat", "count"), chosen=("chosen", lambda c: c.value_counts().index[0])).reset_index()
+    if "matlib_gnn_mae" in df:
+        g = df.groupby(["mode", "target", "size"])
+        gnn = pd.DataFrame({"matlib_gnn": g["matlib_gnn_mae"].mean(), "gnn_members": g["gnn_members"].mean(),
+                            "gnn_helps": g[["matlib_gnn_mae", "matlib_mae"]].apply(
+                                lambda d: int((d["matlib_gnn_mae"] < d["matlib_mae"]).sum()))}).reset_index()
+        cells = cells.merge(gnn, on=["mode", "target", "size"], how="left")
     cells["ratio_rf"] = cells["matlib"] / cells["rf"]
     cells["ratio_direct"] = cells["matlib"] / cells["direct"]
     print("\nTest MAE per cell (mean over repeats); ratio = matlib / other")
@@ -245,7 +303,7 @@ def main() -> None:
     """Build the library, run every cell, print the per-cell table and the summary."""
     global SHARED
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data-root", type=Path, default=SHARED, help="the public data folder (default ../shared/data)")
+    add_data_root(ap)
     ap.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--modes", nargs="+", default=["random", "extrapolation"], choices=["random", "extrapolation"])
@@ -259,17 +317,28 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--qm9-rows", type=int, default=10000, help="QM9 rows in the library (from the full QM9)")
     ap.add_argument("--mp-rows", type=int, default=10000, help="rows of each composition table in the library")
+    ap.add_argument("--gnn", type=int, default=0, help="GNNs per QM9 property in a second library (0: MLP-only run)")
+    ap.add_argument("--gnn-rows", type=int, default=3000, help="QM9 molecules the GNNs train on")
+    ap.add_argument("--gnn-epochs", type=int, default=30)
     ap.add_argument("--build-only", action="store_true", help="build the library and stop")
     ap.add_argument("--report-only", action="store_true", help="print the table from the cells already run")
     args = ap.parse_args()
-    SHARED = args.data_root.resolve()
+    SHARED = data_root(args.data_root).resolve()
 
     t = time.perf_counter()
     lib = build_benchmark_library(args.models_per_property, args.epochs, args.qm9_rows, args.mp_rows)
     print(f"library {lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
+    gnn_lib = None
+    if args.gnn > 0:
+        t = time.perf_counter()
+        gnn_lib = build_benchmark_library(args.models_per_property, args.epochs, args.qm9_rows, args.mp_rows, args.gnn,
+                                          args.gnn_rows, args.gnn_epochs)
+        print(f"library with GNN sources {gnn_lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
     if args.build_only:
         return
     settings = [args.test, args.top_k, args.cv_repeats, args.extrapolation_cv, "menu17"]
+    if gnn_lib is not None:
+        settings.append(gnn_lib.name)
     args.run_tag = spec_hash(settings, 8)
     results_path = OUT / f"results-{lib.name}-{args.run_tag}.jsonl"
     print(f"results {results_path}: test/top_k/cv_repeats/extrapolation_cv = {settings}", flush=True)
@@ -285,13 +354,14 @@ def main() -> None:
                 for name in args.targets:
                     key = (mode, name, size, rep)
                     if key not in done and not args.report_only:
-                        done[key] = run_cell(lib, name, *data[name], size, rep, mode, args)
+                        done[key] = run_cell(lib, name, *data[name], size, rep, mode, args, gnn_lib)
                         with results_path.open("a") as f:
                             f.write(json.dumps(done[key]) + "\n")
                     if key not in done:
                         continue
                     r = done[key]
-                    print(f"{mode:13s} {name:22s} n={size:3d} rep={rep}  matlib {r['matlib_mae']:.4g}  direct "
+                    gnn = f"  matlib+GNN {r['matlib_gnn_mae']:.4g}" if "matlib_gnn_mae" in r else ""
+                    print(f"{mode:13s} {name:22s} n={size:3d} rep={rep}  matlib {r['matlib_mae']:.4g}{gnn}  direct "
                           f"{r['direct_mae']:.4g}  rf {r['rf_mae']:.4g}  ({r['seconds']:.0f}s; {r['chosen']}; "
                           f"{r['direct_best']})", flush=True)
     keep = [done[k] for k in done if k[0] in args.modes and k[1] in args.targets and k[2] in args.sizes

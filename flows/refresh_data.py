@@ -9,7 +9,7 @@ from prefect.tasks import exponential_backoff
 
 from tasks.data import refresh_markdown, refresh_source
 
-DEFAULT_SOURCES = ["mp", "oqmd", "qm9"]
+DEFAULT_SOURCES = ["mp", "oqmd", "qm9", "aflow"]
 
 
 @flow(name="refresh-data")

@@ -38,7 +38,7 @@ def predict_holdout(run_dir: str, train_csv: str, holdout_csv: str) -> dict:
 
     holdout = pd.read_csv(holdout_csv)
     preds = predict_transfer(run_dir, holdout[TARGET.input_column].astype(str).tolist())
-    out = Path(run_dir) / "holdout_predictions.csv"
+    out = Path(holdout_csv).parent / "holdout_predictions.csv"  # beside the inputs: a sealed run folder stays as fit left it
     table = pd.concat([holdout.reset_index(drop=True), preds.reset_index(drop=True)], axis=1)
     table.to_csv(out, index=False)
     train_mean = float(pd.read_csv(train_csv)[TARGET.target_column].mean())

@@ -116,7 +116,9 @@ def ls(
         top = Table("model_id", "property", "descriptor", "hidden", "activation", "MAE", "R2", "status")
         for _, r in cat.sort_values("r2", ascending=False).head(limit).iterrows():
             a = json.loads(r["arch"])
-            top.add_row(r["model_id"], r["property"], r["descriptor"], str(a["hidden"]), a["activation"],
+            layers = (f"gnn {a['depth']}x{a['width']} {a['pooling']} -> {a['decoder']}" if a.get("model") == "gnn"
+                      else str(a["hidden"]))
+            top.add_row(r["model_id"], r["property"], r["descriptor"], layers, a["activation"],
                         f"{r['mae']:.4g}", f"{r['r2']:.3f}", r["status"])
         console.print(top)
 

@@ -51,6 +51,7 @@ def registered(name: str) -> Registered:
 def _load_builtin() -> None:
     """Import the modules that register the built-in descriptors."""
     from matlib.descriptors import combined, compositional, molecular  # noqa: F401
+    from matlib.graphs import code  # noqa: F401  (molgraph: graph codes for GNN source models)
 
 
 @dataclass(frozen=True)

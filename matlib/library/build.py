@@ -11,8 +11,10 @@ import torch
 
 from matlib.atomic import atomic_write_json, atomic_write_parquet
 from matlib.errors import MatlibError
-from matlib.hashing import canonical_json, spec_hash
+from matlib.hashing import canonical_json, sha256_file, spec_hash
 from matlib.library.catalog import COLUMNS
+from matlib.library.fingerprints import write_source_fingerprints
+from matlib.library.library import CATALOG, LIBRARY_FORMAT, MANIFEST
 from matlib.library.config import load_config
 from matlib.library.plan import (library_dir, load_training_table, part_paths, pending, plan_shards, prepare_group,
                                  read_part)
@@ -36,6 +38,10 @@ def _set_threads() -> None:
 def run_shard_job(job: dict) -> dict:
     """Train one shard's models, write the shard (good models only), its catalog part and its done record."""
     _set_threads()
+    if job.get("model_type") == "gnn":
+        from matlib.library.gnn_plan import run_gnn_shard_job
+
+        return run_gnn_shard_job(job)
     lib = Path(job["library_dir"])
     shard_file, part, done = part_paths(lib, job["shard"])
     X, y = load_training_table(job["data_file"])
@@ -83,17 +89,44 @@ def finalize(store: Store, cfg: dict, jobs: list[dict]) -> Path:
         if record["n_ok"]:
             shards[job["shard"]] = {"sha256": record["sha256"], "n_models": record["n_ok"]}
     catalog = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    catalog["model_type"] = catalog["model_type"].fillna("mlp") if "model_type" in catalog else "mlp"
     if catalog["model_id"].duplicated().any():
         dup = catalog.loc[catalog["model_id"].duplicated(), "model_id"].iloc[0]
         raise MatlibError(f"library {cfg['name']}: model {dup} appears in more than one shard")
-    atomic_write_parquet(lib / "catalog.parquet", catalog)
+    # the manifest is what makes a library complete: take the old one away first, write the new one last
+    (lib / MANIFEST).unlink(missing_ok=True)
+    sources = _write_sources(store, cfg, lib, catalog)
+    atomic_write_parquet(lib / CATALOG, catalog)
     n_ok = int((catalog["status"] == "ok").sum())
-    atomic_write_json(lib / "manifest.json", {
-        "name": cfg["name"], "config": cfg, "config_hash": spec_hash(cfg), "created_by": _code_version(),
-        "n_models": int(len(catalog)), "n_ok": n_ok, "n_failed": int(len(catalog) - n_ok), "shards": shards,
-        "datasets": {j["base"]["dataset"]: j["base"]["dataset_version"] for j in jobs},
+    return seal_library(lib, {
+        "name": cfg["name"], "config": cfg, "config_hash": spec_hash(cfg),
+        "created_by": _code_version(), "n_models": int(len(catalog)), "n_ok": n_ok,
+        "n_failed": int(len(catalog) - n_ok), "shards": shards,
+        "datasets": {j["base"]["dataset"]: j["base"]["dataset_version"] for j in jobs}, "sources": sources,
     })
+
+
+def seal_library(lib: Path, manifest: dict) -> Path:
+    """Write manifest.json last: the given fields + format + the sha256 of the catalog already in place."""
+    lib = Path(lib)
+    atomic_write_json(lib / MANIFEST, {**manifest, "format": LIBRARY_FORMAT,
+                                       "catalog": {"file": CATALOG, "sha256": sha256_file(lib / CATALOG)}})
     return lib
+
+
+def _write_sources(store: Store, cfg: dict, lib: Path, catalog: pd.DataFrame) -> dict[str, dict]:
+    """Input fingerprints (with the values of the catalog's properties) of every source dataset version, written
+    into the library so the leakage guard needs no store."""
+    from matlib.datasets import load_dataset
+
+    out = {}
+    for (name, version), g in catalog.groupby(["dataset", "dataset_version"], sort=True):
+        renamed = {new: old for grp in cfg["groups"] if grp["dataset"].split("@")[0] == name
+                   for old, new in grp["property_names"].items()}
+        ds = load_dataset(store, f"{name}@{version}")
+        columns = {p: renamed.get(p, p) for p in sorted(g["property"].astype(str).unique())}
+        out[f"{name}@{version}"] = write_source_fingerprints(lib, ds, columns)
+    return out
 
 
 def _code_version() -> str:
@@ -113,6 +146,18 @@ def prepare_and_plan(store: Store, config: str | Path | dict, client: Any = None
     return cfg, plan_shards(store, cfg, units)
 
 
+def gather_shards(client: Any, futures: list, name: str) -> None:
+    """Wait for shard jobs; a job whose workers kept dying becomes a one-line error (finished shards are kept)."""
+    from distributed import KilledWorker
+
+    try:
+        client.gather(futures)
+    except KilledWorker as exc:
+        task = getattr(exc, "task", None) or (exc.args[0] if exc.args else "a shard")
+        raise MatlibError(f"library {name}: the workers training {task} died repeatedly (out of memory?); "
+                          "the finished shards are kept: run the build again to resume") from None
+
+
 def build_library(store: Store, config: str | Path | dict, client: Any = None) -> Path:
     """Build (or resume) a library from a config, without Prefect; shard jobs go to client when given."""
     cfg, jobs = prepare_and_plan(store, config, client)
@@ -122,5 +167,5 @@ def build_library(store: Store, config: str | Path | dict, client: Any = None) -
             run_shard_job(job)
     else:
         futures = [client.submit(run_shard_job, j, key=f"shard-{j['shard']}", pure=False) for j in todo]
-        client.gather(futures)
+        gather_shards(client, futures, cfg["name"])
     return finalize(store, cfg, jobs)

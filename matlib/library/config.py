@@ -12,7 +12,7 @@ from matlib.models.arch import resolve_space
 from matlib.models.config import TrainConfig
 
 TOP_KEYS = {"name", "seed", "shard_size", "family_size", "architecture", "training", "groups"}
-GROUP_KEYS = {"dataset", "import", "refresh", "descriptors", "properties", "property_names", "models_per_property", "max_rows",
+GROUP_KEYS = {"model", "dataset", "import", "refresh", "descriptors", "properties", "property_names", "models_per_property", "max_rows",
               "architecture", "training"}
 IMPORT_KEYS = {"file", "input_column", "target_columns", "kind", "id_column", "duplicates", "sample_rows"}
 
@@ -68,6 +68,12 @@ def _group(g: Any, i: int, base: Path, top: dict) -> dict[str, Any]:
     where = f"library config groups[{i}]"
     if not isinstance(g, dict):
         raise ValidationError(f"{where}: must be a mapping")
+    if g.get("model", "mlp") not in ("mlp", "gnn"):
+        raise ValidationError(f"{where}: unknown model {g['model']!r} (known: mlp, gnn)")
+    if g.get("model") == "gnn":
+        from matlib.library.gnn_plan import gnn_group
+
+        return gnn_group(g, i, base, top)
     _known(g, GROUP_KEYS, where)
     for key in ("dataset", "descriptors", "properties"):
         if key not in g:
@@ -82,15 +88,20 @@ def _group(g: Any, i: int, base: Path, top: dict) -> dict[str, Any]:
         "max_rows": int(g["max_rows"]) if g.get("max_rows") else None,
         "architecture": {**top["architecture"], **(g.get("architecture") or {})},
         "training": TrainConfig.from_dict({**top["training"], **(g.get("training") or {})}).to_dict(),
-        "import": None,
-        "refresh": _refresh_options(g.get("refresh"), where),
+        **dataset_source(g, where, base),
         "property_names": {str(k): str(v) for k, v in (g.get("property_names") or {}).items()},
     }
     resolve_space(out["architecture"])
-    if g.get("import") and g.get("refresh"):
-        raise ValidationError(f"{where}: give either `import` (a local table) or `refresh` (crawler options), not both")
     if out["models_per_property"] < 1:
         raise ValidationError(f"{where}: models_per_property must be >= 1")
+    return out
+
+
+def dataset_source(g: dict, where: str, base: Path) -> dict[str, Any]:
+    """A group's `import` (local table, path made absolute) and `refresh` (crawler options), checked."""
+    if g.get("import") and g.get("refresh"):
+        raise ValidationError(f"{where}: give either `import` (a local table) or `refresh` (crawler options), not both")
+    out: dict[str, Any] = {"import": None, "refresh": _refresh_options(g.get("refresh"), where)}
     if g.get("import"):
         imp = dict(g["import"])
         _known(imp, IMPORT_KEYS, f"{where}.import")

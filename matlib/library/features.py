@@ -10,6 +10,13 @@ from matlib.library.shard import Shard
 from matlib.models.stacked import stacked_forward
 
 
+def n_feature_layers(arch: dict) -> int:
+    """Layers a model offers as frozen features: an MLP's hidden layers; a GNN's pooled embedding + decoder layers."""
+    if arch.get("model") == "gnn":
+        return 1 + len(arch.get("decoder") or [])
+    return len(arch.get("hidden") or [])
+
+
 def shard_masks(shard: Shard, device: torch.device) -> list[torch.Tensor] | None:
     """Per hidden layer a [M, H_l] mask of each model's real units (None when no padding)."""
     masks, padded = [], False
@@ -32,6 +39,10 @@ def shard_hidden_features(shard: Shard, X: np.ndarray | torch.Tensor, device: st
     """
     x = torch.as_tensor(X)
     dev = torch.device(device) if device is not None else x.device
+    if shard.arch.get("model") == "gnn":  # graph codes in, pooled embedding + decoder layers out (clip: n/a)
+        from matlib.library.gnn_shard import gnn_code_features
+
+        return gnn_code_features(shard, x, dev)
     x = x.to(dev, torch.float32)
     d_in = int(shard.arch["n_in"])
     if x.ndim != 2 or x.shape[1] != d_in:
@@ -46,8 +57,15 @@ def shard_hidden_features(shard: Shard, X: np.ndarray | torch.Tensor, device: st
 
 @torch.no_grad()
 def shard_predict(shard: Shard, X: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Predictions [M, n] of every model of the shard, in the property's units."""
+    """Predictions [M, n] of every model of the shard, in the property's units ([M, n, T] for multi-task GNNs,
+    whose inputs are molgraph codes)."""
     x = torch.as_tensor(X, dtype=torch.float32)
+    if shard.arch.get("model") == "gnn":
+        from matlib.graphs.code import decode_codes
+        from matlib.library.gnn_shard import gnn_shard_predict
+
+        out = gnn_shard_predict(shard, decode_codes(x.numpy()))
+        return out[..., 0] if out.shape[-1] == 1 else out
     t = shard.tensors
     xs = (x.unsqueeze(0) - t["x_mean"].unsqueeze(1)) / t["x_std"].unsqueeze(1)
     out, _ = stacked_forward(t, shard.arch, xs, shard_masks(shard, x.device), training=False)

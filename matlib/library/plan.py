@@ -93,6 +93,10 @@ def prepare_group(store: Store, cfg: dict, gi: int, client: Any = None) -> list[
     from matlib.descriptors import DescriptorSpec, build_descriptors, load_descriptors
 
     group = cfg["groups"][gi]
+    if group.get("model") == "gnn":  # graph networks: graphs instead of descriptors (matlib.library.gnn_plan)
+        from matlib.library.gnn_plan import prepare_gnn_group
+
+        return prepare_gnn_group(store, cfg, gi)
     lib = library_dir(store, cfg)
     ds = ensure_dataset(store, group, lib)
     ref = f"{ds.name}@{ds.version}"
@@ -137,9 +141,11 @@ def load_training_table(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 def plan_shards(store: Store, cfg: dict, units: list[dict]) -> list[dict]:
     """Shard jobs for every unit: models sampled from seeds, grouped by family, sorted by width, chunked."""
+    from matlib.library.gnn_plan import plan_gnn_shards
+
     lib = library_dir(store, cfg)
-    jobs = []
-    for u in units:
+    jobs = plan_gnn_shards(store, cfg, [u for u in units if "tasks" in u])  # GNN units carry their tasks
+    for u in (u for u in units if "tasks" not in u):
         group = cfg["groups"][u["group"]]
         train = group["training"]
         n = group["models_per_property"]

@@ -83,8 +83,36 @@ def read_shard(path: str | Path, expected_sha256: str | None, rows: pd.DataFrame
         tensors = st_load(data)
     except Exception as exc:
         raise IntegrityError(f"shard {name}: cannot decode tensors ({exc})") from None
-    meta = {k: json.loads(v) for k, v in md.items() if k != "format"}
-    arch = meta.pop("arch")
+    try:
+        meta = {k: json.loads(v) for k, v in md.items() if k != "format"}
+        arch = meta.pop("arch")
+    except (ValueError, KeyError) as exc:
+        raise IntegrityError(f"shard {name}: unreadable metadata ({exc})") from None
+    ids = meta.get("model_ids")
+    n = _n_models(tensors)
+    if not isinstance(ids, list) or len(ids) != n:
+        raise IntegrityError(f"shard {name}: its metadata lists {len(ids) if isinstance(ids, list) else 'no'} model "
+                             f"ids for {n} stored models")
     if rows is None:
-        rows = pd.DataFrame({"model_id": meta.get("model_ids", []), "row": range(len(meta.get("model_ids", [])))})
-    return Shard(name=name, arch=arch, tensors=tensors, rows=rows.sort_values("row").reset_index(drop=True), meta=meta)
+        rows = pd.DataFrame({"model_id": ids, "row": range(len(ids))})
+    rows = rows.sort_values("row").reset_index(drop=True)
+    check_rows(name, ids, rows)
+    return Shard(name=name, arch=arch, tensors=tensors, rows=rows, meta=meta)
+
+
+def _n_models(tensors: dict[str, torch.Tensor]) -> int:
+    """M, the leading dimension every stacked tensor shares."""
+    sizes = {int(t.shape[0]) for t in tensors.values() if t.ndim}
+    return sizes.pop() if len(sizes) == 1 else -1
+
+
+def check_rows(name: str, ids: list[str], rows: pd.DataFrame) -> None:
+    """The catalog's (model_id, row) entries must name the model the shard stores at that row (IntegrityError)."""
+    for mid, row in zip(rows["model_id"], rows["row"]):
+        r = int(row)
+        if not 0 <= r < len(ids):
+            raise IntegrityError(f"shard {name}: the catalog puts model {mid} at row {r}, but the shard holds "
+                                 f"{len(ids)} models")
+        if ids[r] != mid:
+            raise IntegrityError(f"shard {name}: the catalog puts model {mid} at row {r}, but the shard stores "
+                                 f"{ids[r]} there; the catalog and the shard disagree")

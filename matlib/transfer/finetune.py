@@ -63,6 +63,10 @@ def _fit_one_thread(X: np.ndarray, y: np.ndarray, seed: int, context: dict | Non
     """Fine-tune the later layers (output re-fitted first) on standardised targets, full batch, L2-SP."""
     if context is None:
         raise MatlibError("the finetune learner needs a source model (it only applies to transfer candidates)")
+    if context["arch"].get("model") == "gnn":  # decoder of a GNN, message passing frozen; lr/epochs by inner CV
+        from matlib.transfer.gnn_finetune import fit_decoder
+
+        return fit_decoder(X, y, seed, context)
     p0, arch = _later_params(context)
     layer = int(context["layer"])
     n_hidden = len(arch["hidden"])

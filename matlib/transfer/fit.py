@@ -20,10 +20,12 @@ from matlib.errors import MatlibError
 from matlib.store import Store, check_name
 from matlib.transfer.cv import CV_SCHEMES, Folds, cross_validate, make_folds
 from matlib.transfer.direct import add_standard_descriptors
+from matlib.transfer.impute import training_medians
 from matlib.transfer.intervals import calibrate
 from matlib.transfer.learners import get_learner
 from matlib.transfer.leakage import leakage_flags
 from matlib.transfer.model import Member, save_model, slice_shard
+from matlib.transfer.run_manifest import begin_run, check_replaceable, seal_run, work_dir
 from matlib.transfer.ridge import DEFAULT_GRID
 from matlib.transfer.screen import clip_value, fold_columns, rank, screen_direct, screen_shard, screening_notes
 from matlib.transfer.select import Selection, select_model
@@ -227,13 +229,6 @@ def member_interval(selection: Selection, pool: dict[str, np.ndarray], sd_pool: 
     return out
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    """Refuse to overwrite a folder that is not a previous transfer run."""
-    previous = (out_dir / "run.json").exists() or (out_dir / "stage" / "config.json").exists()
-    if out_dir.exists() and any(out_dir.iterdir()) and not previous:
-        raise MatlibError(f"output folder {out_dir} exists and is not a transfer run; choose an empty or new folder")
-
-
 @dataclass
 class RunConfig:
     """Settings of one fit (stored in the run folder so the flow's steps agree)."""
@@ -266,11 +261,11 @@ def prepare_run(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any]
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     check_name("run", out_dir.resolve().name)
-    _check_out_dir(out_dir)
     cfg = RunConfig(library_dir=str(Path(library_dir).resolve()), **options)
     if cfg.cv not in CV_SCHEMES:
         raise MatlibError(f"unknown CV scheme {cfg.cv!r} (--cv); known: {', '.join(CV_SCHEMES)}")
     lib = open_library(library_dir)
+    check_replaceable(out_dir)
     catalog = lib.catalog
     target = prepare_target(inputs, y, library_specs(catalog), cfg.target_column)
     from matlib.descriptors import DescriptorSpec
@@ -279,28 +274,28 @@ def prepare_run(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any]
     if cfg.standard_descriptors and cfg.include_direct:
         add_standard_descriptors(target, input_kind)
     t_feat = time.perf_counter() - t0
-    if store is None:
-        store = Store(Path(library_dir).resolve().parent.parent)
+    store = store if store is not None else Store.default()  # $MATLIB_HOME, never a guess from the library's path
     ok = catalog[catalog["status"] == "ok"]
     leaks, leak_notes = leakage_flags(ok, [target.inputs[i] for i in np.flatnonzero(target.usable)], target.y_usable,
                                       input_kind, cfg.target_column, store, cfg.target_dataset, cfg.max_overlap,
-                                      cache_dir=store.transfer("_canonical"))
+                                      cache_dir=store.transfer("_canonical"), library=lib)
     target.notes += leak_notes
-    save_target(out_dir / "stage", target)
-    atomic_write_parquet(out_dir / "stage" / "leaks.parquet", leaks)
-    atomic_write_json(out_dir / "stage" / "config.json", {**asdict(cfg), "input_kind": input_kind,
+    work = begin_run(out_dir)  # everything is written into a staging sibling until the run is sealed
+    save_target(work / "stage", target)
+    atomic_write_parquet(work / "stage" / "leaks.parquet", leaks)
+    atomic_write_json(work / "stage" / "config.json", {**asdict(cfg), "input_kind": input_kind,
                       "timings": {"featurise": t_feat, "leakage": time.perf_counter() - t0 - t_feat}})
     return out_dir
 
 
 def screen_step(out_dir: str | Path, shards: Sequence[str] | None = None, part: str = "all") -> Path:
     """Screen some shards (all by default) of the run's library; writes stage/screen-<part>.parquet."""
-    out_dir = Path(out_dir)
-    cfg = read_json(out_dir / "stage" / "config.json")
-    target = load_target(out_dir / "stage")
+    stage = work_dir(out_dir) / "stage"
+    cfg = read_json(stage / "config.json")
+    target = load_target(stage)
     df = screen_library(open_library(cfg["library_dir"]), target, shards=shards, clips=tuple(cfg["input_clips"]),
                         fold_train=outer_fold_train(cfg, target.y_usable) if cfg["include_direct"] else ())
-    return atomic_write_parquet(out_dir / "stage" / f"screen-{part}.parquet", df)
+    return atomic_write_parquet(stage / f"screen-{part}.parquet", df)
 
 
 def library_shard_names(library_dir: str | Path) -> list[str]:
@@ -308,12 +303,15 @@ def library_shard_names(library_dir: str | Path) -> list[str]:
     return sorted(open_library(library_dir).manifest.get("shards", {}))
 
 
-def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None) -> TransferResult:
-    """Rank, refine the top K with repeated K-fold CV, choose by CV, save the model, write the report."""
+def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None,
+               timings: dict[str, float] | None = None, started: float | None = None) -> TransferResult:
+    """Rank, refine the top K with repeated K-fold CV, choose by CV, save the model, write the report, and seal the
+    run (manifest last, then swapped into out_dir). timings/started: the caller's step times and start time."""
     out_dir = Path(out_dir)
-    stage = out_dir / "stage"
+    work = work_dir(out_dir)
+    stage = work / "stage"
     raw = read_json(stage / "config.json")
-    timings = dict(raw.pop("timings", {}))
+    timings = {**raw.pop("timings", {}), **(timings or {})}
     input_kind = raw.pop("input_kind")
     cfg = RunConfig(**{**raw, "learners": tuple(raw["learners"]), "direct_learners": tuple(raw["direct_learners"])})
     target = load_target(stage)
@@ -383,16 +381,20 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
             "n_train": int(len(yv)), "seed": cfg.seed, "cv_mae": selection.cv.mae, "cv_rmse": selection.cv.rmse,
             "library": cfg.library_dir, "library_name": lib.name, "created_by": f"matlib {__version__}",
             "interval": interval, "nested_cv_mae": selection.nested, "cv_scheme": cfg.cv}
-    save_model(out_dir / "model", members,
-               {m.key: extractors[m.key.rsplit("|", 1)[0]] for m in members if m.kind == "transfer"}, states, info)
+    save_model(work / "model", members,
+               {m.key: extractors[m.key.rsplit("|", 1)[0]] for m in members if m.kind == "transfer"}, states, info,
+               medians=training_medians(target.features, target.specs))
     timings["save"] = time.perf_counter() - t
+    if started is not None:
+        timings["total"] = time.perf_counter() - started
 
-    result = TransferResult(out_dir, ranking, refined, selection, members, target, notes, timings)
+    result = TransferResult(work, ranking, refined, selection, members, target, notes, timings)
     _write_outputs(result, cv_folds, pool, cfg.top_k, cfg.seed)
     if cfg.report:
         from matlib.transfer.report import write_report
 
         write_report(result, pool)
+    result.out_dir = seal_run(out_dir)
     return result
 
 
@@ -407,12 +409,7 @@ def fit_transfer(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any
     prepare_run(library_dir, inputs, y, out_dir, store=store, **options)
     t = time.perf_counter()
     screen_step(out_dir)
-    t_screen = time.perf_counter() - t
-    res = finish_run(out_dir)
-    res.timings["screen"] = t_screen
-    res.timings["total"] = time.perf_counter() - t0
-    atomic_write_json(Path(out_dir) / "run.json", {**read_json(Path(out_dir) / "run.json"), "timings": res.timings})
-    return res
+    return finish_run(out_dir, timings={"screen": time.perf_counter() - t}, started=t0)
 
 
 def _write_outputs(res: TransferResult, folds: Folds, pool: dict[str, np.ndarray], top_k: int, seed: int) -> None:

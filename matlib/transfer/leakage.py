@@ -1,4 +1,4 @@
-"""Leakage guard: flag source models trained on the target's own data, property or inputs."""
+"""Leakage guard: flag source models trained on the target's own data, property or inputs (by input fingerprints)."""
 
 from __future__ import annotations
 
@@ -11,36 +11,13 @@ import pandas as pd
 
 from matlib.atomic import atomic_write_parquet, read_parquet
 from matlib.errors import MatlibError
+from matlib.library.fingerprints import (canonical_input, canonical_inputs, key_hashes, read_source_fingerprints,
+                                         record_fingerprints)
 from matlib.store import Store
 
+__all__ = ["canonical_input", "canonical_inputs", "leakage_flags", "source_table"]
+
 MIN_MATCHES = 3  # overlapping rows needed before a value match counts as "same data"
-
-
-def canonical_input(text: str, kind: str) -> str | None:
-    """A canonical key for an input: RDKit canonical SMILES, or a sorted fractional composition."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    if kind == "molecule":
-        from rdkit import Chem, RDLogger
-
-        RDLogger.DisableLog("rdApp.*")
-        mol = Chem.MolFromSmiles(text)
-        return Chem.MolToSmiles(mol) if mol is not None else None
-    from matlib.descriptors import parse_formula
-
-    try:
-        amounts = parse_formula(text)
-    except ValueError:
-        return None
-    total = sum(amounts.values())
-    return "".join(f"{el}{amounts[el] / total:.6f}" for el in sorted(amounts))
-
-
-def canonical_inputs(values: Sequence[str], kind: str) -> list[str | None]:
-    """canonical_input for many values, computed once per distinct value."""
-    table = {v: canonical_input(v, kind) for v in set(values)}
-    return [table[v] for v in values]
 
 
 def _norm(name: str) -> str:
@@ -48,34 +25,55 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
-def _source_keys(store: Store, dataset: str, version: str, kind: str, cache_dir: Path | None) -> pd.DataFrame:
-    """Canonical keys of a source dataset's records (cached per dataset version) with its property columns."""
+def _store_fingerprints(store: Store, dataset: str, version: str, properties: list[str], kind: str,
+                        cache_dir: Path | None) -> pd.DataFrame:
+    """Fingerprints of a source dataset read from the store (for a library built before they were recorded)."""
     from matlib.datasets import load_dataset
 
     ds = load_dataset(store, f"{dataset}@{version}")
-    cache = cache_dir / f"{dataset}-{version}-{kind}.parquet" if cache_dir else None
+    cache = cache_dir / f"{dataset}-{version}-fp.parquet" if cache_dir else None
     if cache is not None and cache.exists():
-        keys = read_parquet(cache)["key"]
-    else:
-        keys = pd.Series(canonical_inputs(ds.records["input"].astype(str).tolist(), kind), name="key")
-        if cache is not None:
-            atomic_write_parquet(cache, keys.to_frame())
-    props = [p for p in ds.manifest.get("properties", []) if p in ds.records.columns]
-    out = ds.records[props].reset_index(drop=True).copy()
-    out["key"] = keys.to_numpy()
-    return out
+        return read_parquet(cache)
+    table = record_fingerprints(ds.records, {p: p for p in properties}, kind)
+    if cache is not None:
+        atomic_write_parquet(cache, table)
+    return table
+
+
+def source_table(library, store: Store | None, dataset: str, version: str, properties: list[str], kind: str,
+                 cache_dir: Path | None = None) -> tuple[pd.DataFrame | None, str]:
+    """(fingerprints + property values, where they came from) of a source dataset version: the library's own
+    record first, then the store; (None, why not) when neither has it."""
+    ref = f"{dataset}@{version}"
+    record = (getattr(library, "manifest", None) or {}).get("sources", {}).get(ref) if library is not None else None
+    if record is not None:
+        return read_source_fingerprints(library.path, record, ref), "library"
+    if store is None:
+        return None, f"the library records no fingerprints of {ref} and no store was given"
+    try:
+        return _store_fingerprints(store, dataset, version, properties, kind, cache_dir), "store"
+    except (MatlibError, FileNotFoundError, KeyError) as exc:
+        return None, (f"the library records no fingerprints of {ref} and the store {store.root} cannot give them "
+                      f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
 
 
 def leakage_flags(catalog: pd.DataFrame, inputs: Sequence[str], y: np.ndarray, kind: str, target_column: str,
                   store: Store | None, target_dataset: str | None = None, max_overlap: float = 0.0,
-                  cache_dir: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """(model_id, leak, leak_reason, overlap) per catalog model, and notes on what could not be checked."""
+                  cache_dir: Path | None = None, library=None) -> tuple[pd.DataFrame, list[str]]:
+    """(model_id, leak, leak_reason, overlap) per catalog model, and notes.
+
+    Input overlap is checked against the fingerprints the library records of its source datasets (else the store's
+    datasets). A source whose inputs cannot be checked is never silently passed: its models are flagged as
+    unverifiable (left out unless leakage is allowed) and a note says why.
+    """
     notes: list[str] = []
-    keys = canonical_inputs(list(inputs), kind)
-    target = pd.DataFrame({"key": keys, "y": np.asarray(y, dtype=np.float64)}).dropna(subset=["key"])
+    keys = key_hashes(canonical_inputs(list(inputs), kind))
+    target = pd.DataFrame({"key": keys, "y": np.asarray(y, dtype=np.float64)})
+    target = target[target["key"] != 0]
     tkeys = set(target["key"])
     reasons: dict[tuple, tuple[str, int]] = {}
     groups = catalog.groupby(["dataset", "dataset_version", "property"], sort=True)
+    props_of = catalog.groupby(["dataset", "dataset_version"])["property"].agg(lambda s: sorted(set(map(str, s))))
     sources: dict[tuple, pd.DataFrame | None] = {}
     for (dataset, version, prop), _ in groups:
         why: list[str] = []
@@ -84,14 +82,17 @@ def leakage_flags(catalog: pd.DataFrame, inputs: Sequence[str], y: np.ndarray, k
         if _norm(prop) == _norm(target_column):
             why.append(f"same property {prop!r}")
         overlap = 0
-        if store is not None and (dataset, version) not in sources:
-            try:
-                sources[(dataset, version)] = _source_keys(store, dataset, version, kind, cache_dir)
-            except (MatlibError, FileNotFoundError, KeyError) as exc:
-                sources[(dataset, version)] = None
-                notes.append(f"leakage: cannot read source dataset {dataset}@{version} ({exc}); input overlap unchecked")
-        src = sources.get((dataset, version))
-        if src is not None:
+        if (dataset, version) not in sources:
+            table, origin = source_table(library, store, dataset, version, props_of[(dataset, version)], kind,
+                                         cache_dir)
+            sources[(dataset, version)] = table
+            if table is None:
+                notes.append(f"leakage guard: input overlap with {dataset}@{version} cannot be checked ({origin}); "
+                             "its models are flagged as unverifiable")
+        src = sources[(dataset, version)]
+        if src is None:
+            why.append(f"input overlap with {dataset}@{version} unverifiable")
+        else:
             hit = src[src["key"].isin(tkeys)]
             overlap = int(hit["key"].nunique())
             if overlap and prop in hit.columns:

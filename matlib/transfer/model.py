@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,11 +11,14 @@ import pandas as pd
 import torch
 
 from matlib.atomic import atomic_write_json, read_json
-from matlib.errors import MatlibError
+from matlib.errors import IntegrityError, MatlibError
+from matlib.transfer.impute import featurize_imputed, load_medians, save_medians, spec_key
 from matlib.transfer.intervals import interval_frame
 from matlib.transfer.learners import get_learner
+from matlib.transfer.run_manifest import confined, verify_run
 
 FORMAT = "matlib-transfer-model/1"
+MEMBER_KEYS = ("key", "kind", "descriptor_spec", "learner", "model_id", "layer")
 
 
 @dataclass
@@ -59,13 +61,14 @@ def member_features(member: Member, X: np.ndarray, extractor=None) -> np.ndarray
 
 
 def save_model(model_dir: Path, members: list[Member], extractors: dict[str, Any], states: dict[str, list[dict]],
-               info: dict[str, Any]) -> Path:
-    """Write model.json, one extractor shard per transfer member, and every member's full + fold learners."""
+               info: dict[str, Any], medians: dict[str, np.ndarray] | None = None) -> Path:
+    """Write model.json, one extractor shard per transfer member, every member's full + fold learners, and the
+    training medians used to fill undefined descriptor values at predict time (into a new, empty model_dir)."""
     from matlib.library import write_shard
 
     model_dir = Path(model_dir)
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
+    if model_dir.exists() and any(model_dir.iterdir()):
+        raise MatlibError(f"{model_dir} is not empty; a model is saved only into a new folder")
     entries = []
     for i, m in enumerate(members):
         entry = m.to_dict()
@@ -81,52 +84,101 @@ def save_model(model_dir: Path, members: list[Member], extractors: dict[str, Any
             lr.save(state, model_dir / rel)
             entry["fits"].append(rel)
         entries.append(entry)
+    if medians is not None:
+        info = {**info, "impute": save_medians(model_dir, medians)}
     atomic_write_json(model_dir / "model.json", {"format": FORMAT, "members": entries, **info})
     return model_dir
 
 
-def load_model(run_dir: str | Path) -> dict[str, Any]:
-    """The saved model description with its extractors and learner states loaded."""
-    from matlib.library import read_shard
+def _finite_state(state: dict[str, Any], where: str) -> None:
+    """Refuse a learner state holding a NaN or infinite weight (IntegrityError naming the file)."""
+    for key, value in state.items():
+        if key == "booster":  # LightGBM: the leaf values are the weights
+            lines = [ln.split("=", 1)[1] for ln in value.model_to_string().splitlines() if ln.startswith("leaf_value=")]
+            arr = np.array(" ".join(lines).split(), dtype=np.float64)
+        else:
+            arr = np.asarray(value)
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise IntegrityError(f"{where}: non-finite weight in {key!r}; refusing to predict with it")
 
-    run_dir = Path(run_dir)
-    model_dir = run_dir / "model" if (run_dir / "model" / "model.json").exists() else run_dir
+
+def load_model(run_dir: str | Path) -> dict[str, Any]:
+    """The saved model of a complete, verified run (see run_manifest) with its extractors and learner states."""
+    from matlib.library import read_shard
+    from matlib.library.features import n_feature_layers
+
+    run = verify_run(run_dir)
+    model_dir = confined(run, "model", f"run {run}")
     path = model_dir / "model.json"
-    if not path.exists():
-        raise MatlibError(f"{run_dir} holds no transfer model (no model/model.json); run `matlib transfer fit` first")
-    spec = read_json(path)
-    if spec.get("format") != FORMAT:
-        raise MatlibError(f"{path}: unknown model format {spec.get('format')!r} (expected {FORMAT})")
-    for entry in spec["members"]:
+    try:
+        spec = read_json(path)
+    except ValueError as exc:
+        raise IntegrityError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(spec, dict) or spec.get("format") != FORMAT:
+        raise MatlibError(f"{path}: unknown model format {spec.get('format') if isinstance(spec, dict) else None!r} "
+                          f"(expected {FORMAT})")
+    members = spec.get("members")
+    if not isinstance(members, list) or not members:
+        raise IntegrityError(f"{path}: no members; the model is damaged")
+    for i, entry in enumerate(members):
+        where = f"{path} member {i}"
+        missing = [k for k in MEMBER_KEYS if not isinstance(entry, dict) or k not in entry]
+        if missing:
+            raise IntegrityError(f"{where}: missing {', '.join(missing)}; the model is damaged")
         lr = get_learner(entry["learner"])
-        entry["states"] = [lr.load(model_dir / rel) for rel in entry["fits"]]
-        entry["shard"] = read_shard(model_dir / entry["extractor"], None) if entry.get("extractor") else None
+        fits = entry.get("fits")
+        if not isinstance(fits, list) or not fits:
+            raise IntegrityError(f"{where}: no fitted learner listed")
+        entry["states"] = []
+        for rel in fits:
+            state = lr.load(confined(model_dir, rel, where))
+            _finite_state(state, f"{where} ({rel})")
+            entry["states"].append(state)
+        entry["shard"] = None
+        if entry.get("kind") == "transfer" or entry.get("extractor"):
+            shard = read_shard(confined(model_dir, entry.get("extractor"), where), None)
+            for key, t in shard.tensors.items():
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    raise IntegrityError(f"{where} ({entry['extractor']}): non-finite weight in {key!r}; "
+                                         "refusing to predict with it")
+            n_hidden = n_feature_layers(shard.arch)  # a GNN's: pooled embedding + decoder layers
+            layer = entry.get("layer")
+            if not isinstance(layer, int) or not 0 <= layer < n_hidden:
+                raise IntegrityError(f"{where}: layer {layer!r} does not exist (its source model has {n_hidden} "
+                                     "hidden layers)")
+            entry["shard"] = shard
+    spec["medians"] = load_medians(confined(model_dir, spec["impute"], str(path))) if spec.get("impute") else {}
     return spec
 
 
 def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.DataFrame:
-    """One row per input, in order: prediction (weighted mean of members), uncertainty (member/fold spread), reason."""
-    from matlib.transfer.target import featurize_inputs
-
+    """One row per input, in order: prediction (weighted mean of members), uncertainty (member/fold spread), reason
+    (why a row has no prediction) and note (e.g. descriptor values imputed from the training medians)."""
     spec = run_dir if isinstance(run_dir, dict) else load_model(run_dir)
     inputs = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip() for v in inputs]
     n = len(inputs)
     reasons: list[str | None] = ["empty input" if not s else None for s in inputs]
+    notes: list[list[str]] = [[] for _ in range(n)]
+    medians = spec.get("medians", {})
     feats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for entry in spec["members"]:
-        h = entry["descriptor_spec"].get("hash") or entry["descriptor_spec"]["name"]
+        h = spec_key(entry["descriptor_spec"])
         if h not in feats:
-            X, ok, why, _ = featurize_inputs(inputs, entry["descriptor_spec"]) if n else (np.zeros((0, 0)), np.zeros(0, bool), [], "")
+            X, ok, why, note = featurize_imputed(inputs, entry["descriptor_spec"], medians.get(h)) if n else \
+                (np.zeros((0, 0)), np.zeros(0, bool), [], [])
             feats[h] = (X, ok)
             for i in np.flatnonzero(~ok):
                 if reasons[i] is None:
                     reasons[i] = f"{entry['descriptor_spec'].get('name')}: {why[i] or 'cannot be featurised'}"
+            for i, text in enumerate(note):
+                if text:
+                    notes[i].append(text)
     good = np.array([r is None for r in reasons], dtype=bool)
     full, spread, weights, sds = [], [], [], []
     if good.any():
         for entry in spec["members"]:
-            h = entry["descriptor_spec"].get("hash") or entry["descriptor_spec"]["name"]
-            member = Member(**{k: entry[k] for k in ("key", "kind", "descriptor_spec", "learner", "model_id", "layer")},
+            h = spec_key(entry["descriptor_spec"])
+            member = Member(**{k: entry[k] for k in MEMBER_KEYS},
                             clip=entry.get("clip", spec.get("input_clip")),  # older models: one clip per run
                             weight=float(entry.get("weight", 1.0)))  # older models: equal weights
             Z = member_features(member, feats[h][0][good], entry["shard"])
@@ -146,5 +198,6 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
     if good.any() and len(sds) == len(full):  # every member has a predictive sd (Gaussian process)
         sd[good] = np.average(sds, axis=0, weights=weights)
     bounds = interval_frame(pred, spec.get("interval"), sd if len(sds) == len(full) and good.any() else None)
+    note = ["; ".join(x) if x and good[i] else None for i, x in enumerate(notes)]
     return pd.concat([pd.DataFrame({"input": inputs, "prediction": pred, "uncertainty": unc}), bounds,
-                      pd.DataFrame({"reason": reasons})], axis=1)
+                      pd.DataFrame({"reason": reasons, "note": note})], axis=1)

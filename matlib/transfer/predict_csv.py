@@ -16,7 +16,7 @@ from matlib.transfer.model import load_model, predict_transfer
 
 def predict_csv(run_dir: str | Path, input_csv: str | Path, output_csv: str | Path,
                 input_column: str | None = None) -> pd.DataFrame:
-    """Write input rows + prediction, uncertainty, reason to output_csv; returns that table."""
+    """Write input rows + prediction, uncertainty, reason, note to output_csv; returns that table."""
     info = load_model(run_dir)
     col = input_column or info.get("input_column") or "input"
     path = Path(input_csv)
@@ -30,7 +30,7 @@ def predict_csv(run_dir: str | Path, input_csv: str | Path, output_csv: str | Pa
     inputs = ["" if table.problem[i] or pd.isna(v) else str(v) for i, v in enumerate(df[col])]
     pred = predict_transfer(info, inputs)
     out = df.copy()
-    for c in ("prediction", "uncertainty", "reason"):
+    for c in ("prediction", "uncertainty", "reason", "note"):
         out[c] = pred[c].to_numpy()
     unreadable = np.flatnonzero(~table.ok)
     out.loc[out.index[unreadable], "reason"] = [table.reason(i) for i in unreadable]

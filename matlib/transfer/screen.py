@@ -11,6 +11,7 @@ import torch
 from matlib.transfer.ridge import DEFAULT_GRID, FALLBACKS, screen_features
 from matlib.transfer.target import TargetFeatures
 
+GRAPH_CODES = {"molgraph"}  # descriptors that encode graphs for GNN sources (matlib.graphs.code)
 CHUNK = 512  # candidates scored at once (bounds memory: CHUNK x n x h floats)
 
 RANK_COLUMNS = ["candidate", "kind", "model_id", "layer", "clip", "width", "property", "dataset", "dataset_version",
@@ -83,6 +84,8 @@ def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Seq
     (columns loo_mae_f0, ...), so the whole transfer search can be cross-validated without seeing held-out rows.
     """
     rows = catalog[(catalog["shard"] == shard.name) & (catalog["status"] == "ok")].sort_values("row")
+    if shard.arch.get("model") == "gnn":
+        clips = (None,)  # a GNN reads graphs, not standardised descriptors: nothing to clamp
     y = torch.as_tensor(target.y_usable, dtype=torch.float32, device=device)
     folds = [(r, y[r]) for r in (torch.as_tensor(train, device=device) for train in fold_train)]  # once per shard
     out = [_screen_clip(shard, rows, target, y, grid, layers, device, clip, folds) for clip in clips]
@@ -124,6 +127,8 @@ def screen_direct(target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID) 
     y = torch.as_tensor(target.y_usable, dtype=torch.float64)
     rows = []
     for h, X in target.features.items():
+        if target.specs[h].get("name") in GRAPH_CODES:
+            continue  # a graph code is an input to GNN sources, not a feature vector to learn from directly
         s = screen_features(torch.as_tensor(X, dtype=torch.float64).unsqueeze(0), y, grid)
         name = target.specs[h].get("name")
         rows.append({"candidate": f"direct:{name}:{h}", "kind": "direct", "model_id": "", "layer": -1, "clip": np.nan,
@@ -133,11 +138,12 @@ def screen_direct(target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID) 
 
 
 def _n_hidden(arch) -> int:
-    """Number of hidden layers of an arch (JSON text or dict)."""
+    """Number of feature layers of an arch (JSON text or dict): hidden layers; a GNN's pooled + decoder layers."""
     import json
 
-    a = json.loads(arch) if isinstance(arch, str) else arch
-    return len(a["hidden"])
+    from matlib.library.features import n_feature_layers
+
+    return n_feature_layers(json.loads(arch) if isinstance(arch, str) else arch)
 
 
 def _width(arch, layer: int) -> int:
@@ -145,6 +151,8 @@ def _width(arch, layer: int) -> int:
     import json
 
     a = json.loads(arch) if isinstance(arch, str) else arch
+    if a.get("model") == "gnn":
+        return int(([a["width"]] + list(a["decoder"]))[layer])
     return int(a["hidden"][layer])
 
 

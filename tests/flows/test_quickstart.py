@@ -47,7 +47,7 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
     report = run / "report.md"
     assert report.exists() and str(report) in out.replace("\n", "")
     assert list(run.glob("*.png"))
-    preds = pd.read_csv(run / "holdout_predictions.csv")
+    preds = pd.read_csv(store / "transfer" / "quickstart-esol-inputs" / "holdout_predictions.csv")
     held = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "samples" / "esol_sample.csv").iloc[100:]
     assert len(preds) == len(held) == 50
     assert preds["smiles"].tolist() == held["smiles"].tolist()

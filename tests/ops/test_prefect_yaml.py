@@ -37,3 +37,13 @@ def test_pull_step_sets_working_directory_to_repo() -> None:
     step = data["pull"][0]["prefect.deployments.steps.set_working_directory"]
     build = data["build"][0]["prefect.deployments.steps.run_shell_script"]
     assert step["directory"] == "{{ " + build["id"] + ".stdout }}" and build["script"] == "pwd"
+
+
+def test_weekly_build_trains_on_what_the_nightly_refresh_fetches() -> None:
+    from matlib.library.config import load_config
+
+    deps = {d["name"]: d for d in _load()["deployments"]}
+    cfg = load_config(REPO / deps["library-build"]["parameters"]["config"])
+    refreshed = set(deps["data-refresh"]["parameters"]["sources"])
+    assert cfg["groups"] and all(g["import"] is None for g in cfg["groups"])  # no local tables
+    assert {g["dataset"].split("@")[0] for g in cfg["groups"]} <= refreshed

@@ -47,3 +47,73 @@ def test_same_property_name_flagged(small_library, tmp_path):
     pol = tr["model_id"].map(lib["property"]) == "Polarizability_bohr3"
     assert tr.loc[pol, "leak"].all() and not tr.loc[~pol, "leak"].any()
     assert tr.loc[pol, "leak_reason"].str.contains("same property").all()
+
+
+def _qm9_fit(library, out, **extra):
+    qm9 = pd.read_csv(REPO / "data" / "samples" / "qm9_sample.csv").head(30)
+    return fit_transfer(library, qm9["smiles"].tolist(), qm9["HOMO_LUMO_gap_au"].tolist(), out, target_column="gap",
+                        top_k=2, repeats=1, folds=4, learners=("ridge",), direct_learners=("ridge",), report=False,
+                        **extra)
+
+
+def _pulled(small_library, tmp_path, keep_sources: bool = True):
+    """A copy of the library far from its store (as after `scp` or a download), optionally without fingerprints."""
+    import json
+    import shutil
+
+    lib = shutil.copytree(small_library, tmp_path / "downloads" / "lib")
+    if not keep_sources:
+        m = json.loads((lib / "manifest.json").read_text())
+        m.pop("sources", None)
+        (lib / "manifest.json").write_text(json.dumps(m))
+    return lib
+
+
+def test_pulled_library_is_checked_with_its_own_fingerprints(small_library, tmp_path, monkeypatch):
+    """Probe: the guard looked for the store at the library's grandparent and noted 'unchecked' for a pulled one."""
+    monkeypatch.setenv("MATLIB_HOME", str(tmp_path / "empty-store"))
+    lib = _pulled(small_library, tmp_path)
+    res = _qm9_fit(lib, tmp_path / "run")
+    tr = res.ranking[res.ranking["kind"] == "transfer"]
+    qm9 = tr["model_id"].map(Library(lib).catalog.set_index("model_id")["dataset"]) == "qm9_sample"
+    assert tr.loc[qm9, "leak_reason"].str.contains("trained on 30 of the target's 30 inputs").all()
+    assert tr.loc[qm9, "leak_reason"].str.contains("own values").any()
+    assert not any("unchecked" in n or "cannot be checked" in n for n in res.notes)
+    assert not (tmp_path / "empty-store").exists()  # the guard did not need (or create) the store
+    assert Library(lib).manifest["sources"]  # the fingerprints travel inside the library
+
+
+def test_source_that_cannot_be_checked_is_flagged_never_silently_passed(small_library, tmp_path, monkeypatch):
+    monkeypatch.setenv("MATLIB_HOME", str(tmp_path / "empty-store"))
+    lib = _pulled(small_library, tmp_path, keep_sources=False)
+    res = _qm9_fit(lib, tmp_path / "run", max_overlap=1.0)
+    tr = res.ranking[res.ranking["kind"] == "transfer"]
+    assert tr["leak"].all() and tr["leak_reason"].str.contains("unverifiable").all()
+    assert any("cannot be checked" in n and str(tmp_path / "empty-store") in n for n in res.notes)
+
+
+def test_library_without_fingerprints_uses_the_store_of_matlib_home(small_library, tmp_path, monkeypatch):
+    monkeypatch.setenv("MATLIB_HOME", str(small_library.parents[1]))  # the store the library was built in
+    lib = _pulled(small_library, tmp_path, keep_sources=False)
+    res = _qm9_fit(lib, tmp_path / "run")
+    tr = res.ranking[res.ranking["kind"] == "transfer"]
+    qm9 = tr["model_id"].map(Library(lib).catalog.set_index("model_id")["dataset"]) == "qm9_sample"
+    assert tr.loc[qm9, "leak_reason"].str.contains("trained on 30 of the target's 30 inputs").all()
+    assert not any("cannot be checked" in n for n in res.notes)
+
+
+def test_library_pulled_from_a_bundle_is_checked_in_a_fresh_store(small_library, tmp_path, monkeypatch):
+    """Pack on one machine, pull into an empty store elsewhere: the guard still sees the overlap."""
+    from matlib.library.bundle import pack_library, pull_library
+    from matlib.store import Store
+
+    bundle = pack_library(small_library, tmp_path / "bundles")
+    fresh = Store(tmp_path / "elsewhere")
+    monkeypatch.setenv("MATLIB_HOME", str(fresh.root))
+    lib = pull_library(fresh, str(bundle))
+    assert not fresh.datasets().exists()  # no source dataset travels with it, only fingerprints
+    res = _qm9_fit(lib, tmp_path / "run")
+    tr = res.ranking[res.ranking["kind"] == "transfer"]
+    qm9 = tr["model_id"].map(Library(lib).catalog.set_index("model_id")["dataset"]) == "qm9_sample"
+    assert qm9.any() and tr.loc[qm9, "leak_reason"].str.contains("trained on 30 of the target's 30 inputs").all()
+    assert not any("cannot be checked" in n for n in res.notes)

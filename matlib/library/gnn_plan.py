@@ -1,0 +1,190 @@
+"""GNN groups of a library build: config entry, graph training tables, shard jobs and the shard job itself.
+
+A group with `model: gnn` trains graph networks on a dataset's graphs (cached per dataset version, see
+`matlib.graphs.cache`) instead of MLPs on a descriptor. Keys: `dataset` / `import` / `properties` /
+`property_names` / `models_per_property` / `max_rows` / `refresh` as for MLP groups, plus `graph` (a graph spec, default
+`molgraph`), `architecture` (overrides of `matlib.models.gnn.GNN_SPACE`), `training` (`GNNTrainConfig`),
+`family_size` (models sharing one sampled architecture; default the config's), and `multi_task` (true: each
+model predicts every property of the group at once, missing labels masked; default false: one set per property).
+Catalog rows get `model_type` "gnn", `descriptor*` = the graph spec, and `tasks` (JSON list of properties).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from matlib.atomic import atomic_write_bytes, atomic_write_json, atomic_write_parquet
+from matlib.errors import ValidationError
+from matlib.graphs.batch import GraphSet
+from matlib.graphs.cache import graphset_bytes, graphset_from_bytes, load_graphs
+from matlib.graphs.spec import GraphSpec
+from matlib.hashing import canonical_json, spec_hash
+from matlib.library.plan import MIN_ROWS, _slug, derive_seed, ensure_dataset, library_dir, part_paths
+from matlib.library.shard import write_shard
+from matlib.models.gnn import resolve_gnn_space, sample_gnn_architecture
+from matlib.models.gnn_batched import GNNTrainConfig, train_gnn_batched
+from matlib.store import Store
+
+GNN_GROUP_KEYS = {"model", "dataset", "import", "refresh", "graph", "properties", "property_names", "models_per_property",
+                  "max_rows", "architecture", "training", "family_size", "multi_task"}
+MODEL_TYPE = "gnn"
+
+
+def is_gnn_group(group: dict) -> bool:
+    """True for a normalised (or raw) group entry that trains GNNs."""
+    return group.get("model", "mlp") == MODEL_TYPE
+
+
+def gnn_group(g: dict, i: int, base: Path, top: dict) -> dict[str, Any]:
+    """One normalised `model: gnn` group entry (one-line errors for bad keys and values)."""
+    from matlib.library.config import _known, dataset_source
+
+    where = f"library config groups[{i}]"
+    _known(g, GNN_GROUP_KEYS, where)
+    for key in ("dataset", "properties"):
+        if key not in g:
+            raise ValidationError(f"{where}: missing required key {key!r}")
+    props = g["properties"] if isinstance(g["properties"], list) else [g["properties"]]
+    try:
+        graph = GraphSpec.coerce(g.get("graph") or "molgraph")
+    except (KeyError, TypeError) as exc:
+        raise ValidationError(f"{where}: invalid graph spec ({exc})") from None
+    out = {
+        "model": MODEL_TYPE, "dataset": str(g["dataset"]), "graph": graph.to_dict(),
+        "properties": [str(p) for p in props],
+        "property_names": {str(k): str(v) for k, v in (g.get("property_names") or {}).items()},
+        "models_per_property": int(g.get("models_per_property", 8)),
+        "max_rows": int(g["max_rows"]) if g.get("max_rows") else None,
+        "architecture": dict(g.get("architecture") or {}),
+        "training": GNNTrainConfig.from_dict(g.get("training")).to_dict(),
+        "family_size": int(g.get("family_size", top["family_size"])),
+        "multi_task": bool(g.get("multi_task", False)),
+        **dataset_source(g, where, base),
+    }
+    resolve_gnn_space(out["architecture"])
+    if out["models_per_property"] < 1 or out["family_size"] < 1:
+        raise ValidationError(f"{where}: models_per_property and family_size must be >= 1")
+    return out
+
+
+def prepare_gnn_group(store: Store, cfg: dict, gi: int) -> list[dict]:
+    """Graphs (cached per dataset version) + one training table per property (or one for all, multi-task)."""
+    group = cfg["groups"][gi]
+    lib = library_dir(store, cfg)
+    ds = ensure_dataset(store, group, lib)
+    ref = f"{ds.name}@{ds.version}"
+    missing = [p for p in group["properties"] if p not in ds.records.columns]
+    if missing:
+        raise ValidationError(f"library config groups[{gi}]: dataset {ref} has no property {missing[0]!r} "
+                              f"(it has {', '.join(ds.manifest.get('properties', []))})")
+    spec = GraphSpec.coerce(group["graph"])
+    ids, gs = load_graphs(store, ref, spec)
+    y_all = ds.records.set_index("record_id")
+    task_sets = [group["properties"]] if group["multi_task"] else [[p] for p in group["properties"]]
+    units = []
+    for props in task_sets:
+        Y = np.stack([y_all[p].reindex(ids).to_numpy(dtype=np.float64) for p in props], axis=1)
+        keep = np.flatnonzero(np.isfinite(Y).any(axis=1))
+        if group["max_rows"] and len(keep) > group["max_rows"]:
+            rng = np.random.default_rng(derive_seed(cfg["seed"], ds.version, props, "rows"))
+            keep = np.sort(rng.choice(keep, size=group["max_rows"], replace=False))
+        if len(keep) < MIN_ROWS:
+            raise ValidationError(f"library config groups[{gi}]: properties {props} of {ref} have only {len(keep)} "
+                                  f"rows with a graph and a label (need {MIN_ROWS})")
+        names = [group["property_names"].get(p, p) for p in props]
+        key = spec_hash([ds.version, spec.hash, props, group["max_rows"], cfg["seed"]])
+        path = lib / "data" / f"{_slug('-'.join(names))}-{spec.name}-{key}.safetensors"
+        if not path.exists():
+            write_graph_table(path, gs.subset(keep), Y[keep], {"dataset": ref, "properties": names})
+        units.append({
+            "data_file": str(path), "n_rows": int(len(keep)), "group": gi, "tasks": names,
+            "n_node": gs.n_node_features, "n_edge": gs.n_edge_features,
+            "property": "|".join(names), "dataset": ds.name, "dataset_version": ds.version, "descriptor": spec.name,
+            "descriptor_hash": spec.hash, "descriptor_spec": canonical_json(spec.to_dict()),
+        })
+    return units
+
+
+def write_graph_table(path: Path, gs: GraphSet, Y: np.ndarray, meta: dict) -> None:
+    """A GNN training table: the packed graphs and their targets [n, T] (NaN: missing) in one safetensors file."""
+    graphs = graphset_bytes(gs)
+    atomic_write_bytes(path, st_save({"graphs": torch.frombuffer(bytearray(graphs), dtype=torch.uint8),
+                                      "y": torch.from_numpy(np.ascontiguousarray(Y, dtype=np.float64))},
+                                     metadata={k: canonical_json(v) for k, v in meta.items()}))
+
+
+def load_graph_table(path: str | Path) -> tuple[GraphSet, np.ndarray]:
+    """(graphs, targets [n, T]) of a GNN training table."""
+    t = st_load(Path(path).read_bytes())
+    return graphset_from_bytes(t["graphs"].numpy().tobytes()), t["y"].numpy()
+
+
+def plan_gnn_shards(store: Store, cfg: dict, units: list[dict]) -> list[dict]:
+    """Shard jobs: per unit, models in families (one sampled architecture each), chunked by shard_size."""
+    lib = library_dir(store, cfg)
+    jobs = []
+    for u in units:
+        group = cfg["groups"][u["group"]]
+        train, fam_size = group["training"], group["family_size"]
+        n = group["models_per_property"]
+        for fam in range((n + fam_size - 1) // fam_size):
+            fam_seed = derive_seed(cfg["seed"], u["dataset_version"], u["descriptor_hash"], u["property"], "gnn", fam)
+            arch = sample_gnn_architecture(u["n_node"], u["n_edge"], fam_seed, group["architecture"],
+                                           n_out=len(u["tasks"]))
+            models = []
+            for i in range(fam * fam_size, min(n, (fam + 1) * fam_size)):
+                seed = derive_seed(cfg["seed"], u["dataset_version"], u["descriptor_hash"], u["property"], "gnn", i)
+                mid = spec_hash([u["dataset_version"], u["descriptor_hash"], u["property"], u["n_rows"], arch, seed,
+                                 train])
+                models.append({"model_id": mid, "seed": seed})
+            for start in range(0, len(models), cfg["shard_size"]):
+                chunk = models[start:start + cfg["shard_size"]]
+                name = f"{_slug(u['property'])}-gnn-{spec_hash([m['model_id'] for m in chunk], 12)}"
+                jobs.append({
+                    "model_type": MODEL_TYPE, "shard": name, "library_dir": str(lib), "data_file": u["data_file"],
+                    "train": train, "arch": arch, "models": chunk, "tasks": u["tasks"], "split_seed": fam_seed,
+                    "base": {k: u[k] for k in ("property", "dataset", "dataset_version", "descriptor",
+                                               "descriptor_hash", "descriptor_spec")},
+                })
+    return jobs
+
+
+def run_gnn_shard_job(job: dict) -> dict:
+    """Train one GNN shard's models together; write the shard (good models), its catalog part and done record."""
+    lib = Path(job["library_dir"])
+    shard_file, part, done = part_paths(lib, job["shard"])
+    gs, Y = load_graph_table(job["data_file"])
+    models, arch = job["models"], job["arch"]
+    res = train_gnn_batched(gs, Y, arch, [m["seed"] for m in models], job["train"], split_seed=job["split_seed"])
+    ok = [i for i, met in enumerate(res.metrics) if met["status"] == "ok"]
+    rows = []
+    for i, (m, met) in enumerate(zip(models, res.metrics)):
+        good = i in ok
+        rows.append({
+            "model_id": m["model_id"], **job["base"], "arch": canonical_json(arch), "seed": int(m["seed"]),
+            "train_config": canonical_json(job["train"]), "n_train": int(met["n_train"]),
+            "mae": met["mae"], "rmse": met["rmse"], "r2": met["r2"],
+            "shard": job["shard"] if good else None, "row": ok.index(i) if good else -1,
+            "status": met["status"], "reason": met["reason"], "best_epoch": int(met["best_epoch"]),
+            "model_type": MODEL_TYPE, "tasks": canonical_json(job["tasks"]),
+            "task_metrics": canonical_json(met.get("tasks", [])),
+        })
+    sha = None
+    if ok:
+        idx = torch.tensor(ok)
+        tensors = {k: v.index_select(0, idx).contiguous() for k, v in res.tensors.items()}
+        meta = {"model_type": MODEL_TYPE, "model_ids": [models[i]["model_id"] for i in ok], **job["base"],
+                "train_config": job["train"], "tasks": job["tasks"]}
+        sha = write_shard(shard_file, arch, tensors, meta)
+    atomic_write_parquet(part, pd.DataFrame(rows))
+    record = {"shard": job["shard"], "sha256": sha, "n_models": len(models), "n_ok": len(ok),
+              "arch": arch if ok else None}
+    atomic_write_json(done, record)
+    return {k: record[k] for k in ("shard", "sha256", "n_models", "n_ok")}
