@@ -54,7 +54,7 @@ def print_fit_summary(res: "TransferResult", console: Console | None = None) -> 
 def print_nested(nested: dict, console: Console) -> None:
     """One line: nested CV MAE of the chosen option, the best direct and the best transfer option."""
     if nested:
-        console.print("nested CV MAE: " + ", ".join(f"{k} {v:.4g}" for k, v in nested.items()))
+        console.print("nested CV MAE: " + ", ".join(f"{escape(k)} {v:.4g}" for k, v in nested.items()), soft_wrap=True)
 
 
 def print_run_summary(run_dir: Path, console: Console | None = None) -> None:
