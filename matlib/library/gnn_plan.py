@@ -26,7 +26,7 @@ from matlib.graphs.batch import GraphSet
 from matlib.graphs.cache import graphset_bytes, graphset_from_bytes, load_graphs
 from matlib.graphs.spec import GraphSpec
 from matlib.hashing import canonical_json, spec_hash
-from matlib.library.plan import MIN_ROWS, _slug, derive_seed, ensure_dataset, library_dir, part_paths
+from matlib.library.plan import MIN_ROWS, _slug, derive_seed, group_dataset, library_dir, part_paths
 from matlib.library.shard import write_shard
 from matlib.models.gnn import resolve_gnn_space, sample_gnn_architecture
 from matlib.models.gnn_batched import GNNTrainConfig, train_gnn_batched
@@ -78,12 +78,7 @@ def prepare_gnn_group(store: Store, cfg: dict, gi: int) -> list[dict]:
     """Graphs (cached per dataset version) + one training table per property (or one for all, multi-task)."""
     group = cfg["groups"][gi]
     lib = library_dir(store, cfg)
-    ds = ensure_dataset(store, group, lib)
-    ref = f"{ds.name}@{ds.version}"
-    missing = [p for p in group["properties"] if p not in ds.records.columns]
-    if missing:
-        raise ValidationError(f"library config groups[{gi}]: dataset {ref} has no property {missing[0]!r} "
-                              f"(it has {', '.join(ds.manifest.get('properties', []))})")
+    ds, ref = group_dataset(store, cfg, gi)
     spec = GraphSpec.coerce(group["graph"])
     ids, gs = load_graphs(store, ref, spec)
     y_all = ds.records.set_index("record_id")

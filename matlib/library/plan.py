@@ -88,6 +88,18 @@ def _import_group_table(store: Store, group: dict, lib_dir: Path) -> Any:
     return import_table(store, name, file, imp.pop("input_column"), imp.pop("target_columns"), **imp)
 
 
+def group_dataset(store: Store, cfg: dict, gi: int) -> tuple[Any, str]:
+    """(dataset, "name@version") of group gi, checked to hold every property the group trains on."""
+    group = cfg["groups"][gi]
+    ds = ensure_dataset(store, group, library_dir(store, cfg))
+    ref = f"{ds.name}@{ds.version}"
+    missing = [p for p in group["properties"] if p not in ds.records.columns]
+    if missing:
+        raise ValidationError(f"library config groups[{gi}]: dataset {ref} has no property {missing[0]!r} "
+                              f"(it has {', '.join(ds.manifest.get('properties', []))})")
+    return ds, ref
+
+
 def prepare_group(store: Store, cfg: dict, gi: int, client: Any = None) -> list[dict]:
     """Descriptors + one training table (X, y) per property of group gi; returns the prepared units."""
     from matlib.descriptors import DescriptorSpec, build_descriptors, load_descriptors
@@ -98,12 +110,7 @@ def prepare_group(store: Store, cfg: dict, gi: int, client: Any = None) -> list[
 
         return prepare_gnn_group(store, cfg, gi)
     lib = library_dir(store, cfg)
-    ds = ensure_dataset(store, group, lib)
-    ref = f"{ds.name}@{ds.version}"
-    missing = [p for p in group["properties"] if p not in ds.records.columns]
-    if missing:
-        raise ValidationError(f"library config groups[{gi}]: dataset {ref} has no property {missing[0]!r} "
-                              f"(it has {', '.join(ds.manifest.get('properties', []))})")
+    ds, ref = group_dataset(store, cfg, gi)
     y_all = ds.records.set_index("record_id")
     units = []
     for d in group["descriptors"]:

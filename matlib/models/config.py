@@ -25,16 +25,22 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "TrainConfig":
         """A config from a plain dict (unknown keys rejected with a one-line error)."""
-        d = dict(d or {})
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValidationError(f"training config: unknown keys {unknown} (known: {sorted(names)})")
-        cfg = cls(**d)
-        if cfg.epochs < 1 or cfg.batch_size < 2 or cfg.lr <= 0 or cfg.patience < 1:
-            raise ValidationError(f"training config: invalid values {cfg.to_dict()}")
-        return cfg
+        return checked_config(cls, d, "training config")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON form."""
         return asdict(self)
+
+
+def checked_config(cls: Any, d: dict[str, Any] | None, where: str) -> Any:
+    """A training-config dataclass from a plain dict: unknown keys and invalid values are one-line errors."""
+    d = dict(d or {})
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValidationError(f"{where}: unknown keys {unknown} (known: {sorted(names)})")
+    cfg = cls(**d)
+    lr_factor = getattr(cfg, "lr_factor", 1.0)  # the GNN trainer's plateau schedule
+    if cfg.epochs < 1 or cfg.batch_size < 2 or cfg.lr <= 0 or cfg.patience < 1 or not 0 < lr_factor <= 1:
+        raise ValidationError(f"{where}: invalid values {cfg.to_dict()}")
+    return cfg

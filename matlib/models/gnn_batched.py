@@ -9,7 +9,7 @@ influences another: the result equals training the same models one at a time (`g
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,6 +17,7 @@ import torch
 
 from matlib.errors import ValidationError
 from matlib.graphs.batch import GraphSet
+from matlib.models.config import checked_config
 from matlib.models.data import Split, regression_metrics, split_indices
 from matlib.models.gnn import init_gnn_params, stack_gnn_params
 from matlib.models.gnn_stacked import stacked_gnn_forward
@@ -44,15 +45,7 @@ class GNNTrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "GNNTrainConfig":
         """A config from a plain dict (unknown keys rejected with a one-line error)."""
-        d = dict(d or {})
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValidationError(f"gnn training config: unknown keys {unknown} (known: {sorted(names)})")
-        cfg = cls(**d)
-        if cfg.epochs < 1 or cfg.batch_size < 2 or cfg.lr <= 0 or cfg.patience < 1 or not 0 < cfg.lr_factor <= 1:
-            raise ValidationError(f"gnn training config: invalid values {cfg.to_dict()}")
-        return cfg
+        return checked_config(cls, d, "gnn training config")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON form."""
