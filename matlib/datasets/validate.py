@@ -6,7 +6,6 @@ import math
 from functools import lru_cache
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 
 from matlib.descriptors.composition import parse_formula

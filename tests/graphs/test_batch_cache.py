@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from matlib.errors import IntegrityError, ValidationError
-from matlib.graphs.batch import GraphSet
 from matlib.graphs.cache import build_graphs, graphs_dir, load_graphs
 from matlib.graphs.spec import GraphSpec
 from matlib.store import Store

@@ -7,7 +7,6 @@ paths, flipped bytes, non-finite weights, a user's folder that looks like a run.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
