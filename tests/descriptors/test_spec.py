@@ -41,7 +41,7 @@ def test_stale_hash_is_refused():
 
 
 def test_unknown_name_and_param_are_one_line_errors():
-    with pytest.raises(MatlibError, match="unknown descriptor 'soap'; known: maccs, magpie"):
+    with pytest.raises(MatlibError, match="unknown descriptor 'soap'; known: concat, maccs, magpie"):
         DescriptorSpec("soap")
     with pytest.raises(MatlibError, match=r"unknown parameter\(s\) \['radios'\]"):
         DescriptorSpec("morgan", {"radios": 3})

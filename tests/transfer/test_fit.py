@@ -78,10 +78,19 @@ def test_predict_keeps_order_and_count_with_bad_rows(two_runs):
         df["logSolubility"] - df["logSolubility"].mean()).mean()
 
 
-def test_predict_uses_each_members_saved_input_clip(two_runs):
-    df, (a, _) = two_runs
-    if not any(m.kind == "transfer" for m in a.members):
-        pytest.skip("the chosen model has no transfer member")
+@pytest.fixture(scope="module")
+def transfer_only_run(small_library, tmp_path_factory):
+    """A fit whose menu holds transfer options only, so its model has transfer members whatever CV prefers."""
+    df = esol_rows(200).sample(40, random_state=3)
+    out = tmp_path_factory.mktemp("runs") / "transfer-only"
+    res = fit_transfer(small_library, df["smiles"].tolist(), df["logSolubility"].tolist(), out,
+                       target_column="logSolubility", input_column="smiles", seed=7, include_direct=False, **FAST)
+    return df, res
+
+
+def test_predict_uses_each_members_saved_input_clip(transfer_only_run):
+    df, a = transfer_only_run
+    assert any(m.kind == "transfer" for m in a.members)
     spec = load_model(a.out_dir)
     inputs = df["smiles"].tolist()
     saved = predict_transfer(spec, inputs)["prediction"].to_numpy()
