@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from data_root import add_data_root, data_root
 from pymatgen.core import Composition
 
 from matlib.datasets.validate import normalise_inputs, reduced_formula
-
-from data_root import add_data_root, data_root
 
 
 def main(n: int = 20000, root: Path = Path(".")) -> None:
@@ -27,8 +26,10 @@ def main(n: int = 20000, root: Path = Path(".")) -> None:
     norm, reason = normalise_inputs(formulas, "composition")
     t_ours = time.perf_counter() - t0
     assert reason.isna().all() and len(base) == len(norm)
-    print(f"rows={len(formulas)} pymatgen_per_row={t_base:.2f}s matlib_cached={t_ours:.2f}s "
-          f"speedup={t_base / t_ours:.1f}x")
+    print(
+        f"rows={len(formulas)} pymatgen_per_row={t_base:.2f}s matlib_cached={t_ours:.2f}s "
+        f"speedup={t_base / t_ours:.1f}x"
+    )
 
 
 if __name__ == "__main__":

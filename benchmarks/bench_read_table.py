@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from data_root import add_data_root, data_root
 
 from matlib.datasets.textfile import read_text_table
 from matlib.descriptors.composition import amount_matrix
 from matlib.text import factorize
-
-from data_root import add_data_root, data_root
 
 
 def _best(fn, repeat: int = 3) -> float:
@@ -45,8 +44,10 @@ def main(rows: int, root: Path) -> None:
     t_pdf = _best(lambda: pd.factorize(pd.Series(formulas, dtype=object)))
     t_fac = _best(lambda: factorize(formulas))
     t_am = _best(lambda: amount_matrix(formulas), repeat=1)
-    print(f"formulas={len(formulas)} pandas_factorize={t_pdf:.3f}s exact_factorize={t_fac:.3f}s "
-          f"ratio={t_fac / t_pdf:.1f}x; amount_matrix total={t_am:.3f}s")
+    print(
+        f"formulas={len(formulas)} pandas_factorize={t_pdf:.3f}s exact_factorize={t_fac:.3f}s "
+        f"ratio={t_fac / t_pdf:.1f}x; amount_matrix total={t_am:.3f}s"
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,12 @@ DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def add_data_root(ap: argparse.ArgumentParser) -> None:
     """Add --data-root (default ../shared/data next to the repository) to a benchmark's arguments."""
-    ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
-                    help=f"folder of the public tables (default: {DEFAULT_DATA_ROOT})")
+    ap.add_argument(
+        "--data-root",
+        type=Path,
+        default=DEFAULT_DATA_ROOT,
+        help=f"folder of the public tables (default: {DEFAULT_DATA_ROOT})",
+    )
 
 
 def data_root(path: Path) -> Path:

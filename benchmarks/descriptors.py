@@ -1,6 +1,7 @@
 """Descriptor speed: matlib vs matminer (magpie) on real MP formulas, and molecular descriptors on QM9.
 
-Run:  .venv/bin/python benchmarks/descriptors.py [--formulas 20000] [--matminer-subset 2000] [--molecules 5000] [--data-root DIR]
+Run:  .venv/bin/python benchmarks/descriptors.py [--formulas 20000] [--matminer-subset 2000] [--molecules 5000]
+      [--data-root DIR]
 
 Compositions: the same N real formulas (random sample of matbench mp_e_form) go through matlib's
 `magpie`; matminer's ElementProperty.from_preset("magpie") (+ pymatgen Composition) is timed on a random
@@ -21,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from data_root import add_data_root, data_root
-
 
 
 def timed(fn, *args):
@@ -101,17 +101,23 @@ def bench_molecules(root: Path, n: int, seed: int) -> None:
     from matlib.store import Store
 
     RDLogger.DisableLog("rdApp.*")
-    smiles = pd.read_csv(root / "qm9" / "qm9.csv.gz", usecols=["smiles"])["smiles"].sample(
-        n, random_state=seed).tolist()
+    smiles = (
+        pd.read_csv(root / "qm9" / "qm9.csv.gz", usecols=["smiles"])["smiles"].sample(n, random_state=seed).tolist()
+    )
     workers = os.cpu_count() or 1
-    print(f"\nmolecular descriptors, {n} real QM9 SMILES "
-          f"(Dask column: the full build, {workers} worker processes, batches of 1000, Parquet written)")
-    with tempfile.TemporaryDirectory() as tmp, \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cl, \
-            Client(cl) as client:
+    print(
+        f"\nmolecular descriptors, {n} real QM9 SMILES "
+        f"(Dask column: the full build, {workers} worker processes, batches of 1000, Parquet written)"
+    )
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cl,
+        Client(cl) as client,
+    ):
         store = Store(tmp)
-        rec = pd.DataFrame({"record_id": [f"q{i:06d}" for i in range(n)], "input": smiles, "kind": "molecule",
-                            "y": np.zeros(n)})
+        rec = pd.DataFrame(
+            {"record_id": [f"q{i:06d}" for i in range(n)], "input": smiles, "kind": "molecule", "y": np.zeros(n)}
+        )
         commit_version(store, "qm9", rec, "benchmark")
         order = pd.Series(range(n), index=rec["record_id"])
         client.run(_warm_worker)  # imports (rdkit, matlib) are not part of the rate
@@ -122,9 +128,11 @@ def bench_molecules(root: Path, n: int, seed: int) -> None:
             t_dask, _ = timed(build_descriptors, store, "qm9", name, client, 1000, False)
             ids, X = load_descriptors(store, "qm9", name)
             same = np.array_equal(res.X[res.ok], ref[res.ok]) and np.array_equal(X, res.X[order.loc[ids].to_numpy()])
-            print(f"  {name:8s} plain RDKit loop {n / t_base:9,.0f} mol/s | matlib 1 process {n / t_one:9,.0f} mol/s "
-                  f"({t_base / t_one:4.2f}x) | matlib Dask build {n / t_dask:9,.0f} mol/s "
-                  f"({t_base / t_dask:4.2f}x) | identical vectors: {same}")
+            print(
+                f"  {name:8s} plain RDKit loop {n / t_base:9,.0f} mol/s | matlib 1 process {n / t_one:9,.0f} mol/s "
+                f"({t_base / t_one:4.2f}x) | matlib Dask build {n / t_dask:9,.0f} mol/s "
+                f"({t_base / t_dask:4.2f}x) | identical vectors: {same}"
+            )
 
 
 def main() -> None:

@@ -8,12 +8,12 @@ the wall time, next to an MLP on rdkit2d descriptors trained on the same 4,000 m
 1,000 (the published figure for this GCN setup: R2 0.964 after 5,000 epochs).
 
 Part 2 (speed). M GNNs of one family (same architecture, M seeds) trained for a fixed number of epochs (early
-stopping off, so both do the same work) on the same split, one after the other: batched (`train_gnn_batched`: one sparse product per
-message-passing step for all models, per-model weights one batched matmul) and one at a time
+stopping off, so both do the same work) on the same split, one after the other: batched (`train_gnn_batched`: one sparse
+product per message-passing step for all models, per-model weights one batched matmul) and one at a time
 (`train_gnn_single`: a plain module, torch.optim.Adam). Prints both wall times, the ratio, and how far their test
 metrics are apart; wall times and this process's CPU times (on cores shared with other work, the wall-time ratio
-swings with their load; the CPU-time ratio much less). Both run with `--threads` torch threads (default 1: as `matlib library build` runs shards,
-one single-threaded worker per core).
+swings with their load; the CPU-time ratio much less). Both run with `--threads` torch threads (default 1: as
+`matlib library build` runs shards, one single-threaded worker per core).
 
 Measured (2 shared CPU cores, load average 3-9 from other sessions, torch 2.13 CPU):
 - GCN 2 x 128, sum pooling, FC 128-64-1: test R2 0.9867 (MAE 0.361 cal/mol/K) after 138 epochs (best 108; early
@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
 from data_root import add_data_root, data_root
+
 from matlib.graphs.spec import GraphSpec
 from matlib.models.data import Split, regression_metrics
 from matlib.models.gnn_batched import GNNTrainConfig, train_gnn_batched
@@ -44,10 +44,30 @@ from matlib.models.gnn_reference import train_gnn_single
 
 TARGET = "Heatcapacity_Cv_cal_mol_K"
 
-GCN = {"model": "gnn", "n_node": 74, "n_edge": 12, "depth": 2, "width": 128, "pooling": "sum", "decoder": [128, 64],
-       "activation": "relu", "edge_features": False, "n_out": 1}
-FAMILY = {"model": "gnn", "n_node": 74, "n_edge": 12, "depth": 3, "width": 32, "pooling": "sum", "decoder": [32, 32],
-          "activation": "relu", "edge_features": True, "n_out": 1}
+GCN = {
+    "model": "gnn",
+    "n_node": 74,
+    "n_edge": 12,
+    "depth": 2,
+    "width": 128,
+    "pooling": "sum",
+    "decoder": [128, 64],
+    "activation": "relu",
+    "edge_features": False,
+    "n_out": 1,
+}
+FAMILY = {
+    "model": "gnn",
+    "n_node": 74,
+    "n_edge": 12,
+    "depth": 3,
+    "width": 32,
+    "pooling": "sum",
+    "decoder": [32, 32],
+    "activation": "relu",
+    "edge_features": True,
+    "n_out": 1,
+}
 
 
 def load_qm9(root: Path, n: int, seed: int) -> pd.DataFrame:
@@ -76,8 +96,14 @@ def mlp_rdkit2d(df: pd.DataFrame, sp: Split, epochs: int) -> tuple[dict, float, 
     X = np.nan_to_num(res.X, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
     y = df[TARGET].to_numpy(np.float32)
     fit = np.concatenate([sp.train, sp.val])
-    arch = {"n_in": X.shape[1], "hidden": [256, 128, 64], "activation": "relu", "dropout": 0.0, "batchnorm": False,
-            "n_out": 1}
+    arch = {
+        "n_in": X.shape[1],
+        "hidden": [256, 128, 64],
+        "activation": "relu",
+        "dropout": 0.0,
+        "batchnorm": False,
+        "n_out": 1,
+    }
     cfg = {"epochs": epochs, "batch_size": 64, "lr": 1e-3, "patience": 30, "val_fraction": 0.1, "test_fraction": 0.01}
     t0 = time.perf_counter()
     model, met = train_single(X[fit], y[fit], arch, seed=0, config=cfg)
@@ -89,19 +115,32 @@ def mlp_rdkit2d(df: pd.DataFrame, sp: Split, epochs: int) -> tuple[dict, float, 
 
 def part_accuracy(gs, df: pd.DataFrame, sp: Split, args: argparse.Namespace) -> None:
     """The GCN on Cv vs the MLP on rdkit2d."""
-    cfg = GNNTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=1e-3, patience=args.patience,
-                         lr_patience=args.lr_patience, lr_factor=0.5, min_lr=1e-5)
+    cfg = GNNTrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=1e-3,
+        patience=args.patience,
+        lr_patience=args.lr_patience,
+        lr_factor=0.5,
+        min_lr=1e-5,
+    )
     t0 = time.perf_counter()
     res = train_gnn_batched(gs, df[TARGET].to_numpy(), GCN, [0], cfg, split=sp)
     seconds = time.perf_counter() - t0
     met = res.metrics[0]
-    print(f"GCN (2 conv x {GCN['width']}, sum pooling, FC {GCN['decoder']}+1, ReLU, Adam 1e-3) on {len(sp.train)}+"
-          f"{len(sp.val)} molecules, tested on {len(sp.test)}:")
-    print(f"  test R2 {met['r2']:.4f}  MAE {met['mae']:.4f} cal/mol/K  epochs {res.epochs_run} (best {met['best_epoch']})"
-          f"  wall {seconds:.1f} s")
+    print(
+        f"GCN (2 conv x {GCN['width']}, sum pooling, FC {GCN['decoder']}+1, ReLU, Adam 1e-3) on {len(sp.train)}+"
+        f"{len(sp.val)} molecules, tested on {len(sp.test)}:"
+    )
+    print(
+        f"  test R2 {met['r2']:.4f}  MAE {met['mae']:.4f} cal/mol/K  epochs {res.epochs_run} (best {met['best_epoch']})"
+        f"  wall {seconds:.1f} s"
+    )
     mlp, mlp_s, mlp_epochs = mlp_rdkit2d(df, sp, args.epochs)
-    print(f"MLP on rdkit2d, same training and test molecules:\n  test R2 {mlp['r2']:.4f}  MAE {mlp['mae']:.4f}"
-          f"  epochs {mlp_epochs}  wall {mlp_s:.1f} s")
+    print(
+        f"MLP on rdkit2d, same training and test molecules:\n  test R2 {mlp['r2']:.4f}  MAE {mlp['mae']:.4f}"
+        f"  epochs {mlp_epochs}  wall {mlp_s:.1f} s"
+    )
 
 
 def part_speed(gs, df: pd.DataFrame, sp: Split, args: argparse.Namespace) -> None:
@@ -117,13 +156,19 @@ def part_speed(gs, df: pd.DataFrame, sp: Split, args: argparse.Namespace) -> Non
     ts, cs = time.perf_counter() - t0, time.process_time() - c0
     rb = np.array([m["r2"] for m in b.metrics])
     rs = np.array([m["r2"] for m in s.metrics])
-    print(f"{args.models} models of one family ({FAMILY['depth']} conv x {FAMILY['width']}, {FAMILY['pooling']}, "
-          f"FC {FAMILY['decoder']}), {args.speed_epochs} epochs, batch 32, {torch.get_num_threads()} torch thread(s):")
+    print(
+        f"{args.models} models of one family ({FAMILY['depth']} conv x {FAMILY['width']}, {FAMILY['pooling']}, "
+        f"FC {FAMILY['decoder']}), {args.speed_epochs} epochs, batch 32, {torch.get_num_threads()} torch thread(s):"
+    )
     print(f"  wall: batched {tb:.1f} s   one at a time {ts:.1f} s   ratio {ts / tb:.1f}x")
-    print(f"  CPU time of this process (less sensitive to other load on shared cores): batched {cb:.1f} s   "
-          f"one at a time {cs:.1f} s   ratio {cs / cb:.1f}x")
-    print(f"  test R2 batched mean {rb.mean():.4f}, one at a time mean {rs.mean():.4f}, "
-          f"max |difference| per model {np.abs(rb - rs).max():.2e}")
+    print(
+        f"  CPU time of this process (less sensitive to other load on shared cores): batched {cb:.1f} s   "
+        f"one at a time {cs:.1f} s   ratio {cs / cb:.1f}x"
+    )
+    print(
+        f"  test R2 batched mean {rb.mean():.4f}, one at a time mean {rs.mean():.4f}, "
+        f"max |difference| per model {np.abs(rb - rs).max():.2e}"
+    )
 
 
 def main() -> None:

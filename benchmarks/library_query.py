@@ -1,6 +1,6 @@
 """Benchmark: catalog queries over 100,000 models (Parquet + pandas), vs a plain Python scan baseline.
 
-    .venv/bin/python benchmarks/library_query.py [--rows 100000]
+.venv/bin/python benchmarks/library_query.py [--rows 100000]
 """
 
 from __future__ import annotations
@@ -24,17 +24,28 @@ def synthetic_catalog(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     props = np.array([f"property_{i}" for i in range(40)])
     descs = np.array(["magpie", "xenonpy", "morgan", "maccs", "rdkit2d"])
-    arch = json.dumps({"n_in": 132, "hidden": [64, 32], "activation": "relu", "dropout": 0.0, "batchnorm": False,
-                       "n_out": 1})
-    return pd.DataFrame({
-        "model_id": [f"{i:016x}" for i in rng.permutation(n)],
-        "property": props[rng.integers(0, len(props), n)],
-        "dataset": "ds", "dataset_version": "0123456789abcdef",
-        "descriptor": descs[rng.integers(0, len(descs), n)], "descriptor_hash": "fedcba9876543210",
-        "descriptor_spec": "{}", "arch": arch, "seed": rng.integers(0, 2**31, n), "train_config": "{}",
-        "n_train": 4000, "mae": rng.gamma(2.0, 0.1, n), "rmse": rng.gamma(2.0, 0.15, n), "r2": rng.uniform(-0.2, 1, n),
-        "status": np.where(rng.random(n) < 0.02, "failed", "ok"),
-    }).pipe(_place_in_shards)
+    arch = json.dumps(
+        {"n_in": 132, "hidden": [64, 32], "activation": "relu", "dropout": 0.0, "batchnorm": False, "n_out": 1}
+    )
+    return pd.DataFrame(
+        {
+            "model_id": [f"{i:016x}" for i in rng.permutation(n)],
+            "property": props[rng.integers(0, len(props), n)],
+            "dataset": "ds",
+            "dataset_version": "0123456789abcdef",
+            "descriptor": descs[rng.integers(0, len(descs), n)],
+            "descriptor_hash": "fedcba9876543210",
+            "descriptor_spec": "{}",
+            "arch": arch,
+            "seed": rng.integers(0, 2**31, n),
+            "train_config": "{}",
+            "n_train": 4000,
+            "mae": rng.gamma(2.0, 0.1, n),
+            "rmse": rng.gamma(2.0, 0.15, n),
+            "r2": rng.uniform(-0.2, 1, n),
+            "status": np.where(rng.random(n) < 0.02, "failed", "ok"),
+        }
+    ).pipe(_place_in_shards)
 
 
 def _place_in_shards(cat: pd.DataFrame, size: int = 256) -> pd.DataFrame:
@@ -56,7 +67,9 @@ def main() -> None:
         cat = synthetic_catalog(args.rows)
         atomic_write_parquet(path / "catalog.parquet", cat)
         sizes = cat.loc[cat["status"] == "ok"].groupby("shard").size()
-        seal_library(path, {"name": "bench", "shards": {k: {"sha256": "", "n_models": int(v)} for k, v in sizes.items()}})
+        seal_library(
+            path, {"name": "bench", "shards": {k: {"sha256": "", "n_models": int(v)} for k, v in sizes.items()}}
+        )
         t = time.perf_counter()
         lib = Library(path)
         n = len(lib.catalog)
@@ -78,8 +91,10 @@ def main() -> None:
             scan = [r for r in records if _match(r, q)]
             t_scan = time.perf_counter() - t
             assert len(scan) == len(hits)
-            print(f"query {q}: {len(hits)} hits in {t_q * 1e3:.2f} ms "
-                  f"(python scan {t_scan * 1e3:.1f} ms, ratio {t_scan / t_q:.0f}x)")
+            print(
+                f"query {q}: {len(hits)} hits in {t_q * 1e3:.2f} ms "
+                f"(python scan {t_scan * 1e3:.1f} ms, ratio {t_scan / t_q:.0f}x)"
+            )
         print(f"catalog of {n} rows opened in {t_load * 1e3:.0f} ms")
 
 

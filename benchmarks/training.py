@@ -33,7 +33,6 @@ from matlib.models import TrainConfig, bucket_key, sample_architecture, train_ba
 from matlib.models.data import split_indices
 
 
-
 def real_data(root: Path, n_rows: int, descriptor: str = "magpie") -> tuple[np.ndarray, np.ndarray]:
     """Compositional features (a registered descriptor) and formation energies of n_rows real MP compositions."""
     from matlib.descriptors import get_featurizer
@@ -86,11 +85,16 @@ class FanOut:
         self.client = get_client(n_workers=workers, threads_per_worker=1)
         self.X, self.y = self.client.scatter([X, y], broadcast=True)
         warm = [sample_architecture(X.shape[1], 0)]
-        self.client.gather([self.client.submit(_train_shard, self.X, self.y, warm, [0], {"epochs": 1},
-                                               pure=False, workers=[w]) for w in self.client.scheduler_info()["workers"]])
+        self.client.gather(
+            [
+                self.client.submit(_train_shard, self.X, self.y, warm, [0], {"epochs": 1}, pure=False, workers=[w])
+                for w in self.client.scheduler_info()["workers"]
+            ]
+        )
 
-    def run(self, shards: list[list[int]], archs: list[dict], seeds: list[int], cfg: dict,
-            costs: list[float]) -> dict[int, float]:
+    def run(
+        self, shards: list[list[int]], archs: list[dict], seeds: list[int], cfg: dict, costs: list[float]
+    ) -> dict[int, float]:
         """Train every shard, placed on the workers by estimated cost (largest first); test MAE by model index."""
         workers = list(self.client.scheduler_info()["workers"])
         load = dict.fromkeys(workers, 0.0)
@@ -99,8 +103,21 @@ class FanOut:
             w = min(workers, key=load.__getitem__)
             load[w] += costs[k]
             idx = shards[k]
-            futures.append((idx, self.client.submit(_train_shard, self.X, self.y, [archs[i] for i in idx],
-                                                    [seeds[i] for i in idx], cfg, pure=False, workers=[w])))
+            futures.append(
+                (
+                    idx,
+                    self.client.submit(
+                        _train_shard,
+                        self.X,
+                        self.y,
+                        [archs[i] for i in idx],
+                        [seeds[i] for i in idx],
+                        cfg,
+                        pure=False,
+                        workers=[w],
+                    ),
+                )
+            )
         return {i: mae for idx, f in futures for i, mae in zip(idx, f.result())}
 
     def close(self) -> None:
@@ -126,16 +143,28 @@ def main() -> None:
     ap.add_argument("--family", type=int, default=32, help="models per shape bucket")
     ap.add_argument("--shard-size", type=int, default=16, help="models per shard in the fanned-out run")
     ap.add_argument("--rows", type=int, default=4000)
-    ap.add_argument("--descriptor", default="magpie", choices=["magpie", "xenonpy"],
-                    help="compositional descriptor of the inputs: magpie (132 features) or xenonpy (290)")
+    ap.add_argument(
+        "--descriptor",
+        default="magpie",
+        choices=["magpie", "xenonpy"],
+        help="compositional descriptor of the inputs: magpie (132 features) or xenonpy (290)",
+    )
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--baseline-models", type=int, default=None,
-                    help="time the one-at-a-time baseline on this many of the models (default: all)")
+    ap.add_argument(
+        "--baseline-models",
+        type=int,
+        default=None,
+        help="time the one-at-a-time baseline on this many of the models (default: all)",
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="torch threads in this process (default: torch's)")
-    ap.add_argument("--workers", type=int, default=None,
-                    help="single-threaded Dask workers of the fanned-out run (default: one per core; 0: skip it)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="single-threaded Dask workers of the fanned-out run (default: one per core; 0: skip it)",
+    )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true")
     add_data_root(ap)
@@ -152,17 +181,22 @@ def main() -> None:
     seeds = list(range(args.models))
     archs = [sample_architecture(X.shape[1], s, space, family_seed=1000 + s // args.family) for s in seeds]
     sp = split_indices(len(y), 0, cfg.val_fraction, cfg.test_fraction)
-    flops = sum(model_flops(a, len(sp.train), len(sp.val), min(cfg.batch_size, len(sp.train)), cfg.epochs)
-                for a in archs)
-    print(f"device={dev} torch_threads={torch.get_num_threads()} rows={len(y)} {args.descriptor} d_in={X.shape[1]} "
-          f"models={len(archs)} epochs={cfg.epochs} batch={cfg.batch_size} fan-out workers={workers}")
+    flops = sum(
+        model_flops(a, len(sp.train), len(sp.val), min(cfg.batch_size, len(sp.train)), cfg.epochs) for a in archs
+    )
+    print(
+        f"device={dev} torch_threads={torch.get_num_threads()} rows={len(y)} {args.descriptor} d_in={X.shape[1]} "
+        f"models={len(archs)} epochs={cfg.epochs} batch={cfg.batch_size} fan-out workers={workers}"
+    )
 
     buckets: dict[tuple, list[int]] = defaultdict(list)
     for i, a in enumerate(archs):
         buckets[bucket_key(a)].append(i)
-    shards = [idx[k:k + args.shard_size] for idx in buckets.values() for k in range(0, len(idx), args.shard_size)]
-    costs = [sum(model_flops(archs[i], len(sp.train), len(sp.val), cfg.batch_size, cfg.epochs) for i in idx)
-             for idx in shards]
+    shards = [idx[k : k + args.shard_size] for idx in buckets.values() for k in range(0, len(idx), args.shard_size)]
+    costs = [
+        sum(model_flops(archs[i], len(sp.train), len(sp.val), cfg.batch_size, cfg.epochs) for i in idx)
+        for idx in shards
+    ]
     fan = FanOut(workers, X, y) if workers else None
 
     def batched() -> dict[int, float]:
@@ -194,23 +228,32 @@ def main() -> None:
         if fan is not None:
             fan.close()
 
-    print(f"shape buckets: {len(buckets)}  useful GFLOP: {flops / 1e9:.1f}  "
-          f"large matmul ({torch.get_num_threads()} threads): {peak / 1e9:.1f} GFLOP/s")
+    print(
+        f"shape buckets: {len(buckets)}  useful GFLOP: {flops / 1e9:.1f}  "
+        f"large matmul ({torch.get_num_threads()} threads): {peak / 1e9:.1f} GFLOP/s"
+    )
     t_single = times["single"]
-    print(f"{'one-at-a-time (nn.Sequential + DataLoader)':58s} {t_single:7.2f} s {len(archs) / t_single * 3600:10.0f} "
-          f"models/hour")
-    labels = {"batched": f"batched, one process ({torch.get_num_threads()} torch threads)",
-              "fan-out": f"batched, {len(shards)} shards over {workers} 1-thread Dask workers"}
+    print(
+        f"{'one-at-a-time (nn.Sequential + DataLoader)':58s} {t_single:7.2f} s {len(archs) / t_single * 3600:10.0f} "
+        f"models/hour"
+    )
+    labels = {
+        "batched": f"batched, one process ({torch.get_num_threads()} torch threads)",
+        "fan-out": f"batched, {len(shards)} shards over {workers} 1-thread Dask workers",
+    }
     for name, label in labels.items():
         if name in times:
             t = times[name]
-            print(f"{label:58s} {t:7.2f} s {len(archs) / t * 3600:10.0f} models/hour  ratio {t_single / t:5.1f}x  "
-                  f"{flops / t / 1e9:6.1f} GFLOP/s = {flops / t / peak:4.0%} of the large matmul")
+            print(
+                f"{label:58s} {t:7.2f} s {len(archs) / t * 3600:10.0f} models/hour  ratio {t_single / t:5.1f}x  "
+                f"{flops / t / 1e9:6.1f} GFLOP/s = {flops / t / peak:4.0%} of the large matmul"
+            )
     for name in labels:
         if name in maes:
             diffs = np.array([abs(maes[name][i] - maes["single"][i]) / maes["single"][i] for i in range(nb)])
-            print(f"same models, same seeds ({name} vs one-at-a-time): max relative test-MAE difference "
-                  f"{diffs.max():.2e}")
+            print(
+                f"same models, same seeds ({name} vs one-at-a-time): max relative test-MAE difference {diffs.max():.2e}"
+            )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ weights: timing does not depend on the weight values, and training 1,000 real mo
 budget here. Everything else is real: the target is 100 real ESOL molecules, featurised with the real rdkit2d
 / maccs descriptors, and the input scaling of every model comes from real QM9 descriptors.
 
-    .venv/bin/python benchmarks/transfer.py [--models 1024] [--rows 100] [--subset 150] [--device cpu|cuda] [--data-root DIR]
+    .venv/bin/python benchmarks/transfer.py [--models 1024] [--rows 100] [--subset 150] [--device cpu|cuda]
+        [--data-root DIR]
 
 Prints candidates/s of the batched screen (streaming every shard from disk, frozen-feature forward passes and
 exact LOO ridge over 13 penalties) and of the plain loop (per candidate: StandardScaler + RidgeCV with the
@@ -56,14 +57,16 @@ def build_synthetic_library(path: Path, n_models: int, shard_size: int = 64, see
         n_here = n_models // 2 + (n_models % 2 if d_i == 0 else 0)
         # families of shard_size models share depth/activation (as the library room's planner does)
         fams = [int(rng.integers(1 << 31)) for _ in range((n_here + shard_size - 1) // shard_size)]
-        archs = [sample_architecture(len(feat.feature_names), int(rng.integers(1 << 31)), family_seed=fams[i // shard_size])
-                 for i in range(n_here)]
+        archs = [
+            sample_architecture(len(feat.feature_names), int(rng.integers(1 << 31)), family_seed=fams[i // shard_size])
+            for i in range(n_here)
+        ]
         buckets: dict[tuple, list[dict]] = {}
         for a in archs:
             buckets.setdefault(bucket_key(a), []).append(a)
-        for key, group in sorted(buckets.items(), key=lambda kv: str(kv[0])):
+        for _key, group in sorted(buckets.items(), key=lambda kv: str(kv[0])):
             for start in range(0, len(group), shard_size):
-                part = group[start:start + shard_size]
+                part = group[start : start + shard_size]
                 padded = dict(part[0])
                 padded["hidden"] = [max(int(a["hidden"][i]) for a in part) for i in range(len(part[0]["hidden"]))]
                 seeds = [int(rng.integers(1 << 31)) for _ in part]
@@ -79,14 +82,39 @@ def build_synthetic_library(path: Path, n_models: int, shard_size: int = 64, see
                 sha = write_shard(path / "shards" / f"{shard}.safetensors", padded, tensors, {"model_ids": ids})
                 shards[shard] = {"sha256": sha, "n_models": M}
                 for m, (a, s) in enumerate(zip(part, seeds)):
-                    rows.append({"model_id": ids[m], "property": f"synthetic_{m % 8}", "dataset": "synthetic",
-                                 "dataset_version": "0" * 16, "descriptor": name, "descriptor_hash": spec["hash"],
-                                 "descriptor_spec": canonical_json(spec), "arch": canonical_json(a), "seed": s,
-                                 "train_config": "{}", "n_train": 0, "mae": np.nan, "rmse": np.nan, "r2": np.nan,
-                                 "shard": shard, "row": m, "status": "ok"})
+                    rows.append(
+                        {
+                            "model_id": ids[m],
+                            "property": f"synthetic_{m % 8}",
+                            "dataset": "synthetic",
+                            "dataset_version": "0" * 16,
+                            "descriptor": name,
+                            "descriptor_hash": spec["hash"],
+                            "descriptor_spec": canonical_json(spec),
+                            "arch": canonical_json(a),
+                            "seed": s,
+                            "train_config": "{}",
+                            "n_train": 0,
+                            "mae": np.nan,
+                            "rmse": np.nan,
+                            "r2": np.nan,
+                            "shard": shard,
+                            "row": m,
+                            "status": "ok",
+                        }
+                    )
     atomic_write_parquet(path / "catalog.parquet", pd.DataFrame(rows))
-    return seal_library(path, {"name": path.name, "synthetic": True, "n_models": len(rows), "n_ok": len(rows),
-                               "n_failed": 0, "shards": shards})
+    return seal_library(
+        path,
+        {
+            "name": path.name,
+            "synthetic": True,
+            "n_models": len(rows),
+            "n_ok": len(rows),
+            "n_failed": 0,
+            "shards": shards,
+        },
+    )
 
 
 def plain_loop(lib, target, model_ids: list[str], grid) -> tuple[int, float, float]:
@@ -140,8 +168,10 @@ def main() -> None:
     t = time.perf_counter()
     target = prepare_target(esol["smiles"].tolist(), esol["logSolubility"].tolist(), library_specs(lib.catalog))
     t_feat = time.perf_counter() - t
-    print(f"library: {len(lib.catalog)} models in {len(lib.manifest['shards'])} shards ({lib_dir}); "
-          f"target: {int(target.usable.sum())} real ESOL rows; featurisation {t_feat:.2f}s (once per spec)")
+    print(
+        f"library: {len(lib.catalog)} models in {len(lib.manifest['shards'])} shards ({lib_dir}); "
+        f"target: {int(target.usable.sum())} real ESOL rows; featurisation {t_feat:.2f}s (once per spec)"
+    )
     print(f"device: {args.device}; torch threads: {torch.get_num_threads()}")
     screen_library(lib, target, device=args.device)  # warm-up (imports, allocator)
 
@@ -166,19 +196,37 @@ def main() -> None:
     slow_fit, slow_all = n_slow / t_fit, n_slow / t_all
     widths = df["width"].astype(int)
     print(f"candidates: {n} (model, layer) pairs; widths {widths.min()}-{widths.max()} (median {int(widths.median())})")
-    print(f"batched screen (stream shards + forward passes + exact LOO, 13 penalties): {best:.2f}s = "
-          f"{fast:,.0f} candidates/s")
-    print(f"plain loop, RidgeCV fits only ({n_slow} candidates): {slow_fit:,.0f} candidates/s; "
-          f"with per-model load + forward: {slow_all:,.0f} candidates/s")
+    print(
+        f"batched screen (stream shards + forward passes + exact LOO, 13 penalties): {best:.2f}s = "
+        f"{fast:,.0f} candidates/s"
+    )
+    print(
+        f"plain loop, RidgeCV fits only ({n_slow} candidates): {slow_fit:,.0f} candidates/s; "
+        f"with per-model load + forward: {slow_all:,.0f} candidates/s"
+    )
     print(f"speed-up: {fast / slow_fit:.1f}x vs RidgeCV alone, {fast / slow_all:.1f}x vs the full plain loop")
     if args.folds:  # a fit with direct learning on its menu also screens each outer fold's training rows
         folds = [train for _, train, _ in repeated_kfold(len(target.y_usable), args.folds, 1, 0).splits()]
         t_folds, _ = timed_screen(folds)
-        print(f"with {args.folds} fold-wise re-screens as well (nested CV of the transfer option): {t_folds:.2f}s = "
-              f"{n / t_folds:,.0f} candidates/s ({t_folds / best:.1f}x the plain screen's time)")
-    print(json.dumps({"device": args.device, "models": len(lib.catalog), "candidates": n, "rows": args.rows,
-                      "screen_s": best, "candidates_per_s": fast, "ridgecv_per_s": slow_fit,
-                      "plain_loop_per_s": slow_all, "ratio_vs_ridgecv": fast / slow_fit}))
+        print(
+            f"with {args.folds} fold-wise re-screens as well (nested CV of the transfer option): {t_folds:.2f}s = "
+            f"{n / t_folds:,.0f} candidates/s ({t_folds / best:.1f}x the plain screen's time)"
+        )
+    print(
+        json.dumps(
+            {
+                "device": args.device,
+                "models": len(lib.catalog),
+                "candidates": n,
+                "rows": args.rows,
+                "screen_s": best,
+                "candidates_per_s": fast,
+                "ridgecv_per_s": slow_fit,
+                "plain_loop_per_s": slow_all,
+                "ratio_vs_ridgecv": fast / slow_fit,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

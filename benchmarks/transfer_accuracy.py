@@ -51,8 +51,9 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from matlib.hashing import spec_hash  # noqa: E402
 from data_root import DEFAULT_DATA_ROOT, add_data_root, data_root  # noqa: E402
+
+from matlib.hashing import spec_hash  # noqa: E402
 
 SHARED = DEFAULT_DATA_ROOT  # --data-root
 OUT = REPO / "out" / "benchmarks" / "transfer_accuracy"
@@ -95,24 +96,48 @@ def _slice(src: Path, dest: Path, input_col: str, kind: str, exclude: set[str], 
     return dest
 
 
-QM9_PROPERTIES = ["HOMO_LUMO_gap_au", "HOMO_au", "LUMO_au", "Polarizability_bohr3", "Heatcapacity_Cv_cal_mol_K",
-                  "Dipole_debye", "R2_bohr2", "ZPVE_au", "InternalEnergy_0K_au", "log10_RotA_GHz"]
+QM9_PROPERTIES = [
+    "HOMO_LUMO_gap_au",
+    "HOMO_au",
+    "LUMO_au",
+    "Polarizability_bohr3",
+    "Heatcapacity_Cv_cal_mol_K",
+    "Dipole_debye",
+    "R2_bohr2",
+    "ZPVE_au",
+    "InternalEnergy_0K_au",
+    "log10_RotA_GHz",
+]
 QM9_DESCRIPTORS = ["rdkit2d", "maccs"]
 MORGAN = {"name": "morgan", "params": {"radius": 2, "n_bits": 1024, "counts": True}}
 MORGAN_ARCH = {"max_width": 256}  # default cap 512: Morgan models (1024 inputs) train 10-17x longer than rdkit2d
-COMPOSITION_TABLES = (("mp_e_form", "mp/matbench_mp_e_form.csv"), ("mp_gap", "mp/matbench_mp_gap.csv"),
-                      ("mp_e_hull", "mp/mp_e_hull.csv"), ("mp_log10_k", "mp/matbench_elasticity_log10k_vrh.csv"),
-                      ("mp_log10_g", "mp/matbench_elasticity_log10g_vrh.csv"), ("mp_mu_b", "mp/mp_mu_b.csv"),
-                      ("castelli_e_form", "mp/matbench_castelli.csv"), ("aflow_egap", "aflow/Egap.csv"),
-                      ("aflow_energy_atom", "aflow/energy_atom.csv"),
-                      ("aflow_debye", "aflow/ael_debye_temperature.csv"), ("oqmd_gap", "oqmd/oqmd_bandgap.csv"))
+COMPOSITION_TABLES = (
+    ("mp_e_form", "mp/matbench_mp_e_form.csv"),
+    ("mp_gap", "mp/matbench_mp_gap.csv"),
+    ("mp_e_hull", "mp/mp_e_hull.csv"),
+    ("mp_log10_k", "mp/matbench_elasticity_log10k_vrh.csv"),
+    ("mp_log10_g", "mp/matbench_elasticity_log10g_vrh.csv"),
+    ("mp_mu_b", "mp/mp_mu_b.csv"),
+    ("castelli_e_form", "mp/matbench_castelli.csv"),
+    ("aflow_egap", "aflow/Egap.csv"),
+    ("aflow_energy_atom", "aflow/energy_atom.csv"),
+    ("aflow_debye", "aflow/ael_debye_temperature.csv"),
+    ("oqmd_gap", "oqmd/oqmd_bandgap.csv"),
+)
 
 
 GNN_ARCH = {"depth": [1, 4], "width": [32, 64], "decoder_layers": [1, 2], "decoder_width": [32, 64]}
 
 
-def build_benchmark_library(models_per_property: int, epochs: int, qm9_rows: int, mp_rows: int, gnn: int = 0,
-                            gnn_rows: int = 3000, gnn_epochs: int = 30) -> Path:
+def build_benchmark_library(
+    models_per_property: int,
+    epochs: int,
+    qm9_rows: int,
+    mp_rows: int,
+    gnn: int = 0,
+    gnn_rows: int = 3000,
+    gnn_epochs: int = 30,
+) -> Path:
     """The benchmark library (cached; build_library resumes finished shards).
 
     gnn > 0: the same library plus `gnn` GNNs per QM9 property (graphs of the first gnn_rows of the QM9 slice;
@@ -135,28 +160,67 @@ def build_benchmark_library(models_per_property: int, epochs: int, qm9_rows: int
         df.to_csv(qm9_full, index=False)
     qm9_import = {"file": str(qm9_full), "input_column": "smiles", "kind": "molecule", "target_columns": QM9_PROPERTIES}
     qm9_name = f"qm9_bench3_{qm9_rows}"
-    groups = [{"dataset": qm9_name, "descriptors": QM9_DESCRIPTORS, "properties": QM9_PROPERTIES,
-               "models_per_property": models_per_property, "import": qm9_import},
-              {"dataset": qm9_name, "descriptors": [MORGAN], "properties": QM9_PROPERTIES,
-               "models_per_property": models_per_property, "architecture": MORGAN_ARCH, "import": qm9_import}]
+    groups = [
+        {
+            "dataset": qm9_name,
+            "descriptors": QM9_DESCRIPTORS,
+            "properties": QM9_PROPERTIES,
+            "models_per_property": models_per_property,
+            "import": qm9_import,
+        },
+        {
+            "dataset": qm9_name,
+            "descriptors": [MORGAN],
+            "properties": QM9_PROPERTIES,
+            "models_per_property": models_per_property,
+            "architecture": MORGAN_ARCH,
+            "import": qm9_import,
+        },
+    ]
     for name, file in COMPOSITION_TABLES:
         path = _slice(SHARED / file, data / f"{name}-{mp_rows}.csv", "formula", "composition", comp_ex, mp_rows, 0)
         df = pd.read_csv(path)
         if "target" in df.columns:
             df.rename(columns={"target": name}).to_csv(path, index=False)
-        groups.append({"dataset": f"{name}_bench{mp_rows}", "descriptors": ["magpie"], "properties": [name],
-                       "models_per_property": models_per_property,
-                       "import": {"file": str(path), "input_column": "formula", "kind": "composition",
-                                  "target_columns": [name]}})
+        groups.append(
+            {
+                "dataset": f"{name}_bench{mp_rows}",
+                "descriptors": ["magpie"],
+                "properties": [name],
+                "models_per_property": models_per_property,
+                "import": {
+                    "file": str(path),
+                    "input_column": "formula",
+                    "kind": "composition",
+                    "target_columns": [name],
+                },
+            }
+        )
     name = f"bench3-{models_per_property}-{epochs}-{qm9_rows}-{mp_rows}"
     if gnn > 0:
-        groups.append({"model": "gnn", "dataset": qm9_name, "properties": QM9_PROPERTIES, "import": qm9_import,
-                       "models_per_property": gnn, "family_size": 4, "max_rows": gnn_rows, "architecture": GNN_ARCH,
-                       "training": {"epochs": gnn_epochs, "batch_size": 64, "patience": 6, "lr_patience": 3}})
+        groups.append(
+            {
+                "model": "gnn",
+                "dataset": qm9_name,
+                "properties": QM9_PROPERTIES,
+                "import": qm9_import,
+                "models_per_property": gnn,
+                "family_size": 4,
+                "max_rows": gnn_rows,
+                "architecture": GNN_ARCH,
+                "training": {"epochs": gnn_epochs, "batch_size": 64, "patience": 6, "lr_patience": 3},
+            }
+        )
         _link_finished(Store(OUT / "store").library(name), Store(OUT / "store").library(f"{name}-gnn{gnn}-{gnn_rows}"))
         name = f"{name}-gnn{gnn}-{gnn_rows}"
-    cfg = {"name": name, "seed": 0, "shard_size": 64,
-           "family_size": 4, "training": {"epochs": epochs, "batch_size": 128, "patience": 8}, "groups": groups}
+    cfg = {
+        "name": name,
+        "seed": 0,
+        "shard_size": 64,
+        "family_size": 4,
+        "training": {"epochs": epochs, "batch_size": 128, "patience": 8},
+        "groups": groups,
+    }
     return Path(build_library(Store(OUT / "store"), cfg))
 
 
@@ -171,7 +235,9 @@ def _link_finished(src: Path, dest: Path) -> None:
                 (dest / sub / f.name).hardlink_to(f)
 
 
-def direct_test_mae(res, X_train: dict, X_test: dict, y_train: np.ndarray, y_test: np.ndarray, seed: int) -> tuple[float, str]:
+def direct_test_mae(
+    res, X_train: dict, X_test: dict, y_train: np.ndarray, y_test: np.ndarray, seed: int
+) -> tuple[float, str]:
     """Test MAE of the fit's CV-best direct (descriptor, learner), refitted on all training rows."""
     from matlib.transfer.learners import get_learner
 
@@ -179,7 +245,9 @@ def direct_test_mae(res, X_train: dict, X_test: dict, y_train: np.ndarray, y_tes
     h = best["candidate"].rsplit(":", 1)[1]
     lr = get_learner(best["learner"])
     state = lr.fit(X_train[h], y_train, seed)
-    return float(np.abs(lr.predict(state, X_test[h]) - y_test).mean()), f"{best['learner']}:{best['candidate'].split(':')[1]}"
+    return float(
+        np.abs(lr.predict(state, X_test[h]) - y_test).mean()
+    ), f"{best['learner']}:{best['candidate'].split(':')[1]}"
 
 
 _FEATURES: dict[tuple[str, str], np.ndarray] = {}
@@ -217,7 +285,7 @@ def split_rows(y: np.ndarray, size: int, rep: int, mode: str, n_test: int, salt:
     rng = np.random.default_rng([rep, size, salt, 0 if mode == "random" else 1])
     if mode == "random":
         perm = rng.permutation(len(y))
-        return perm[:size], perm[size:size + n_test]
+        return perm[:size], perm[size : size + n_test]
     cut = np.quantile(y, 0.8)
     low, high = np.flatnonzero(y <= cut), np.flatnonzero(y > cut)
     return rng.permutation(low)[:size], rng.permutation(high)[:n_test]
@@ -230,32 +298,50 @@ def fit_and_predict(lib: Path, out: Path, name: str, inputs, y, tr, te, rep: int
     shutil.rmtree(out, ignore_errors=True)
     holdout = TARGETS[name][5]
     t = time.perf_counter()
-    res = fit_transfer(lib, [inputs[i] for i in tr], y[tr], out, target_column=name, seed=rep, top_k=args.top_k,
-                       repeats=args.cv_repeats, report=False, cv="random" if mode == "random" else args.extrapolation_cv,
-                       target_dataset=f"{holdout}_bench{args.mp_rows}" if holdout else None)
+    res = fit_transfer(
+        lib,
+        [inputs[i] for i in tr],
+        y[tr],
+        out,
+        target_column=name,
+        seed=rep,
+        top_k=args.top_k,
+        repeats=args.cv_repeats,
+        report=False,
+        cv="random" if mode == "random" else args.extrapolation_cv,
+        target_dataset=f"{holdout}_bench{args.mp_rows}" if holdout else None,
+    )
     seconds = time.perf_counter() - t
     pred = predict_transfer(out, [inputs[i] for i in te])
     return res, pred["prediction"].notna().to_numpy(), pred["prediction"].to_numpy(), seconds
 
 
-def gnn_columns(gnn_lib: Path, out: Path, name: str, inputs, y, tr, te, rep: int, mode: str, args,
-                ok: np.ndarray) -> dict:
+def gnn_columns(
+    gnn_lib: Path, out: Path, name: str, inputs, y, tr, te, rep: int, mode: str, args, ok: np.ndarray
+) -> dict:
     """matlib's test MAE from the library with graph sources, on the rows the MLP-only fit predicted."""
     res, g_ok, pred, _ = fit_and_predict(gnn_lib, out, name, inputs, y, tr, te, rep, mode, args)
     both = ok & g_ok
     gnn_ids = set(res.ranking.loc[res.ranking["descriptor"] == "molgraph", "candidate"])
-    return {"matlib_gnn_mae": float(np.abs(pred[both] - y[te][both]).mean()),
-            "gnn_members": sum(m.split("|")[0] in gnn_ids for m in res.selection.members)}
+    return {
+        "matlib_gnn_mae": float(np.abs(pred[both] - y[te][both]).mean()),
+        "gnn_members": sum(m.split("|")[0] in gnn_ids for m in res.selection.members),
+    }
 
 
-def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, mode: str, args, gnn_lib: Path | None = None) -> dict:
+def run_cell(
+    lib: Path, name: str, inputs, y, size: int, rep: int, mode: str, args, gnn_lib: Path | None = None
+) -> dict:
     """One (target, size, repeat, mode): matlib, its best direct learner and the forest on the same rows (and
     matlib from the library with graph sources, when given)."""
     tr, te = split_rows(y, size, rep, mode, args.test, len(name))
     out = OUT / "runs" / args.run_tag / f"{name}-{mode}-{size}-{rep}"
     res, ok, prediction, seconds = fit_and_predict(lib, out, name, inputs, y, tr, te, rep, mode, args)
-    extra = gnn_columns(gnn_lib, out.with_name(out.name + "-gnn"), name, inputs, y, tr, te, rep, mode, args, ok) \
-        if gnn_lib is not None else {}
+    extra = (
+        gnn_columns(gnn_lib, out.with_name(out.name + "-gnn"), name, inputs, y, tr, te, rep, mode, args, ok)
+        if gnn_lib is not None
+        else {}
+    )
     te_ok = te[ok]
     matlib_mae = float(np.abs(prediction[ok] - y[te_ok]).mean())
     use = np.flatnonzero(res.target.usable)
@@ -264,25 +350,53 @@ def run_cell(lib: Path, name: str, inputs, y, size: int, rep: int, mode: str, ar
     d_mae, d_name = direct_test_mae(res, X_train, X_test, y[tr][use], y[te_ok], rep)
     rf_mae = rf_test_mae(name, inputs, y, tr[use], te_ok, rep)
     nested = res.selection.nested
-    return {"target": name, "mode": mode, "size": size, "repeat": rep, "n_test": int(ok.sum()),
-            "n_test_dropped": int((~ok).sum()), "matlib_mae": matlib_mae, "direct_mae": d_mae, "rf_mae": rf_mae,
-            "chosen": res.selection.option, "members": "; ".join(res.selection.members), "direct_best": d_name,
-            "nested_chosen": nested.get("chosen"), "nested_direct": nested.get("direct"),
-            "nested_transfer": nested.get("transfer"), "seconds": seconds,
-            "n_transfer_candidates": int(((res.ranking["kind"] == "transfer") & ~res.ranking["leak"]).sum()), **extra}
+    return {
+        "target": name,
+        "mode": mode,
+        "size": size,
+        "repeat": rep,
+        "n_test": int(ok.sum()),
+        "n_test_dropped": int((~ok).sum()),
+        "matlib_mae": matlib_mae,
+        "direct_mae": d_mae,
+        "rf_mae": rf_mae,
+        "chosen": res.selection.option,
+        "members": "; ".join(res.selection.members),
+        "direct_best": d_name,
+        "nested_chosen": nested.get("chosen"),
+        "nested_direct": nested.get("direct"),
+        "nested_transfer": nested.get("transfer"),
+        "seconds": seconds,
+        "n_transfer_candidates": int(((res.ranking["kind"] == "transfer") & ~res.ranking["leak"]).sum()),
+        **extra,
+    }
 
 
 def summarise(df: pd.DataFrame) -> None:
     """Per-cell means, then wins and median ratios per split mode (cells at n <= 100 against the issue's targets)."""
     pd.set_option("display.width", 220)
-    cells = df.groupby(["mode", "target", "size"]).agg(
-        matlib=("matlib_mae", "mean"), direct=("direct_mae", "mean"), rf=("rf_mae", "mean"),
-        repeats=("repeat", "count"), chosen=("chosen", lambda c: c.value_counts().index[0])).reset_index()
+    cells = (
+        df.groupby(["mode", "target", "size"])
+        .agg(
+            matlib=("matlib_mae", "mean"),
+            direct=("direct_mae", "mean"),
+            rf=("rf_mae", "mean"),
+            repeats=("repeat", "count"),
+            chosen=("chosen", lambda c: c.value_counts().index[0]),
+        )
+        .reset_index()
+    )
     if "matlib_gnn_mae" in df:
         g = df.groupby(["mode", "target", "size"])
-        gnn = pd.DataFrame({"matlib_gnn": g["matlib_gnn_mae"].mean(), "gnn_members": g["gnn_members"].mean(),
-                            "gnn_helps": g[["matlib_gnn_mae", "matlib_mae"]].apply(
-                                lambda d: int((d["matlib_gnn_mae"] < d["matlib_mae"]).sum()))}).reset_index()
+        gnn = pd.DataFrame(
+            {
+                "matlib_gnn": g["matlib_gnn_mae"].mean(),
+                "gnn_members": g["gnn_members"].mean(),
+                "gnn_helps": g[["matlib_gnn_mae", "matlib_mae"]].apply(
+                    lambda d: int((d["matlib_gnn_mae"] < d["matlib_mae"]).sum())
+                ),
+            }
+        ).reset_index()
         cells = cells.merge(gnn, on=["mode", "target", "size"], how="left")
     cells["ratio_rf"] = cells["matlib"] / cells["rf"]
     cells["ratio_direct"] = cells["matlib"] / cells["direct"]
@@ -292,11 +406,13 @@ def summarise(df: pd.DataFrame) -> None:
         for label, part in (("n <= 100", g[g["size"] <= 100]), ("all sizes", g)):
             if part.empty:
                 continue
-            print(f"\n[{mode}, {label}] {len(part)} cells: matlib beats the forest in {int((part['ratio_rf'] < 1).sum())}"
-                  f" ({(part['ratio_rf'] < 1).mean():.0%}), median ratio {part['ratio_rf'].median():.3f}; beats the best"
-                  f" direct learner in {int((part['ratio_direct'] < 1).sum())}, median ratio "
-                  f"{part['ratio_direct'].median():.3f}, worst {part['ratio_direct'].max():.3f}; cells > 5% worse than"
-                  f" direct: {int((part['ratio_direct'] > 1.05).sum())}")
+            print(
+                f"\n[{mode}, {label}] {len(part)} cells: matlib beats the forest in {int((part['ratio_rf'] < 1).sum())}"
+                f" ({(part['ratio_rf'] < 1).mean():.0%}), median ratio {part['ratio_rf'].median():.3f}; beats the best"
+                f" direct learner in {int((part['ratio_direct'] < 1).sum())}, median ratio "
+                f"{part['ratio_direct'].median():.3f}, worst {part['ratio_direct'].max():.3f}; cells > 5% worse than"
+                f" direct: {int((part['ratio_direct'] > 1.05).sum())}"
+            )
 
 
 def main() -> None:
@@ -311,8 +427,12 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=1000)
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--cv-repeats", type=int, default=3)
-    ap.add_argument("--extrapolation-cv", default="extrapolation", choices=["random", "extrapolation"],
-                    help="matlib's CV scheme in the extrapolation mode")
+    ap.add_argument(
+        "--extrapolation-cv",
+        default="extrapolation",
+        choices=["random", "extrapolation"],
+        help="matlib's CV scheme in the extrapolation mode",
+    )
     ap.add_argument("--models-per-property", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--qm9-rows", type=int, default=10000, help="QM9 rows in the library (from the full QM9)")
@@ -331,8 +451,9 @@ def main() -> None:
     gnn_lib = None
     if args.gnn > 0:
         t = time.perf_counter()
-        gnn_lib = build_benchmark_library(args.models_per_property, args.epochs, args.qm9_rows, args.mp_rows, args.gnn,
-                                          args.gnn_rows, args.gnn_epochs)
+        gnn_lib = build_benchmark_library(
+            args.models_per_property, args.epochs, args.qm9_rows, args.mp_rows, args.gnn, args.gnn_rows, args.gnn_epochs
+        )
         print(f"library with GNN sources {gnn_lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
     if args.build_only:
         return
@@ -361,11 +482,17 @@ def main() -> None:
                         continue
                     r = done[key]
                     gnn = f"  matlib+GNN {r['matlib_gnn_mae']:.4g}" if "matlib_gnn_mae" in r else ""
-                    print(f"{mode:13s} {name:22s} n={size:3d} rep={rep}  matlib {r['matlib_mae']:.4g}{gnn}  direct "
-                          f"{r['direct_mae']:.4g}  rf {r['rf_mae']:.4g}  ({r['seconds']:.0f}s; {r['chosen']}; "
-                          f"{r['direct_best']})", flush=True)
-    keep = [done[k] for k in done if k[0] in args.modes and k[1] in args.targets and k[2] in args.sizes
-            and k[3] < args.repeats]
+                    print(
+                        f"{mode:13s} {name:22s} n={size:3d} rep={rep}  matlib {r['matlib_mae']:.4g}{gnn}  direct "
+                        f"{r['direct_mae']:.4g}  rf {r['rf_mae']:.4g}  ({r['seconds']:.0f}s; {r['chosen']}; "
+                        f"{r['direct_best']})",
+                        flush=True,
+                    )
+    keep = [
+        done[k]
+        for k in done
+        if k[0] in args.modes and k[1] in args.targets and k[2] in args.sizes and k[3] < args.repeats
+    ]
     if not keep:
         print("no cells run yet")
         return

@@ -16,6 +16,9 @@ def build_descriptors_flow(dataset: str, descriptor: str, store_root: str | None
     table = finalize_descriptors(plan, results)
     from tasks.artifacts import artifact_key, publish_markdown
 
-    publish_markdown(artifact_key("descriptors", plan["spec"]["name"], plan["dataset"]), descriptors_markdown(table),
-                     description="rows featurised, reused and quarantined")
+    publish_markdown(
+        artifact_key("descriptors", plan["spec"]["name"], plan["dataset"]),
+        descriptors_markdown(table),
+        description="rows featurised, reused and quarantined",
+    )
     return table

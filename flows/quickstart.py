@@ -27,8 +27,21 @@ def quickstart(store_root: str = "matlib-data", models_per_property: int = 8, ep
     library = build_library_flow(str(config_path), None, root)
     run_dir = str(Path(root) / "transfer" / "quickstart-esol")
     split = split_target_task(samples, run_dir + "-inputs")
-    transfer = shotgun_transfer(library=str(library), train=split["train"], input_column=TARGET.input_column,
-                                target_column=TARGET.target_column, out=run_dir, top_k=5, seed=seed)
+    transfer = shotgun_transfer(
+        library=str(library),
+        train=split["train"],
+        input_column=TARGET.input_column,
+        target_column=TARGET.target_column,
+        out=run_dir,
+        top_k=5,
+        seed=seed,
+    )
     holdout = predict_holdout(run_dir, split["train"], split["holdout"])
-    return {"datasets": refs, "descriptors": tables, "library": str(library), "run_dir": run_dir,
-            "transfer": transfer, "holdout": holdout}
+    return {
+        "datasets": refs,
+        "descriptors": tables,
+        "library": str(library),
+        "run_dir": run_dir,
+        "transfer": transfer,
+        "holdout": holdout,
+    }

@@ -13,9 +13,14 @@ DEFAULT_SOURCES = ["mp", "oqmd", "qm9", "aflow"]
 
 
 @flow(name="refresh-data")
-def refresh_data(sources: list[str] = DEFAULT_SOURCES, url: str | None = None, limit: int | None = None,
-                 store_root: str | None = None, options: dict[str, Any] | None = None,
-                 retry_delay_s: float = 30.0) -> list[dict]:
+def refresh_data(
+    sources: list[str] = DEFAULT_SOURCES,
+    url: str | None = None,
+    limit: int | None = None,
+    store_root: str | None = None,
+    options: dict[str, Any] | None = None,
+    retry_delay_s: float = 30.0,
+) -> list[dict]:
     """Refresh each source in its own task; publish rows fetched / quarantined and the diffs."""
     from tasks.artifacts import publish_markdown
 

@@ -8,8 +8,9 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 import pandas as pd
 
@@ -55,8 +56,11 @@ def _temporary_sibling(path: Path) -> Iterator[str]:
 def _raise_storage(exc: OSError, path: Path) -> None:
     """Re-raise a full-disk / quota / read-only error as a one-line StorageError naming the file."""
     if exc.errno in STORAGE_ERRNOS and not isinstance(exc, StorageError):
-        raise StorageError(exc.errno, f"cannot write {path}: {os.strerror(exc.errno).lower()} "
-                                      "(nothing was left half-written; free space and run the command again)") from None
+        raise StorageError(
+            exc.errno,
+            f"cannot write {path}: {os.strerror(exc.errno).lower()} "
+            "(nothing was left half-written; free space and run the command again)",
+        ) from None
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

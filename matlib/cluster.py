@@ -9,7 +9,8 @@ Resolution order (the same for `get_client` and `tasks.runner.dask_task_runner`)
    periodic housekeeping slowed down, since the workers' computations keep every core busy).
 
 ``$MATLIB_DASK_WORKERS`` / ``$MATLIB_DASK_THREADS`` / ``$MATLIB_DASK_MEMORY`` override the
-local CPU cluster's defaults; ``$MATLIB_DASK_TIMEOUT`` (default 30s) bounds connecting to a scheduler. No Prefect import here: the Prefect task runner lives in
+local CPU cluster's defaults; ``$MATLIB_DASK_TIMEOUT`` (default 30s) bounds connecting to a scheduler.
+No Prefect import here: the Prefect task runner lives in
 ``tasks/runner.py`` and is built from :func:`cluster_spec`.
 """
 
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from matlib.errors import MatlibError
 
@@ -162,7 +164,7 @@ def get_client(
     address: str | None = None,
     n_workers: int | None = None,
     threads_per_worker: int | None = None,
-) -> "Client":
+) -> Client:
     """A Dask client: on an existing scheduler, a one-worker-per-GPU cluster or a CPU LocalCluster.
 
     Close it with :func:`close_client` (or use :func:`dask_client`): that also stops a local
@@ -215,7 +217,7 @@ def dask_client(
     address: str | None = None,
     n_workers: int | None = None,
     threads_per_worker: int | None = None,
-) -> Iterator["Client"]:
+) -> Iterator[Client]:
     """Context-manager form of get_client: closes the client (and any cluster it started)."""
     client = get_client(address, n_workers, threads_per_worker)
     try:

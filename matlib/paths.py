@@ -13,11 +13,15 @@ def confined(root: Path, rel: object, what: str) -> Path:
     text = str(rel) if isinstance(rel, (str, os.PathLike)) else None
     parts = PurePosixPath(text).parts if text else ()
     if not text or "\\" in text or PurePosixPath(text).is_absolute() or any(p in ("..", ".", "") for p in parts):
-        raise IntegrityError(f"{what}: path {rel!r} is not a plain relative path inside its folder; refusing to read it")
+        raise IntegrityError(
+            f"{what}: path {rel!r} is not a plain relative path inside its folder; refusing to read it"
+        )
     path = root
     for part in parts:
         path = path / part
         if path.is_symlink():
-            raise IntegrityError(f"{what}: {Path(*parts).as_posix()} is a symbolic link; an artefact is read only from "
-                                 "inside its own folder")
+            raise IntegrityError(
+                f"{what}: {Path(*parts).as_posix()} is a symbolic link; an artefact is read only from "
+                "inside its own folder"
+            )
     return path

@@ -33,8 +33,13 @@ class TargetSample:
 
 
 SAMPLE_DATASETS = (
-    SampleDataset("qm9_sample", "qm9_sample.csv", "smiles",
-                  ("HOMO_LUMO_gap_au", "Polarizability_bohr3", "Heatcapacity_Cv_cal_mol_K", "Dipole_debye"), "morgan"),
+    SampleDataset(
+        "qm9_sample",
+        "qm9_sample.csv",
+        "smiles",
+        ("HOMO_LUMO_gap_au", "Polarizability_bohr3", "Heatcapacity_Cv_cal_mol_K", "Dipole_debye"),
+        "morgan",
+    ),
     SampleDataset("mp_e_form_sample", "mp_e_form_sample.csv", "formula", ("e_form_eV_per_atom",), "magpie"),
     SampleDataset("mp_gap_sample", "mp_gap_sample.csv", "formula", ("band_gap_eV",), "magpie"),
 )
@@ -55,8 +60,12 @@ def library_config(models_per_property: int, seed: int = 0, epochs: int = 40) ->
         "architecture": {"n_layers": [1, 3], "max_width": 128},
         "training": {"epochs": epochs, "patience": 8, "batch_size": 256},
         "groups": [
-            {"dataset": d.name, "descriptors": [d.descriptor], "properties": list(d.targets),
-             "models_per_property": models_per_property}
+            {
+                "dataset": d.name,
+                "descriptors": [d.descriptor],
+                "properties": list(d.targets),
+                "models_per_property": models_per_property,
+            }
             for d in SAMPLE_DATASETS
         ],
     }
@@ -68,7 +77,7 @@ def split_target(target_csv: Path, out_dir: Path) -> dict[str, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     train, holdout = out_dir / "train.csv", out_dir / "holdout.csv"
     table.iloc[: TARGET.n_train].to_csv(train, index=False)
-    table.iloc[TARGET.n_train:].to_csv(holdout, index=False)
+    table.iloc[TARGET.n_train :].to_csv(holdout, index=False)
     return {"train": str(train), "holdout": str(holdout)}
 
 

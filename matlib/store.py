@@ -56,7 +56,7 @@ class Store:
     root: Path
 
     @classmethod
-    def default(cls) -> "Store":
+    def default(cls) -> Store:
         """The store at $MATLIB_HOME (or ./matlib-data)."""
         return cls(default_home())
 

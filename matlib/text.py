@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,9 @@ def factorize(values: Sequence[Any]) -> tuple[np.ndarray, list[Hashable]]:
     object strings as C strings, so 'Fe' and 'Fe\\x00O' fall together and one row would get the other's result.
     """
     index: dict[Hashable, int] = {}
-    codes = np.fromiter((-1 if is_missing(v) else index.setdefault(v, len(index)) for v in values),
-                        dtype=np.int64, count=len(values))
+    codes = np.fromiter(
+        (-1 if is_missing(v) else index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values)
+    )
     return codes, list(index)
 
 

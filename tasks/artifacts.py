@@ -8,8 +8,9 @@ and shown in the UI to everyone with access.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
@@ -89,8 +90,12 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Iterable[str] | N
     return "\n".join(lines) + "\n"
 
 
-def summary_markdown(title: str, counts: Mapping[str, Any], table: Sequence[Mapping[str, Any]] | None = None,
-                     links: Mapping[str, str | Path] | None = None) -> str:
+def summary_markdown(
+    title: str,
+    counts: Mapping[str, Any],
+    table: Sequence[Mapping[str, Any]] | None = None,
+    links: Mapping[str, str | Path] | None = None,
+) -> str:
     """A run summary: a title, a key/value list of counts, an optional table and report files."""
     out = [f"# {title}", ""]
     for k, v in counts.items():

@@ -31,10 +31,20 @@ def _store(store_root: str | None) -> Store:
     return Store(store_root) if store_root else Store.default()
 
 
-@task(name="refresh-source", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=10),
-      retry_jitter_factor=0.5, log_prints=False)
-def refresh_source(source: str, url: str | None = None, limit: int | None = None, store_root: str | None = None,
-                   options: dict[str, Any] | None = None) -> dict:
+@task(
+    name="refresh-source",
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_jitter_factor=0.5,
+    log_prints=False,
+)
+def refresh_source(
+    source: str,
+    url: str | None = None,
+    limit: int | None = None,
+    store_root: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict:
     """Crawl one source into a new dataset version; returns its counts (never the key)."""
     from matlib.sources import refresh
 
@@ -45,8 +55,15 @@ def refresh_source(source: str, url: str | None = None, limit: int | None = None
             opts["api_key"] = key  # resolved here, never a task parameter, redacted from logs and files
     ds = refresh(_store(store_root), source, url=url, limit=limit, **opts)
     m = ds.manifest
-    return {"source": source, "dataset": ds.name, "version": ds.version, "n_fetched": m.get("n_fetched"),
-            "n_rows": m["n_rows"], "n_quarantined": m["n_quarantined"], **ds.diff}
+    return {
+        "source": source,
+        "dataset": ds.name,
+        "version": ds.version,
+        "n_fetched": m.get("n_fetched"),
+        "n_rows": m["n_rows"],
+        "n_quarantined": m["n_quarantined"],
+        **ds.diff,
+    }
 
 
 def refresh_markdown(results: list[dict]) -> str:
@@ -55,6 +72,11 @@ def refresh_markdown(results: list[dict]) -> str:
 
     cols = ["source", "dataset", "version", "n_fetched", "n_rows", "n_quarantined", "added", "changed", "removed"]
     total = {k: sum(int(r.get(k) or 0) for r in results) for k in cols[3:]}
-    lines = ["# Data refresh", "", markdown_table(results, cols), "",
-             "**Totals**: " + ", ".join(f"{k} {v}" for k, v in total.items())]
+    lines = [
+        "# Data refresh",
+        "",
+        markdown_table(results, cols),
+        "",
+        "**Totals**: " + ", ".join(f"{k} {v}" for k, v in total.items()),
+    ]
     return "\n".join(lines) + "\n"

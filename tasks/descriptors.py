@@ -36,5 +36,6 @@ def descriptors_markdown(table_dir: str) -> str:
 
     info = build_info(Path(table_dir))
     keys = ["dataset", "version", "n_rows", "n_computed", "n_reused", "n_failed", "n_features"]
-    return summary_markdown(f"Descriptors {info['spec']['name']}", {k: info.get(k) for k in keys},
-                            links={"table": table_dir})
+    return summary_markdown(
+        f"Descriptors {info['spec']['name']}", {k: info.get(k) for k in keys}, links={"table": table_dir}
+    )

@@ -63,8 +63,13 @@ def plan_library(store_root: str | None, config: str, units: list[dict]) -> list
     return plan_shards(_store(store_root), load_config(config), units)
 
 
-@task(name="library-shard", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2,
-      retry_condition_fn=retry_unless_user_error)
+@task(
+    name="library-shard",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_unless_user_error,
+)
 def train_library_shard(job: dict, address: str | None = None) -> dict:
     """Train one shard of many models on the Dask cluster (rescheduled by Dask if its worker dies)."""
     if is_done(job):

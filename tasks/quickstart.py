@@ -38,11 +38,19 @@ def predict_holdout(run_dir: str, train_csv: str, holdout_csv: str) -> dict:
 
     holdout = pd.read_csv(holdout_csv)
     preds = predict_transfer(run_dir, holdout[TARGET.input_column].astype(str).tolist())
-    out = Path(holdout_csv).parent / "holdout_predictions.csv"  # beside the inputs: a sealed run folder stays as fit left it
+    out = (
+        Path(holdout_csv).parent / "holdout_predictions.csv"
+    )  # beside the inputs: a sealed run folder stays as fit left it
     table = pd.concat([holdout.reset_index(drop=True), preds.reset_index(drop=True)], axis=1)
     table.to_csv(out, index=False)
     train_mean = float(pd.read_csv(train_csv)[TARGET.target_column].mean())
-    scores = holdout_scores(holdout[TARGET.target_column].to_numpy(float), preds["prediction"].to_numpy(float),
-                            train_mean)
+    scores = holdout_scores(
+        holdout[TARGET.target_column].to_numpy(float), preds["prediction"].to_numpy(float), train_mean
+    )
     baseline = rf_baseline_mae(pd.read_csv(train_csv), holdout)
-    return {**scores, "rf_rdkit2d_mae": baseline, "predictions": str(out), "n": int(np.isfinite(preds["prediction"]).sum())}
+    return {
+        **scores,
+        "rf_rdkit2d_mae": baseline,
+        "predictions": str(out),
+        "n": int(np.isfinite(preds["prediction"]).sum()),
+    }

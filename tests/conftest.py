@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.fixtures import TEST_DATA
 
 REPO = Path(__file__).resolve().parents[1]

@@ -63,7 +63,7 @@ def test_full_disk_is_a_one_line_storage_error(tmp_path: Path, monkeypatch: pyte
         def __init__(self, path: str) -> None:
             self.f = open(path, "wb")
 
-        def __enter__(self) -> "Full":
+        def __enter__(self) -> Full:
             return self
 
         def __exit__(self, *exc: object) -> None:

@@ -24,8 +24,21 @@ def test_default_reads_matlib_home(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert Store.default().root == tmp_path / "home"
 
 
-BAD_NAMES = ["", ".", "..", "a/b", "../x", "a\\b", "new\nline", "tab\tname", "bell\x07", "x" * 101, " padded",
-             "padded ", "ds@v1"]
+BAD_NAMES = [
+    "",
+    ".",
+    "..",
+    "a/b",
+    "../x",
+    "a\\b",
+    "new\nline",
+    "tab\tname",
+    "bell\x07",
+    "x" * 101,
+    " padded",
+    "padded ",
+    "ds@v1",
+]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)

@@ -21,15 +21,39 @@ MIN_COVERAGE = 0.7  # a xenonpy column must have a raw value for >= 70 % of H..P
 
 # The 22 properties of matminer's ElementProperty.from_preset("magpie").
 MAGPIE_PRESET = [
-    "Number", "MendeleevNumber", "AtomicWeight", "MeltingT", "Column", "Row", "CovalentRadius",
-    "Electronegativity", "NsValence", "NpValence", "NdValence", "NfValence", "NValence",
-    "NsUnfilled", "NpUnfilled", "NdUnfilled", "NfUnfilled", "NUnfilled", "GSvolume_pa",
-    "GSbandgap", "GSmagmom", "SpaceGroupNumber",
+    "Number",
+    "MendeleevNumber",
+    "AtomicWeight",
+    "MeltingT",
+    "Column",
+    "Row",
+    "CovalentRadius",
+    "Electronegativity",
+    "NsValence",
+    "NpValence",
+    "NdValence",
+    "NfValence",
+    "NValence",
+    "NsUnfilled",
+    "NpUnfilled",
+    "NdUnfilled",
+    "NfUnfilled",
+    "NUnfilled",
+    "GSvolume_pa",
+    "GSbandgap",
+    "GSmagmom",
+    "SpaceGroupNumber",
 ]
 # Magpie tables that are not scalar or are 0/1 flags: not used in the xenonpy table.
 MAGPIE_SKIP_FOR_XENONPY = {
-    "OxidationStates", "IonizationEnergies", "IsAlkali", "IsDBlock", "IsFBlock", "IsMetal",
-    "IsMetalloid", "IsNonmetal",
+    "OxidationStates",
+    "IonizationEnergies",
+    "IsAlkali",
+    "IsDBlock",
+    "IsFBlock",
+    "IsMetal",
+    "IsMetalloid",
+    "IsNonmetal",
 }
 # Extra pymatgen Element attributes (pymatgen/core/periodic_table.json) for the xenonpy table.
 PYMATGEN_EXTRA = {
@@ -134,8 +158,15 @@ def make_xenonpy(elements: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
             source += " (log10)"
         filled = fill_gaps(values, groups)
         df[col] = filled
-        prov.append({"column": col, "source": source, "coverage": round(coverage, 3), "kept": True,
-                     "n_filled": int(np.isnan(values).sum())})
+        prov.append(
+            {
+                "column": col,
+                "source": source,
+                "coverage": round(coverage, 3),
+                "kept": True,
+                "n_filled": int(np.isnan(values).sum()),
+            }
+        )
     return df, prov
 
 
@@ -146,7 +177,9 @@ def main() -> None:
     xen, prov = make_xenonpy(elements)
     xen.to_csv(HERE / "xenonpy.csv", index=False)
     pd.DataFrame(prov).to_csv(HERE / "xenonpy_provenance.csv", index=False)
-    print(f"magpie.csv: {len(MAGPIE_PRESET)} properties; xenonpy.csv: {xen.shape[1] - 2} properties, {len(xen)} elements")
+    print(
+        f"magpie.csv: {len(MAGPIE_PRESET)} properties; xenonpy.csv: {xen.shape[1] - 2} properties, {len(xen)} elements"
+    )
 
 
 if __name__ == "__main__":

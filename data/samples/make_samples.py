@@ -20,21 +20,45 @@ SEED = 0
 
 SLICES = [
     # (output file, source file, rows, columns kept, header renames)
-    ("qm9_sample.csv", "qm9/qm9.csv.gz", 3000,
-     ["gdb_id", "smiles", "HOMO_LUMO_gap_au", "Polarizability_bohr3", "Heatcapacity_Cv_cal_mol_K", "Dipole_debye",
-      "HOMO_au", "LUMO_au", "R2_bohr2", "ZPVE_au"], {}),
-    ("mp_e_form_sample.csv", "mp/matbench_mp_e_form.csv", 3000, ["formula", "target"],
-     {"target": "e_form_eV_per_atom"}),
+    (
+        "qm9_sample.csv",
+        "qm9/qm9.csv.gz",
+        3000,
+        [
+            "gdb_id",
+            "smiles",
+            "HOMO_LUMO_gap_au",
+            "Polarizability_bohr3",
+            "Heatcapacity_Cv_cal_mol_K",
+            "Dipole_debye",
+            "HOMO_au",
+            "LUMO_au",
+            "R2_bohr2",
+            "ZPVE_au",
+        ],
+        {},
+    ),
+    (
+        "mp_e_form_sample.csv",
+        "mp/matbench_mp_e_form.csv",
+        3000,
+        ["formula", "target"],
+        {"target": "e_form_eV_per_atom"},
+    ),
     ("mp_gap_sample.csv", "mp/matbench_mp_gap.csv", 3000, ["formula", "target"], {"target": "band_gap_eV"}),
     ("esol_sample.csv", "targets/esol.csv", 150, ["smiles", "logSolubility"], {}),
     # the small library config's other sources (configs/library-small.yaml)
     ("mp_e_hull_sample.csv", "mp/mp_e_hull.csv", 3000, ["formula", "target"], {"target": "e_hull_eV_per_atom"}),
     ("oqmd_gap_sample.csv", "oqmd/oqmd_bandgap.csv", 3000, ["formula", "target"], {"target": "band_gap_eV"}),
     ("aflow_gap_sample.csv", "aflow/Egap.csv", 3000, ["formula", "target"], {"target": "Egap_eV"}),
-    ("aflow_energy_sample.csv", "aflow/energy_atom.csv", 3000, ["formula", "target"],
-     {"target": "energy_atom_eV"}),
-    ("aflow_debye_sample.csv", "aflow/ael_debye_temperature.csv", 3000, ["formula", "target"],
-     {"target": "debye_temperature_K"}),
+    ("aflow_energy_sample.csv", "aflow/energy_atom.csv", 3000, ["formula", "target"], {"target": "energy_atom_eV"}),
+    (
+        "aflow_debye_sample.csv",
+        "aflow/ael_debye_temperature.csv",
+        3000,
+        ["formula", "target"],
+        {"target": "debye_temperature_K"},
+    ),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import typer
 
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         rv = app(args=args, prog_name="matlib", standalone_mode=False)
     except NoArgsIsHelpError:
-        raise SystemExit(0)
+        raise SystemExit(0) from None
     except UsageError as exc:
         _fail(exc.format_message(), 2)
     except ClickException as exc:
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Abort:
         _fail("aborted", 130)
     except Exit as exc:
-        raise SystemExit(exc.exit_code)
+        raise SystemExit(exc.exit_code) from None
     except MatlibError as exc:
         _fail(str(exc), 1)
     except FileNotFoundError as exc:

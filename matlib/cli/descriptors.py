@@ -32,8 +32,10 @@ def build(
         if client is not None:
             client.close()
     info = build_info(path)
-    typer.echo(f"{path}  rows={info['n_rows']} computed={info['n_computed']} reused={info['n_reused']} "
-               f"failed={info['n_failed']}")
+    typer.echo(
+        f"{path}  rows={info['n_rows']} computed={info['n_computed']} reused={info['n_reused']} "
+        f"failed={info['n_failed']}"
+    )
 
 
 @app.command("ls")
@@ -51,6 +53,12 @@ def ls() -> None:
     b = Table("table", "dataset", "rows", "computed", "reused", "failed")
     for p in built:
         info = read_json(p)
-        b.add_row(p.parent.parent.name, f"{info['dataset']}@{info['version']}", str(info["n_rows"]),
-                  str(info["n_computed"]), str(info["n_reused"]), str(info["n_failed"]))
+        b.add_row(
+            p.parent.parent.name,
+            f"{info['dataset']}@{info['version']}",
+            str(info["n_rows"]),
+            str(info["n_computed"]),
+            str(info["n_reused"]),
+            str(info["n_failed"]),
+        )
     console.print(b if built else "no descriptor tables built yet")

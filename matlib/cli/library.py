@@ -31,8 +31,12 @@ def build(
     config: Path = typer.Option(..., "--config", help="library build config (YAML)"),
     cluster: str | None = typer.Option(None, "--cluster", help="Dask scheduler address (default: GPUs or local CPU)"),
     no_prefect: bool = typer.Option(False, "--no-prefect", help="run without the Prefect flow (plain Dask)"),
-    mirror: str | None = typer.Option(None, "--mirror", help="offline mirror (folder or URL) for datasets the "
-                                      "store lacks and the build crawls (default: $MATLIB_MIRROR)"),
+    mirror: str | None = typer.Option(
+        None,
+        "--mirror",
+        help="offline mirror (folder or URL) for datasets the "
+        "store lacks and the build crawls (default: $MATLIB_MIRROR)",
+    ),
 ) -> None:
     """Build (or resume) a model library: one Prefect task per shard, shards trained on Dask."""
     import os
@@ -103,23 +107,43 @@ def ls(
     for path in libs:
         lib = Library(path)
         cat = lib.query(property=prop)
-        console.print(f"[bold]{lib.name}[/bold]  {path}  models={len(cat)} "
-                      f"ok={int((cat['status'] == 'ok').sum())} shards={len(lib.manifest.get('shards', {}))}")
+        console.print(
+            f"[bold]{lib.name}[/bold]  {path}  models={len(cat)} "
+            f"ok={int((cat['status'] == 'ok').sum())} shards={len(lib.manifest.get('shards', {}))}"
+        )
         if cat.empty:
             continue
         summary = Table("property", "dataset", "descriptor", "models", "failed", "median MAE", "best R2")
         for (p, d, desc), g in cat.groupby(["property", "dataset", "descriptor"]):
             good = g[g["status"] == "ok"]
-            summary.add_row(p, d, desc, str(len(g)), str(len(g) - len(good)), f"{good['mae'].median():.4g}",
-                            f"{good['r2'].max():.3f}")
+            summary.add_row(
+                p,
+                d,
+                desc,
+                str(len(g)),
+                str(len(g) - len(good)),
+                f"{good['mae'].median():.4g}",
+                f"{good['r2'].max():.3f}",
+            )
         console.print(summary)
         top = Table("model_id", "property", "descriptor", "hidden", "activation", "MAE", "R2", "status")
         for _, r in cat.sort_values("r2", ascending=False).head(limit).iterrows():
             a = json.loads(r["arch"])
-            layers = (f"gnn {a['depth']}x{a['width']} {a['pooling']} -> {a['decoder']}" if a.get("model") == "gnn"
-                      else str(a["hidden"]))
-            top.add_row(r["model_id"], r["property"], r["descriptor"], layers, a["activation"],
-                        f"{r['mae']:.4g}", f"{r['r2']:.3f}", r["status"])
+            layers = (
+                f"gnn {a['depth']}x{a['width']} {a['pooling']} -> {a['decoder']}"
+                if a.get("model") == "gnn"
+                else str(a["hidden"])
+            )
+            top.add_row(
+                r["model_id"],
+                r["property"],
+                r["descriptor"],
+                layers,
+                a["activation"],
+                f"{r['mae']:.4g}",
+                f"{r['r2']:.3f}",
+                r["status"],
+            )
         console.print(top)
 
 
@@ -137,8 +161,10 @@ def show(
         if rows.empty:
             continue
         r = rows.iloc[0].to_dict()
-        out = {k: (json.loads(v) if k in ("arch", "train_config", "descriptor_spec") and isinstance(v, str) else v)
-               for k, v in r.items()}
+        out = {
+            k: (json.loads(v) if k in ("arch", "train_config", "descriptor_spec") and isinstance(v, str) else v)
+            for k, v in r.items()
+        }
         out["library"] = str(path)
         if r["status"] == "ok":
             model = lib.load_model(model_id)  # verifies the shard's sha256

@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
 
 def quickstart(
     home: Path = typer.Option(None, "--home", help="store root (default: $MATLIB_HOME or ./matlib-data)"),
-    models_per_property: int = typer.Option(8, "--models-per-property", min=1, help="random architectures per property"),
+    models_per_property: int = typer.Option(
+        8, "--models-per-property", min=1, help="random architectures per property"
+    ),
     epochs: int = typer.Option(40, "--epochs", min=1, help="maximum training epochs per model"),
     seed: int = typer.Option(0, "--seed", help="seed of architectures, splits and CV folds"),
 ) -> None:
@@ -45,7 +47,9 @@ def quickstart(
         f"(predicting the training mean: {h['mean_predictor_mae']:.3f}); predictions: {h['predictions']}"
     )
     if "rf_rdkit2d_mae" in h:
-        console.print(f"the same 50 molecules, a plain random forest (300 trees) on RDKit 2D descriptors trained on the "
-                      f"same 100 rows: MAE {h['rf_rdkit2d_mae']:.3f}; matlib: {h['holdout_mae']:.3f}")
+        console.print(
+            f"the same 50 molecules, a plain random forest (300 trees) on RDKit 2D descriptors trained on the "
+            f"same 100 rows: MAE {h['rf_rdkit2d_mae']:.3f}; matlib: {h['holdout_mae']:.3f}"
+        )
     console.print(f"report: [bold]{Path(result['run_dir']) / 'report.md'}[/bold]")
     console.print(f"done in {time.perf_counter() - t0:.0f} s")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,8 +60,13 @@ def content_ids(inputs: pd.Series) -> pd.Series:
     """Stable ids from the input text: 12 hex of its sha256, '-k' for the k-th repeat of the same input."""
     text = ["" if is_missing(v) else str(v).strip() for v in inputs]
     codes, uniques = factorize(text)  # exact: pandas' hash tables merge strings that differ after a NUL
-    base = np.array([hashlib.sha256(u.encode("utf-8", "surrogateescape")).hexdigest()[:12] for u in uniques],
-                    dtype=object)[codes] if len(codes) else np.zeros(0, dtype=object)
+    base = (
+        np.array(
+            [hashlib.sha256(u.encode("utf-8", "surrogateescape")).hexdigest()[:12] for u in uniques], dtype=object
+        )[codes]
+        if len(codes)
+        else np.zeros(0, dtype=object)
+    )
     k = pd.Series(codes).groupby(codes).cumcount().to_numpy()
     return pd.Series(np.where(k == 0, base, base + "-" + k.astype(str)), index=inputs.index)
 
@@ -78,9 +83,16 @@ def _aggregate_mean(records: pd.DataFrame, properties: Sequence[str]) -> pd.Data
     return out
 
 
-def import_table(store: Store, name: str, file: str | Path, input_column: str,
-                 target_columns: str | Sequence[str], kind: str | None = None, id_column: str | None = None,
-                 duplicates: str = "keep") -> Dataset:
+def import_table(
+    store: Store,
+    name: str,
+    file: str | Path,
+    input_column: str,
+    target_columns: str | Sequence[str],
+    kind: str | None = None,
+    id_column: str | None = None,
+    duplicates: str = "keep",
+) -> Dataset:
     """Import a local table as a dataset version; invalid rows are quarantined, duplicates kept or averaged."""
     targets = [target_columns] if isinstance(target_columns, str) else list(target_columns)
     if not targets:
@@ -94,13 +106,16 @@ def import_table(store: Store, name: str, file: str | Path, input_column: str,
     table = loaded.readable()
     for col in [input_column, *targets, *([id_column] if id_column else [])]:
         if col not in table.columns:
-            raise ValidationError(f"column {shorten(repr(col))} not in {Path(file).name} "
-                                  f"(columns: {names_list(table.columns)})")
-    raw = pd.DataFrame({
-        "record_id": table[id_column].astype(str) if id_column else content_ids(table[input_column]),
-        "input": table[input_column],
-        "source_row": table.index.to_numpy(dtype="int64"),
-    })
+            raise ValidationError(
+                f"column {shorten(repr(col))} not in {Path(file).name} (columns: {names_list(table.columns)})"
+            )
+    raw = pd.DataFrame(
+        {
+            "record_id": table[id_column].astype(str) if id_column else content_ids(table[input_column]),
+            "input": table[input_column],
+            "source_row": table.index.to_numpy(dtype="int64"),
+        }
+    )
     for t in targets:
         raw[t] = table[t]
     raw["_row"] = raw["source_row"]
@@ -112,12 +127,26 @@ def import_table(store: Store, name: str, file: str | Path, input_column: str,
     n_valid = len(records)
     if duplicates == "mean":
         records = _aggregate_mean(records, targets)
-    n_dup_inputs = int(records["input"].duplicated(keep=False).sum()) if duplicates == "keep" else int(
-        (records["n_merged"] > 1).sum())
+    n_dup_inputs = (
+        int(records["input"].duplicated(keep=False).sum())
+        if duplicates == "keep"
+        else int((records["n_merged"] > 1).sum())
+    )
     path = Path(file)
-    origin = {"name": "local", "file": path.name, "file_sha256": sha256_file(path), "input_column": input_column,
-              "target_columns": targets, "id_column": id_column, "duplicates": duplicates}
-    extra = {"n_input_rows": int(len(loaded.frame)), "n_unreadable_rows": int(len(unreadable)),
-             "n_valid_rows": int(n_valid), "duplicates": duplicates,
-             "n_duplicate_inputs": n_dup_inputs}
+    origin = {
+        "name": "local",
+        "file": path.name,
+        "file_sha256": sha256_file(path),
+        "input_column": input_column,
+        "target_columns": targets,
+        "id_column": id_column,
+        "duplicates": duplicates,
+    }
+    extra = {
+        "n_input_rows": int(len(loaded.frame)),
+        "n_unreadable_rows": int(len(unreadable)),
+        "n_valid_rows": int(n_valid),
+        "duplicates": duplicates,
+        "n_duplicate_inputs": n_dup_inputs,
+    }
     return commit_version(store, name, records, origin, quarantine, extra=extra)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,32 +17,50 @@ QUARANTINE_COLUMNS = ["row", "record_id", "field", "reason", "value"]
 
 def empty_quarantine() -> pd.DataFrame:
     """An empty quarantine table with the standard columns."""
-    return pd.DataFrame({"row": pd.Series(dtype="int64"), "record_id": pd.Series(dtype=object),
-                         "field": pd.Series(dtype=object), "reason": pd.Series(dtype=object),
-                         "value": pd.Series(dtype=object)})
+    return pd.DataFrame(
+        {
+            "row": pd.Series(dtype="int64"),
+            "record_id": pd.Series(dtype=object),
+            "field": pd.Series(dtype=object),
+            "reason": pd.Series(dtype=object),
+            "value": pd.Series(dtype=object),
+        }
+    )
 
 
 def unreadable_quarantine(unreadable: pd.DataFrame) -> pd.DataFrame:
     """Quarantine entries for rows of a file that could not be read (row, line, reason from a TextTable)."""
-    return pd.DataFrame({"row": unreadable["row"].to_numpy(dtype="int64"), "record_id": None, "field": "row",
-                         "reason": [f"line {ln}: {r}" for ln, r in zip(unreadable["line"], unreadable["reason"])],
-                         "value": None}, columns=QUARANTINE_COLUMNS)
+    return pd.DataFrame(
+        {
+            "row": unreadable["row"].to_numpy(dtype="int64"),
+            "record_id": None,
+            "field": "row",
+            "reason": [f"line {ln}: {r}" for ln, r in zip(unreadable["line"], unreadable["reason"])],
+            "value": None,
+        },
+        columns=QUARANTINE_COLUMNS,
+    )
 
 
-def _quarantine_rows(raw: pd.DataFrame, mask: np.ndarray, field: pd.Series | str, reason: pd.Series | str,
-                     value: pd.Series | None) -> pd.DataFrame:
+def _quarantine_rows(
+    raw: pd.DataFrame, mask: np.ndarray, field: pd.Series | str, reason: pd.Series | str, value: pd.Series | None
+) -> pd.DataFrame:
     """Quarantine entries for the rows where mask is True."""
     sel = raw.loc[mask]
     n = len(sel)
-    pick = lambda x: (x[mask].astype(object).to_numpy() if isinstance(x, pd.Series) else [x] * n)  # noqa: E731
-    return pd.DataFrame({
-        "row": sel["_row"].to_numpy(dtype="int64"),
-        "record_id": sel["record_id"].astype(str).to_numpy(),
-        "field": pick(field),
-        "reason": pick(reason),
-        "value": [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-                  for v in (value[mask].to_numpy() if value is not None else [None] * n)],
-    })
+    pick = lambda x: x[mask].astype(object).to_numpy() if isinstance(x, pd.Series) else [x] * n  # noqa: E731
+    return pd.DataFrame(
+        {
+            "row": sel["_row"].to_numpy(dtype="int64"),
+            "record_id": sel["record_id"].astype(str).to_numpy(),
+            "field": pick(field),
+            "reason": pick(reason),
+            "value": [
+                None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                for v in (value[mask].to_numpy() if value is not None else [None] * n)
+            ],
+        }
+    )
 
 
 def _property_problems(raw: pd.DataFrame, properties: Sequence[str]) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
@@ -53,8 +71,11 @@ def _property_problems(raw: pd.DataFrame, properties: Sequence[str]) -> tuple[pd
     for col in properties:
         original = raw[col]
         num = pd.to_numeric(original, errors="coerce").astype("float64")
-        not_number = num.isna() & original.notna() & (original.astype(str).str.strip().str.lower()
-                                                      .isin(["", "nan", "none", "null", "na"]) == False)  # noqa: E712
+        not_number = (
+            num.isna()
+            & original.notna()
+            & ~original.astype(str).str.strip().str.lower().isin(["", "nan", "none", "null", "na"])
+        )
         inf = np.isinf(num.to_numpy())
         for bad, why in ((not_number, "not a number"), (pd.Series(inf, index=raw.index), "infinite value")):
             new = bad & field.isna()
@@ -68,8 +89,9 @@ def _property_problems(raw: pd.DataFrame, properties: Sequence[str]) -> tuple[pd
     return values, field, reason
 
 
-def normalise_records(raw: pd.DataFrame, kind: str, properties: Sequence[str],
-                      extra_columns: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+def normalise_records(
+    raw: pd.DataFrame, kind: str, properties: Sequence[str], extra_columns: Sequence[str] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate raw rows (record_id, input, properties, extras) -> (records, quarantine with row/field/reason)."""
     if kind not in KINDS:
         raise ValidationError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -86,8 +108,11 @@ def normalise_records(raw: pd.DataFrame, kind: str, properties: Sequence[str],
     bad_input = in_reason.notna().to_numpy()
     parts.append(_quarantine_rows(raw, bad_input, "input", in_reason, raw["input"]))
     bad_prop = (~bad_input) & p_field.notna().to_numpy()
-    prop_value = pd.Series([raw.at[i, f] if isinstance(f, str) and f in raw.columns else None
-                            for i, f in zip(raw.index, p_field)], index=raw.index, dtype=object)
+    prop_value = pd.Series(
+        [raw.at[i, f] if isinstance(f, str) and f in raw.columns else None for i, f in zip(raw.index, p_field)],
+        index=raw.index,
+        dtype=object,
+    )
     parts.append(_quarantine_rows(raw, bad_prop, p_field, p_reason, prop_value))
     good = ~(bad_input | bad_prop)
 
@@ -109,10 +134,16 @@ def normalise_records(raw: pd.DataFrame, kind: str, properties: Sequence[str],
         conflicting = rec["record_id"].map(n_distinct).fillna(1).to_numpy() > 1
         extra_copy = rec["record_id"].duplicated(keep="first").to_numpy() & ~conflicting
         sub_raw = rows.assign(record_id=rec["record_id"])
-        parts.append(_quarantine_rows(sub_raw, conflicting, "record_id",
-                                      "duplicate record_id with different content", rec["record_id"]))
-        parts.append(_quarantine_rows(sub_raw, extra_copy, "record_id",
-                                      "exact duplicate of an earlier row (kept once)", rec["record_id"]))
+        parts.append(
+            _quarantine_rows(
+                sub_raw, conflicting, "record_id", "duplicate record_id with different content", rec["record_id"]
+            )
+        )
+        parts.append(
+            _quarantine_rows(
+                sub_raw, extra_copy, "record_id", "exact duplicate of an earlier row (kept once)", rec["record_id"]
+            )
+        )
         keep = ~(conflicting | extra_copy)
         rec = rec.loc[keep]
     quarantine = pd.concat([p for p in parts if len(p)] or [empty_quarantine()], ignore_index=True)

@@ -24,14 +24,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matlib.text import shorten
-
 from matlib.errors import MatlibError
+from matlib.text import shorten
 
 MAX_MALFORMED = 100  # rows the csv grammar rejects (unclosed quotes ...) before the file is refused
 MAX_BAD_FRACTION = 0.5  # more unreadable rows than this: the file is refused as a whole
-BINARY_MAGIC = {b"PK\x03\x04": "a zip archive or an Excel .xlsx workbook", b"\xd0\xcf\x11\xe0": "an Excel .xls workbook",
-                b"PAR1": "a Parquet file", b"\x89HDF": "an HDF5 file", b"%PDF": "a PDF"}
+BINARY_MAGIC = {
+    b"PK\x03\x04": "a zip archive or an Excel .xlsx workbook",
+    b"\xd0\xcf\x11\xe0": "an Excel .xls workbook",
+    b"PAR1": "a Parquet file",
+    b"\x89HDF": "an HDF5 file",
+    b"%PDF": "a PDF",
+}
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that are not UTF-8, as decoded with surrogateescape
 
 
@@ -60,9 +64,13 @@ class TextTable:
     def unreadable(self) -> pd.DataFrame:
         """row (0-based data row), line, reason of every unreadable row."""
         bad = np.flatnonzero(~self.ok)
-        return pd.DataFrame({"row": bad.astype("int64"), "line": self.line[bad].astype("int64"),
-                             "reason": [self.problem[i] for i in bad]})
-
+        return pd.DataFrame(
+            {
+                "row": bad.astype("int64"),
+                "line": self.line[bad].astype("int64"),
+                "reason": [self.problem[i] for i in bad],
+            }
+        )
 
 
 def read_bytes(path: Path) -> bytes:
@@ -79,13 +87,15 @@ def read_bytes(path: Path) -> bytes:
             with zipfile.ZipFile(path) as zf:
                 names = [n for n in zf.namelist() if not n.endswith("/")]
                 if len(names) != 1:
-                    raise MatlibError(f"cannot read {path.name}: a .zip must hold exactly one table, it holds "
-                                      f"{len(names)} files")
+                    raise MatlibError(
+                        f"cannot read {path.name}: a .zip must hold exactly one table, it holds {len(names)} files"
+                    )
                 return zf.read(names[0])
         return path.read_bytes()
     except (OSError, EOFError, ValueError, lzma.LZMAError, zipfile.BadZipFile) as exc:
-        raise MatlibError(f"cannot read {path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
-            from None
+        raise MatlibError(
+            f"cannot read {path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
 
 
 def decode(data: bytes, name: str) -> str:
@@ -100,7 +110,7 @@ def decode(data: bytes, name: str) -> str:
         except UnicodeDecodeError as exc:
             raise MatlibError(f"{name}: not valid UTF-16 ({exc.reason} at byte {exc.start})") from None
     if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
+        data = data[len(codecs.BOM_UTF8) :]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -172,8 +182,9 @@ def parse_rows(text: str, sep: str = ",") -> tuple[list[list[str]], list[int], l
                 pos = start + 1
                 n_malformed += 1
                 if n_malformed > MAX_MALFORMED:  # each restart may rescan the rest of the file: bound the work
-                    raise MatlibError(f"more than {MAX_MALFORMED} malformed rows (line {start + 1}: {exc}); "
-                                      "is it a CSV file?")
+                    raise MatlibError(
+                        f"more than {MAX_MALFORMED} malformed rows (line {start + 1}: {exc}); is it a CSV file?"
+                    ) from None
                 break
             if fields:  # blank lines are skipped (as pandas does)
                 rows.append(fields)
@@ -205,8 +216,11 @@ def read_text_table(path: str | Path, sep: str | None = None) -> TextTable:
     m = len(columns)
     # only rows that need it are visited: those of the wrong width, already malformed, or (when the file holds
     # bytes that are not UTF-8) every row
-    suspect = range(len(rows)) if _UNDECODED.search(text) else sorted(
-        {k for k, fields in enumerate(rows) if len(fields) != m} | {k for k, p in enumerate(problems) if p})
+    suspect = (
+        range(len(rows))
+        if _UNDECODED.search(text)
+        else sorted({k for k, fields in enumerate(rows) if len(fields) != m} | {k for k, p in enumerate(problems) if p})
+    )
     for k in suspect:
         fields = rows[k]
         if problems[k] is None:
@@ -219,10 +233,15 @@ def read_text_table(path: str | Path, sep: str | None = None) -> TextTable:
     n_bad = sum(p is not None for p in problems)
     if rows and n_bad > MAX_BAD_FRACTION * len(rows):
         i = next(k for k, p in enumerate(problems) if p is not None)
-        raise MatlibError(f"{path.name}: {n_bad} of {len(rows)} rows are unreadable (line {first[i]}: {problems[i]}); "
-                          "is it a UTF-8 CSV?")
-    frame = pd.DataFrame(cells, columns=columns, dtype=object) if cells else pd.DataFrame(
-        {c: pd.Series(dtype=object) for c in columns})
+        raise MatlibError(
+            f"{path.name}: {n_bad} of {len(rows)} rows are unreadable (line {first[i]}: {problems[i]}); "
+            "is it a UTF-8 CSV?"
+        )
+    frame = (
+        pd.DataFrame(cells, columns=columns, dtype=object)
+        if cells
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    )
     # empty cells -> NaN, as pandas reads them (an element-wise ==, not isin: pandas' hash tables see '\x00x' as '')
     frame = frame.mask(frame.eq("") | frame.isna())
     return TextTable(name=path.name, frame=frame, line=np.asarray(first, dtype=np.int64), problem=list(problems))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,8 +90,9 @@ def _canonical(records: pd.DataFrame) -> pd.DataFrame:
         raise ValidationError(f"record_id {dup!r} is not unique; normalise the records first")
     bad_kind = ~rec["kind"].isin(KINDS)
     if bad_kind.any():
-        raise ValidationError(f"record {rec.loc[bad_kind, 'record_id'].iloc[0]!r}: unknown kind "
-                              f"{rec.loc[bad_kind, 'kind'].iloc[0]!r}")
+        raise ValidationError(
+            f"record {rec.loc[bad_kind, 'record_id'].iloc[0]!r}: unknown kind {rec.loc[bad_kind, 'kind'].iloc[0]!r}"
+        )
     rest = [c for c in rec.columns if c not in BASE_COLUMNS]
     rec = rec[BASE_COLUMNS + rest].sort_values("record_id", kind="stable").reset_index(drop=True)
     return rec
@@ -103,9 +105,11 @@ def diff_records(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
     a = pd.DataFrame({"record_id": old["record_id"].astype(str).to_numpy(), "h_old": row_hashes(old).to_numpy()})
     b = pd.DataFrame({"record_id": new["record_id"].astype(str).to_numpy(), "h_new": row_hashes(new).to_numpy()})
     m = a.merge(b, on="record_id", how="outer", indicator=True)
-    status = np.where(m["_merge"] == "left_only", "removed",
-                      np.where(m["_merge"] == "right_only", "added",
-                               np.where(m["h_old"] != m["h_new"], "changed", "same")))
+    status = np.where(
+        m["_merge"] == "left_only",
+        "removed",
+        np.where(m["_merge"] == "right_only", "added", np.where(m["h_old"] != m["h_new"], "changed", "same")),
+    )
     out = pd.DataFrame({"record_id": m["record_id"], "status": status})
     return out[out["status"] != "same"].reset_index(drop=True)
 
@@ -116,9 +120,17 @@ def latest_version(store: Store, name: str) -> str | None:
     return p.read_text().strip() if p.exists() else None
 
 
-def commit_version(store: Store, name: str, records: pd.DataFrame, source: str | Mapping[str, Any],
-                   quarantine: pd.DataFrame | None = None, *, parent: str | None = "latest",
-                   fetched_at: str | None = None, extra: Mapping[str, Any] | None = None) -> Dataset:
+def commit_version(
+    store: Store,
+    name: str,
+    records: pd.DataFrame,
+    source: str | Mapping[str, Any],
+    quarantine: pd.DataFrame | None = None,
+    *,
+    parent: str | None = "latest",
+    fetched_at: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Dataset:
     """Write records as a new content-hashed version (records, quarantine, diff vs parent, manifest)."""
     check_name("dataset", name)
     rec = _canonical(records)
@@ -146,7 +158,7 @@ def commit_version(store: Store, name: str, records: pd.DataFrame, source: str |
             "parent": parent_version if parent_version != version else None,
             "source": src.get("name"),
             "origin": src,
-            "fetched_at": fetched_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "fetched_at": fetched_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "kind": kinds[0] if len(kinds) == 1 else "mixed",
             "n_rows": int(len(rec)),
             "n_quarantined": int(len(q)),
@@ -176,8 +188,7 @@ def _resolve(store: Store, ref: str) -> tuple[str, str]:
         if not v:
             raise MatlibError(f"dataset {name!r} has no committed version")
         return name, v
-    matches = [p.name for p in base.iterdir() if p.is_dir() and p.name.startswith(version)
-               and (p / MANIFEST).exists()]
+    matches = [p.name for p in base.iterdir() if p.is_dir() and p.name.startswith(version) and (p / MANIFEST).exists()]
     if len(matches) != 1:
         what = "no" if not matches else "an ambiguous"
         raise MatlibError(f"{what} version {version!r} of dataset {name!r}")
@@ -192,8 +203,9 @@ def load_dataset(store: Store, ref: str, verify: bool = True) -> Dataset:
     if verify and sha256_file(folder / RECORDS) != manifest["sha256"]:
         raise IntegrityError(f"dataset {name}@{version}: records.parquet does not match its manifest sha256")
     records = read_parquet(folder / RECORDS)
-    return Dataset(name=name, version=version, records=records, manifest=manifest, path=folder,
-                   diff=dict(manifest.get("diff", {})))
+    return Dataset(
+        name=name, version=version, records=records, manifest=manifest, path=folder, diff=dict(manifest.get("diff", {}))
+    )
 
 
 def load_diff(store: Store, ref: str) -> pd.DataFrame:
@@ -208,14 +220,35 @@ def list_datasets(store: Store) -> pd.DataFrame:
     base = store.datasets()
     for mpath in sorted(base.glob(f"*/*/{MANIFEST}")):
         m = read_json(mpath)
-        rows.append({
-            "name": m["name"], "version": m["version"], "latest": latest_version(store, m["name"]) == m["version"],
-            "kind": m.get("kind"), "n_rows": m.get("n_rows"), "n_quarantined": m.get("n_quarantined"),
-            "properties": ",".join(m.get("properties", [])), "source": m.get("source"),
-            "fetched_at": m.get("fetched_at"), "parent": m.get("parent"),
-            **{k: m.get("diff", {}).get(k) for k in ("added", "changed", "removed")},
-        })
-    cols = ["name", "version", "latest", "kind", "n_rows", "n_quarantined", "properties", "source",
-            "fetched_at", "parent", "added", "changed", "removed"]
+        rows.append(
+            {
+                "name": m["name"],
+                "version": m["version"],
+                "latest": latest_version(store, m["name"]) == m["version"],
+                "kind": m.get("kind"),
+                "n_rows": m.get("n_rows"),
+                "n_quarantined": m.get("n_quarantined"),
+                "properties": ",".join(m.get("properties", [])),
+                "source": m.get("source"),
+                "fetched_at": m.get("fetched_at"),
+                "parent": m.get("parent"),
+                **{k: m.get("diff", {}).get(k) for k in ("added", "changed", "removed")},
+            }
+        )
+    cols = [
+        "name",
+        "version",
+        "latest",
+        "kind",
+        "n_rows",
+        "n_quarantined",
+        "properties",
+        "source",
+        "fetched_at",
+        "parent",
+        "added",
+        "changed",
+        "removed",
+    ]
     df = pd.DataFrame(rows, columns=cols)
     return df.sort_values(["name", "fetched_at"]).reset_index(drop=True) if len(df) else df

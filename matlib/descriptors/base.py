@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -18,7 +18,7 @@ class FeatureResult:
     ok: np.ndarray
     reasons: list[str | None]
 
-    def mark_non_finite(self, feature_names: Sequence[str]) -> "FeatureResult":
+    def mark_non_finite(self, feature_names: Sequence[str]) -> FeatureResult:
         """Turn rows holding NaN/inf (e.g. from an RDKit descriptor) into failures naming the features."""
         bad = self.ok & ~np.isfinite(self.X).all(axis=1) if self.X.size else np.zeros_like(self.ok)
         for i in np.flatnonzero(bad):

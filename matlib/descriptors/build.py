@@ -2,13 +2,15 @@
 
 Layout: descriptors/<name>-<hash>/<dataset-version>/ holds part-*.parquet (record_id, input, features:
 a fixed-size list of float32 — 10x smaller and faster than one column per feature for 2048-bit
-fingerprints; failed rows stay with NaN features; names in build.json "feature_names"), quarantine.parquet (record_id,
-field, reason, value = the input), spec.json and build.json (counts; written last, so its presence marks a complete table).
+fingerprints; failed rows stay with NaN features; names in build.json "feature_names"), quarantine.parquet
+(record_id, field, reason, value = the input), spec.json and build.json (counts; written last, so its presence
+marks a complete table).
 
 The build is three plain steps so Dask and Prefect can drive them alike:
 `plan_build` (cache check; reuse of the parent version's rows with the same record_id + input, failed ones
-with their quarantine reason; the rows left to compute written to a staging folder in batches), `compute_batch` (one batch -> one part),
-`finalize_build` (quarantine + metadata, then the staging folder is renamed into place atomically).
+with their quarantine reason; the rows left to compute written to a staging folder in batches), `compute_batch`
+(one batch -> one part), `finalize_build` (quarantine + metadata, then the staging folder is renamed into
+place atomically).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,8 +79,13 @@ def part_table(record_ids: Sequence[str], inputs: Sequence[str], X: np.ndarray) 
     """One part: record_id, input, features (fixed-size list of float32, one entry per feature)."""
     X = np.ascontiguousarray(X, dtype=np.float32)
     feats = pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), X.shape[1])
-    return pa.table({"record_id": pa.array(list(record_ids), pa.string()), "input": pa.array(list(inputs), pa.string()),
-                     "features": feats})
+    return pa.table(
+        {
+            "record_id": pa.array(list(record_ids), pa.string()),
+            "input": pa.array(list(inputs), pa.string()),
+            "features": feats,
+        }
+    )
 
 
 def read_table(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,8 +105,9 @@ def read_table(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids[order], inputs[order], X[order]
 
 
-def plan_build(store: Store, dataset_ref: str, spec: DescriptorSpec | str | dict,
-               partition_rows: int | None = None) -> BuildPlan:
+def plan_build(
+    store: Store, dataset_ref: str, spec: DescriptorSpec | str | dict, partition_rows: int | None = None
+) -> BuildPlan:
     """Check the cache and stage the rows still to compute (reusing the parent version's unchanged rows)."""
     from matlib.descriptors import get_featurizer
 
@@ -107,8 +116,14 @@ def plan_build(store: Store, dataset_ref: str, spec: DescriptorSpec | str | dict
     ds = _load_dataset(store, dataset_ref)
     out = table_dir(store, spec, ds.version)
     parent = ds.manifest.get("parent")
-    base = dict(spec=spec.to_dict(), dataset=ds.name, version=ds.version, out_dir=str(out), n_rows=len(ds.records),
-                parent=parent)
+    base = dict(
+        spec=spec.to_dict(),
+        dataset=ds.name,
+        version=ds.version,
+        out_dir=str(out),
+        n_rows=len(ds.records),
+        parent=parent,
+    )
     if is_complete(out):
         return BuildPlan(stage_dir=None, n_reused=0, n_batches=0, cached=True, **base)
     rec = ds.records[["record_id", "input", "kind"]].copy()
@@ -133,8 +148,12 @@ def _reuse_parent(parent_dir: Path, stage: Path, rec: pd.DataFrame) -> tuple[int
     reused: list[pd.DataFrame] = []
     for k, part in enumerate(sorted(parent_dir.glob("part-*.parquet"))):
         table = pq.read_table(part)
-        keys = pd.MultiIndex.from_arrays([table.column("record_id").to_numpy(zero_copy_only=False),
-                                          table.column("input").to_numpy(zero_copy_only=False)])
+        keys = pd.MultiIndex.from_arrays(
+            [
+                table.column("record_id").to_numpy(zero_copy_only=False),
+                table.column("input").to_numpy(zero_copy_only=False),
+            ]
+        )
         mask = keys.isin(wanted)
         if mask.any():
             pq.write_table(table.filter(pa.array(mask)), stage / f"part-r-{k:05d}.parquet")
@@ -158,8 +177,10 @@ def compute_batch(plan: BuildPlan | dict, batch: int) -> dict[str, int]:
     inputs = todo["input"].tolist()
     kind_ok = (todo["kind"] == feat.input_kind).to_numpy()
     X = np.full((len(todo), feat.n_features), np.nan, dtype=np.float32)
-    reasons: list[str | None] = [f"kind {k!r} cannot use {feat.input_kind} descriptor {feat.spec.name!r}"
-                                 if not good else None for k, good in zip(todo["kind"], kind_ok)]
+    reasons: list[str | None] = [
+        f"kind {k!r} cannot use {feat.input_kind} descriptor {feat.spec.name!r}" if not good else None
+        for k, good in zip(todo["kind"], kind_ok)
+    ]
     idx = np.flatnonzero(kind_ok)
     if len(idx):
         res = feat.featurize([inputs[i] for i in idx])
@@ -169,8 +190,14 @@ def compute_batch(plan: BuildPlan | dict, batch: int) -> dict[str, int]:
                 reasons[i] = res.reasons[j] or "descriptor failed"
     pq.write_table(part_table(todo["record_id"], inputs, X), stage / f"part-c-{batch:05d}.parquet")
     bad = [i for i, r in enumerate(reasons) if r is not None]
-    q = pd.DataFrame({"record_id": todo["record_id"].to_numpy()[bad], "field": "input",
-                      "reason": [reasons[i] for i in bad], "value": [inputs[i] for i in bad]})
+    q = pd.DataFrame(
+        {
+            "record_id": todo["record_id"].to_numpy()[bad],
+            "field": "input",
+            "reason": [reasons[i] for i in bad],
+            "value": [inputs[i] for i in bad],
+        }
+    )
     atomic_write_parquet(stage / f"quarantine-{batch:05d}.parquet", q)
     return {"batch": batch, "n": int(len(todo)), "n_failed": len(bad)}
 
@@ -198,10 +225,22 @@ def finalize_build(plan: BuildPlan | dict) -> Path:
     atomic_write_json(stage / "spec.json", spec_dict)
     atomic_write_json(out.parent / "spec.json", spec_dict)
     n_computed = plan.n_rows - plan.n_reused
-    atomic_write_json(stage / BUILD_JSON, {
-        "dataset": plan.dataset, "version": plan.version, "parent": plan.parent, "spec": spec_dict,
-        "n_rows": plan.n_rows, "n_reused": plan.n_reused, "n_computed": n_computed, "n_failed": int(len(q)),
-        "n_batches": plan.n_batches, "n_features": len(feature_names), "feature_names": feature_names})
+    atomic_write_json(
+        stage / BUILD_JSON,
+        {
+            "dataset": plan.dataset,
+            "version": plan.version,
+            "parent": plan.parent,
+            "spec": spec_dict,
+            "n_rows": plan.n_rows,
+            "n_reused": plan.n_reused,
+            "n_computed": n_computed,
+            "n_failed": int(len(q)),
+            "n_batches": plan.n_batches,
+            "n_features": len(feature_names),
+            "feature_names": feature_names,
+        },
+    )
     try:
         os.replace(stage, out)
     except OSError:
@@ -211,8 +250,14 @@ def finalize_build(plan: BuildPlan | dict) -> Path:
     return out
 
 
-def build_descriptors(store: Store, dataset_ref: str, spec: DescriptorSpec | str | dict, client: Any = None,
-                      partition_rows: int | None = None, progress: bool = True) -> Path:
+def build_descriptors(
+    store: Store,
+    dataset_ref: str,
+    spec: DescriptorSpec | str | dict,
+    client: Any = None,
+    partition_rows: int | None = None,
+    progress: bool = True,
+) -> Path:
     """Compute (or reuse) the descriptor table of a dataset version; returns its folder."""
     plan = plan_build(store, dataset_ref, spec, partition_rows)
     if plan.cached:
@@ -237,8 +282,7 @@ def run_batches(plan: BuildPlan, client: Any = None, progress: bool = True) -> l
             return results
         from distributed import as_completed
 
-        futures = client.map(compute_batch, [plan.to_dict()] * plan.n_batches, range(plan.n_batches),
-                             pure=False)
+        futures = client.map(compute_batch, [plan.to_dict()] * plan.n_batches, range(plan.n_batches), pure=False)
         results = []
         for fut in as_completed(futures):
             results.append(fut.result())
@@ -258,8 +302,14 @@ class _progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=Console(stderr=True), transient=False)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self.bar.start()
         task = self.bar.add_task(self.label, total=self.total)
         return lambda: self.bar.advance(task)
@@ -269,15 +319,18 @@ class _progress:
             self.bar.stop()
 
 
-def load_descriptors(store: Store, dataset_ref: str, spec: DescriptorSpec | str | dict,
-                     drop_failed: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def load_descriptors(
+    store: Store, dataset_ref: str, spec: DescriptorSpec | str | dict, drop_failed: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(record_ids, X float32) of a built table, sorted by record_id; failed rows dropped unless asked."""
     spec = DescriptorSpec.coerce(spec)
     ds = _load_dataset(store, dataset_ref)
     path = table_dir(store, spec, ds.version)
     if not is_complete(path):
-        raise MatlibError(f"descriptors {spec.name} of {ds.name}@{ds.version} are not built; run "
-                          f"`matlib descriptors build --dataset {ds.name}@{ds.version} --descriptor {spec.name}`")
+        raise MatlibError(
+            f"descriptors {spec.name} of {ds.name}@{ds.version} are not built; run "
+            f"`matlib descriptors build --dataset {ds.name}@{ds.version} --descriptor {spec.name}`"
+        )
     ids, _, X = read_table(path)
     if drop_failed:
         good = np.isfinite(X).all(axis=1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -171,16 +171,20 @@ def amount_matrix(formulas: Sequence[str]) -> AmountMatrix:
         rows.append(np.full(len(parsed), u))
         cols.append(np.array([Z_OF[el] - 1 for el in parsed]))
         vals.append(np.array(list(parsed.values()), dtype=np.float64))
-    mat = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                        shape=(len(uniques), len(SYMBOLS))).tocsr()  # sums repeated elements
+    mat = sp.coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(uniques), len(SYMBOLS))
+    ).tocsr()  # sums repeated elements
     mat.data[mat.data < AMOUNT_TOLERANCE] = 0.0  # amounts below tolerance are absent, as in parse_formula
     mat.eliminate_zeros()
     mat.sort_indices()
     good = np.diff(mat.indptr) > 0
     for u in np.flatnonzero(~good):
         if u not in unique_reason:
-            unique_reason[int(u)] = ("empty formula" if not uniques[u].strip()
-                                     else f"no element with a positive amount in {shorten(uniques[u])!r}")
+            unique_reason[int(u)] = (
+                "empty formula"
+                if not uniques[u].strip()
+                else f"no element with a positive amount in {shorten(uniques[u])!r}"
+            )
     distinct_of_unique = np.where(good, np.cumsum(good) - 1, -1)
     lookup = np.append(distinct_of_unique, -1)  # the extra last entry: missing rows (code -1)
     row_to_distinct = lookup[np.where(codes >= 0, codes, len(uniques))].astype(np.int64)

@@ -14,7 +14,7 @@ imputes the column mean (e.g. `Number` of Og = 56.5); we reproduce that by defau
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -100,16 +100,26 @@ def _hmean(nz: _Nz) -> np.ndarray:
 
 
 STATS: dict[str, Callable[[_Nz], np.ndarray]] = {
-    "minimum": _min, "maximum": _max, "range": lambda nz: _max(nz) - _min(nz), "mean": _mean,
-    "avg_dev": _avg_dev, "mode": _mode,
-    "ave": _mean, "sum": lambda nz: nz.W @ nz.v, "var": _var, "max": _max, "min": _min,
-    "gmean": _gmean, "hmean": _hmean,
+    "minimum": _min,
+    "maximum": _max,
+    "range": lambda nz: _max(nz) - _min(nz),
+    "mean": _mean,
+    "avg_dev": _avg_dev,
+    "mode": _mode,
+    "ave": _mean,
+    "sum": lambda nz: nz.W @ nz.v,
+    "var": _var,
+    "max": _max,
+    "min": _min,
+    "gmean": _gmean,
+    "hmean": _hmean,
 }
 POSITIVE_ONLY = {"gmean", "hmean"}  # computed only for properties positive for every element
 
 
-def element_stats(formulas: Sequence[str], table: np.ndarray, stats: Sequence[str], table_name: str,
-                  layout: str) -> FeatureResult:
+def element_stats(
+    formulas: Sequence[str], table: np.ndarray, stats: Sequence[str], table_name: str, layout: str
+) -> FeatureResult:
     """Statistics of `table` weighted by each formula's amounts; failed rows get NaN and a reason."""
     am = amount_matrix(formulas)
     reasons = list(am.reasons)
@@ -144,19 +154,29 @@ def positive_columns(table: np.ndarray) -> np.ndarray:
     return (np.nan_to_num(table, nan=1.0) > 0).all(axis=0)
 
 
-@register("magpie", "composition", {"impute_nan": True}, data_id=lambda: table_sha256("magpie"),
-          doc="matminer ElementProperty.from_preset('magpie'): 22 Magpie properties x 6 stats (132)")
+@register(
+    "magpie",
+    "composition",
+    {"impute_nan": True},
+    data_id=lambda: table_sha256("magpie"),
+    doc="matminer ElementProperty.from_preset('magpie'): 22 Magpie properties x 6 stats (132)",
+)
 def magpie(spec: DescriptorSpec) -> Featurizer:
     """The 132 Magpie features, numerically identical to matminer's preset."""
     table, props = element_table("magpie", "nanmean" if spec.params["impute_nan"] else None)
     names = [f"MagpieData {s} {p}" for p in props for s in MAGPIE_STATS]
-    return Featurizer(spec, "composition", names,
-                      lambda xs: element_stats(xs, table, MAGPIE_STATS, "magpie", "prop-major"))
+    return Featurizer(
+        spec, "composition", names, lambda xs: element_stats(xs, table, MAGPIE_STATS, "magpie", "prop-major")
+    )
 
 
-@register("xenonpy", "composition", {"stats": XENONPY_STATS}, data_id=lambda: table_sha256("xenonpy"),
-          doc="XenonPy compositional descriptor over 59 element properties (ave, sum, var, max, min; "
-              "optional gmean, hmean)")
+@register(
+    "xenonpy",
+    "composition",
+    {"stats": XENONPY_STATS},
+    data_id=lambda: table_sha256("xenonpy"),
+    doc="XenonPy compositional descriptor over 59 element properties (ave, sum, var, max, min; optional gmean, hmean)",
+)
 def xenonpy(spec: DescriptorSpec) -> Featurizer:
     """XenonPy-style weighted statistics over the shipped xenonpy element table (H..Pu)."""
     stats = list(spec.params["stats"])
@@ -166,5 +186,4 @@ def xenonpy(spec: DescriptorSpec) -> Featurizer:
     table, props = element_table("xenonpy")
     positive = positive_columns(table)
     names = [f"{s}:{p}" for s in stats for p, pos in zip(props, positive) if pos or s not in POSITIVE_ONLY]
-    return Featurizer(spec, "composition", names,
-                      lambda xs: element_stats(xs, table, stats, "xenonpy", "stat-major"))
+    return Featurizer(spec, "composition", names, lambda xs: element_stats(xs, table, stats, "xenonpy", "stat-major"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ from matlib.resources import shipped_path
 ELEMENTS_DIR = shipped_path("elements")
 
 
-@lru_cache(maxsize=None)
+@cache
 def table_sha256(name: str) -> str:
     """sha256 of a shipped element table (part of the spec hash of the descriptors that use it)."""
     from matlib.hashing import sha256_file
@@ -22,7 +22,7 @@ def table_sha256(name: str) -> str:
     return sha256_file(ELEMENTS_DIR / f"{name}.csv")
 
 
-@lru_cache(maxsize=None)
+@cache
 def element_table(name: str, impute: str | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Table `name` as float64 [118, P] (row Z-1; NaN where unknown) and its property names.
 

@@ -7,7 +7,7 @@ handled by `matlib.descriptors.polymer.cap_ends`, and a registered per-molecule 
 from __future__ import annotations
 
 import unicodedata
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from rdkit import Chem, DataStructs, RDLogger
@@ -16,14 +16,11 @@ from rdkit.Chem import Descriptors, MACCSkeys, rdFingerprintGenerator
 from matlib.descriptors.base import FeatureResult, Featurizer
 from matlib.descriptors.polymer import POLYMER_ENDS, cap_ends
 from matlib.descriptors.spec import DescriptorSpec, register
-from matlib.text import shorten
 from matlib.errors import MatlibError
 from matlib.hashing import spec_hash
+from matlib.text import shorten
 
 RDLogger.DisableLog("rdApp.*")
-
-
-
 
 
 def smiles_text_problem(smiles: object) -> str | None:
@@ -65,8 +62,7 @@ def to_mol(smiles: str, polymer_ends: str = "hydrogen") -> Chem.Mol:
         raise ValueError(f"cannot cap polymer ends of {shorten(smiles)!r}: {exc}") from None
 
 
-def molecule_featurizer(spec: DescriptorSpec, names: list[str],
-                        row_fn: Callable[[Chem.Mol], np.ndarray]) -> Featurizer:
+def molecule_featurizer(spec: DescriptorSpec, names: list[str], row_fn: Callable[[Chem.Mol], np.ndarray]) -> Featurizer:
     """A featurizer that parses each distinct SMILES once and applies row_fn per molecule."""
     ends = spec.params.get("polymer_ends", "hydrogen")
     if ends not in POLYMER_ENDS:
@@ -97,8 +93,12 @@ def molecule_featurizer(spec: DescriptorSpec, names: list[str],
     return Featurizer(spec, "molecule", names, compute)
 
 
-@register("morgan", "molecule", {"radius": 2, "n_bits": 2048, "counts": True, "polymer_ends": "hydrogen"},
-          doc="Morgan/ECFP fingerprint (counts by default), radius and bits configurable")
+@register(
+    "morgan",
+    "molecule",
+    {"radius": 2, "n_bits": 2048, "counts": True, "polymer_ends": "hydrogen"},
+    doc="Morgan/ECFP fingerprint (counts by default), radius and bits configurable",
+)
 def morgan(spec: DescriptorSpec) -> Featurizer:
     """Morgan (ECFP-like) count or bit vector."""
     p = spec.params
@@ -120,9 +120,13 @@ def maccs(spec: DescriptorSpec) -> Featurizer:
     return molecule_featurizer(spec, [f"maccs_{i}" for i in range(167)], row)
 
 
-@register("rdkit2d", "molecule", {"polymer_ends": "hydrogen"},
-          doc="all RDKit 2D descriptors (rdkit.Chem.Descriptors._descList)",
-          data_id=lambda: spec_hash([name for name, _ in Descriptors._descList]))
+@register(
+    "rdkit2d",
+    "molecule",
+    {"polymer_ends": "hydrogen"},
+    doc="all RDKit 2D descriptors (rdkit.Chem.Descriptors._descList)",
+    data_id=lambda: spec_hash([name for name, _ in Descriptors._descList]),
+)
 def rdkit2d(spec: DescriptorSpec) -> Featurizer:
     """Every RDKit 2D descriptor; a molecule with a non-finite value is a failed row."""
     fns = list(Descriptors._descList)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from matlib.errors import MatlibError
 from matlib.hashing import spec_hash
@@ -28,8 +29,14 @@ class Registered:
 REGISTRY: dict[str, Registered] = {}
 
 
-def register(name: str, input_kind: str, defaults: dict[str, Any] | None = None, version: int = DESCRIPTORS_VERSION,
-             doc: str = "", data_id: Callable[[], str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register(
+    name: str,
+    input_kind: str,
+    defaults: dict[str, Any] | None = None,
+    version: int = DESCRIPTORS_VERSION,
+    doc: str = "",
+    data_id: Callable[[], str] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a featurizer factory `factory(spec) -> Featurizer` under name."""
 
     def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,7 +73,8 @@ class DescriptorSpec:
         unknown = set(self.params) - set(entry.defaults)
         if unknown:
             raise MatlibError(
-                f"descriptor {self.name!r}: unknown parameter(s) {sorted(unknown)}; allowed: {sorted(entry.defaults)}")
+                f"descriptor {self.name!r}: unknown parameter(s) {sorted(unknown)}; allowed: {sorted(entry.defaults)}"
+            )
         object.__setattr__(self, "params", {**entry.defaults, **self.params})
 
     def __hash__(self) -> int:
@@ -101,16 +109,18 @@ class DescriptorSpec:
         return {"name": self.name, "params": dict(self.params), "version": self.version, "hash": self.hash}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DescriptorSpec":
+    def from_dict(cls, d: dict[str, Any]) -> DescriptorSpec:
         """Inverse of to_dict (a stored hash that no longer matches raises MatlibError)."""
         spec = cls(d["name"], dict(d.get("params") or {}))
         if "hash" in d and d["hash"] != spec.hash:
-            raise MatlibError(f"descriptor spec {d['name']!r}: stored hash {d['hash']} != {spec.hash} "
-                              "(the implementation version changed; rebuild the descriptors)")
+            raise MatlibError(
+                f"descriptor spec {d['name']!r}: stored hash {d['hash']} != {spec.hash} "
+                "(the implementation version changed; rebuild the descriptors)"
+            )
         return spec
 
     @classmethod
-    def coerce(cls, spec: "DescriptorSpec | str | dict[str, Any]") -> "DescriptorSpec":
+    def coerce(cls, spec: DescriptorSpec | str | dict[str, Any]) -> DescriptorSpec:
         """A spec from a spec, a registered name, or a dict."""
         if isinstance(spec, DescriptorSpec):
             return spec
@@ -124,5 +134,7 @@ class DescriptorSpec:
 def list_descriptors() -> list[dict[str, Any]]:
     """Every registered descriptor with its input kind and default parameters."""
     _load_builtin()
-    return [{"name": r.name, "input_kind": r.input_kind, "defaults": r.defaults, "version": r.version, "doc": r.doc}
-            for r in sorted(REGISTRY.values(), key=lambda r: r.name)]
+    return [
+        {"name": r.name, "input_kind": r.input_kind, "defaults": r.defaults, "version": r.version, "doc": r.doc}
+        for r in sorted(REGISTRY.values(), key=lambda r: r.name)
+    ]

@@ -10,8 +10,8 @@ features aggregated to their destination node with the same weights, and each no
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -39,10 +39,16 @@ class GraphBatch:
             self._ax = torch.sparse.mm(self.adj, self.x)
         return self._ax
 
-    def to(self, device: torch.device | str) -> "GraphBatch":
+    def to(self, device: torch.device | str) -> GraphBatch:
         """The same batch on another device."""
-        return GraphBatch(self.x.to(device), self.adj.to(device), self.edge_agg.to(device), self.graph.to(device),
-                          self.n_graphs, self.counts.to(device))
+        return GraphBatch(
+            self.x.to(device),
+            self.adj.to(device),
+            self.edge_agg.to(device),
+            self.graph.to(device),
+            self.n_graphs,
+            self.counts.to(device),
+        )
 
 
 @dataclass
@@ -71,23 +77,30 @@ class GraphSet:
         return int(g["n"]) if g else int(self.edge_attr.shape[1])
 
     @classmethod
-    def from_graphs(cls, graphs: Sequence[Graph], n_node: int, n_edge: int, meta: dict | None = None) -> "GraphSet":
+    def from_graphs(cls, graphs: Sequence[Graph], n_node: int, n_edge: int, meta: dict | None = None) -> GraphSet:
         """Pack a list of graphs."""
         nn = np.array([0] + [g.n_nodes for g in graphs], dtype=np.int64)
         ne = np.array([0] + [g.n_edges for g in graphs], dtype=np.int64)
         x = np.concatenate([g.x for g in graphs]) if graphs else np.zeros((0, n_node), np.float32)
         ei = np.concatenate([g.edge_index for g in graphs], axis=1) if graphs else np.zeros((2, 0), np.int64)
         ea = np.concatenate([g.edge_attr for g in graphs]) if graphs else np.zeros((0, n_edge), np.float32)
-        return cls(x.astype(np.float32).reshape(-1, n_node), ei.astype(np.int64).reshape(2, -1),
-                   ea.astype(np.float32).reshape(-1, n_edge), np.cumsum(nn), np.cumsum(ne), dict(meta or {}))
+        return cls(
+            x.astype(np.float32).reshape(-1, n_node),
+            ei.astype(np.int64).reshape(2, -1),
+            ea.astype(np.float32).reshape(-1, n_edge),
+            np.cumsum(nn),
+            np.cumsum(ne),
+            dict(meta or {}),
+        )
 
-    def subset(self, idx: Sequence[int] | np.ndarray) -> "GraphSet":
+    def subset(self, idx: Sequence[int] | np.ndarray) -> GraphSet:
         """The graphs idx (in that order) as a new set."""
         idx = np.asarray(idx, dtype=np.int64)
         nodes, node_ptr = _ranges(self.node_ptr, idx)
         edges, edge_ptr = _ranges(self.edge_ptr, idx)
-        return GraphSet(self.x[nodes], self.edge_index[:, edges], self.edge_attr[edges], node_ptr, edge_ptr,
-                        dict(self.meta))
+        return GraphSet(
+            self.x[nodes], self.edge_index[:, edges], self.edge_attr[edges], node_ptr, edge_ptr, dict(self.meta)
+        )
 
     def graph(self, g: int) -> Graph:
         """Graph g."""
@@ -123,15 +136,25 @@ class GraphSet:
         np.cumsum(np.bincount(rows, minlength=N), out=crow[1:])
         with warnings.catch_warnings():  # "sparse CSR support is in beta": the ops used here are stable
             warnings.simplefilter("ignore", UserWarning)
-            adj = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols.astype(np.int64)),
-                                          torch.from_numpy(vals), size=(N, N), check_invariants=False)
+            adj = torch.sparse_csr_tensor(
+                torch.from_numpy(crow),
+                torch.from_numpy(cols.astype(np.int64)),
+                torch.from_numpy(vals),
+                size=(N, N),
+                check_invariants=False,
+            )
         ea = expand_edges(self.edge_attr[edges], self.meta)
         edge_agg = np.zeros((N, ea.shape[1]), dtype=np.float32)
         np.add.at(edge_agg, dst, ea * w_edge[:, None].astype(np.float32))
         graph = np.repeat(np.arange(len(idx), dtype=np.int64), n_nodes)
-        b = GraphBatch(torch.from_numpy(np.ascontiguousarray(self.x[nodes], dtype=np.float32)), adj,
-                       torch.from_numpy(edge_agg), torch.from_numpy(graph), int(len(idx)),
-                       torch.from_numpy(n_nodes.astype(np.float32)))
+        b = GraphBatch(
+            torch.from_numpy(np.ascontiguousarray(self.x[nodes], dtype=np.float32)),
+            adj,
+            torch.from_numpy(edge_agg),
+            torch.from_numpy(graph),
+            int(len(idx)),
+            torch.from_numpy(n_nodes.astype(np.float32)),
+        )
         return b.to(device) if device is not None else b
 
 
@@ -142,7 +165,7 @@ def expand_edges(edge_attr: np.ndarray, meta: dict) -> np.ndarray:
         return edge_attr.astype(np.float32, copy=False)
     centers = np.linspace(float(g["start"]), float(g["stop"]), int(g["n"]), dtype=np.float32)
     width = float(g["width"])
-    return np.exp(-((edge_attr[:, :1] - centers[None, :]) ** 2) / width ** 2).astype(np.float32)
+    return np.exp(-((edge_attr[:, :1] - centers[None, :]) ** 2) / width**2).astype(np.float32)
 
 
 def _ranges(ptr: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,13 +34,18 @@ def graphs_dir(store: Store, spec: GraphSpec, version: str) -> Path:
 
 def graphset_bytes(gs: GraphSet) -> bytes:
     """A GraphSet as safetensors bytes (node / edge features in float16 when that is exact)."""
+
     def compact(a: np.ndarray) -> torch.Tensor:
         h = a.astype(np.float16)
         return torch.from_numpy(h if np.array_equal(h.astype(np.float32), a) else a.astype(np.float32))
 
-    tensors = {"x": compact(gs.x), "edge_attr": compact(gs.edge_attr),
-               "edge_index": torch.from_numpy(gs.edge_index.astype(np.int32)),
-               "node_ptr": torch.from_numpy(gs.node_ptr), "edge_ptr": torch.from_numpy(gs.edge_ptr)}
+    tensors = {
+        "x": compact(gs.x),
+        "edge_attr": compact(gs.edge_attr),
+        "edge_index": torch.from_numpy(gs.edge_index.astype(np.int32)),
+        "node_ptr": torch.from_numpy(gs.node_ptr),
+        "edge_ptr": torch.from_numpy(gs.edge_ptr),
+    }
     return st_save({k: v.contiguous() for k, v in tensors.items()}, metadata={"meta": json.dumps(gs.meta)})
 
 
@@ -49,10 +54,16 @@ def graphset_from_bytes(data: bytes) -> GraphSet:
     import struct
 
     (n,) = struct.unpack("<Q", data[:8])
-    meta = json.loads(json.loads(data[8:8 + n])["__metadata__"]["meta"])
+    meta = json.loads(json.loads(data[8 : 8 + n])["__metadata__"]["meta"])
     t = st_load(data)
-    return GraphSet(t["x"].float().numpy(), t["edge_index"].long().numpy(), t["edge_attr"].float().numpy(),
-                    t["node_ptr"].numpy(), t["edge_ptr"].numpy(), meta)
+    return GraphSet(
+        t["x"].float().numpy(),
+        t["edge_index"].long().numpy(),
+        t["edge_attr"].float().numpy(),
+        t["node_ptr"].numpy(),
+        t["edge_ptr"].numpy(),
+        meta,
+    )
 
 
 def build_graphs(store: Store, dataset_ref: str, spec: GraphSpec | dict | str) -> Path:
@@ -71,12 +82,23 @@ def build_graphs(store: Store, dataset_ref: str, spec: GraphSpec | dict | str) -
     gs, ok, reasons = spec.featurize(inputs)
     data = graphset_bytes(gs)
     atomic_write_bytes(out / "graphs.safetensors", data)
-    atomic_write_parquet(out / "records.parquet", pd.DataFrame({
-        "record_id": ds.records["record_id"].astype(str).to_numpy(), "ok": ok, "reason": reasons}))
-    atomic_write_json(out / "manifest.json", {
-        "spec": spec.to_dict(), "spec_hash": spec.hash, "dataset": ds.name, "version": ds.version,
-        "n_rows": len(inputs), "n_ok": int(ok.sum()), "sha256": sha256_bytes(data),
-        "records_sha256": sha256_file(out / "records.parquet")})
+    atomic_write_parquet(
+        out / "records.parquet",
+        pd.DataFrame({"record_id": ds.records["record_id"].astype(str).to_numpy(), "ok": ok, "reason": reasons}),
+    )
+    atomic_write_json(
+        out / "manifest.json",
+        {
+            "spec": spec.to_dict(),
+            "spec_hash": spec.hash,
+            "dataset": ds.name,
+            "version": ds.version,
+            "n_rows": len(inputs),
+            "n_ok": int(ok.sum()),
+            "sha256": sha256_bytes(data),
+            "records_sha256": sha256_file(out / "records.parquet"),
+        },
+    )
     return out
 
 

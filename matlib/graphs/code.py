@@ -11,21 +11,37 @@ MAX_ATOMS heavy atoms or MAX_BONDS bonds fail to featurise with that reason.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from matlib.descriptors.base import FeatureResult, Featurizer
 from matlib.descriptors.spec import DescriptorSpec, register
 from matlib.graphs.batch import GraphSet
-from matlib.graphs.molecular import (ATOM_SYMBOLS, DEGREES, HYBRIDIZATIONS, IMPLICIT_VALENCES, N_ATOM_FEATURES,
-                                     N_BOND_FEATURES, TOTAL_HS, Graph)
+from matlib.graphs.molecular import (
+    ATOM_SYMBOLS,
+    DEGREES,
+    HYBRIDIZATIONS,
+    IMPLICIT_VALENCES,
+    N_ATOM_FEATURES,
+    N_BOND_FEATURES,
+    TOTAL_HS,
+    Graph,
+)
 
 MAX_ATOMS = 128
 MAX_BONDS = 192
 # atom code: type, degree, implicit valence, charge, radicals, hybridization, aromatic, total H
-ATOM_GROUPS = [(0, len(ATOM_SYMBOLS)), (43, len(DEGREES)), (54, len(IMPLICIT_VALENCES)), None, None,
-               (63, len(HYBRIDIZATIONS)), None, (69, len(TOTAL_HS))]
+ATOM_GROUPS = [
+    (0, len(ATOM_SYMBOLS)),
+    (43, len(DEGREES)),
+    (54, len(IMPLICIT_VALENCES)),
+    None,
+    None,
+    (63, len(HYBRIDIZATIONS)),
+    None,
+    (69, len(TOTAL_HS)),
+]
 SCALAR_COLUMNS = {3: 61, 4: 62, 6: 68}  # code slot -> feature column holding the value itself
 ATOM_CODE = len(ATOM_GROUPS)
 BOND_GROUPS = [(0, 4), None, None, (6, 6)]  # bond type, conjugated, in ring, stereo
@@ -41,7 +57,7 @@ def _encode_rows(F: np.ndarray, groups: list, scalars: dict[int, int]) -> np.nda
         if g is None:
             out[:, slot] = F[:, scalars[slot]]
             continue
-        block = F[:, g[0]:g[0] + g[1]]
+        block = F[:, g[0] : g[0] + g[1]]
         out[:, slot] = np.where(block.any(axis=1), block.argmax(axis=1), -1)
     return out
 
@@ -65,16 +81,20 @@ def encode_graph(g: Graph) -> np.ndarray:
     n_atoms, n_dir = g.n_nodes, g.n_edges
     n_bonds = n_dir // 2
     if n_atoms > MAX_ATOMS or n_bonds > MAX_BONDS:
-        raise ValueError(f"molecule has {n_atoms} heavy atoms and {n_bonds} bonds; molgraph codes hold at most "
-                         f"{MAX_ATOMS} atoms and {MAX_BONDS} bonds")
+        raise ValueError(
+            f"molecule has {n_atoms} heavy atoms and {n_bonds} bonds; molgraph codes hold at most "
+            f"{MAX_ATOMS} atoms and {MAX_BONDS} bonds"
+        )
     code = np.zeros(CODE_WIDTH, dtype=np.float32)
     code[0], code[1] = n_atoms, n_bonds
-    code[2:2 + n_atoms * ATOM_CODE] = _encode_rows(g.x, ATOM_GROUPS, SCALAR_COLUMNS).ravel()
+    code[2 : 2 + n_atoms * ATOM_CODE] = _encode_rows(g.x, ATOM_GROUPS, SCALAR_COLUMNS).ravel()
     first = np.arange(0, n_dir, 2)  # edges come in pairs (i->j, j->i) with the same features
-    bonds = np.concatenate([g.edge_index[:, first].T.astype(np.float32),
-                            _encode_rows(g.edge_attr[first], BOND_GROUPS, BOND_SCALARS)], axis=1)
+    bonds = np.concatenate(
+        [g.edge_index[:, first].T.astype(np.float32), _encode_rows(g.edge_attr[first], BOND_GROUPS, BOND_SCALARS)],
+        axis=1,
+    )
     start = 2 + MAX_ATOMS * ATOM_CODE
-    code[start:start + n_bonds * BOND_CODE] = bonds.ravel()
+    code[start : start + n_bonds * BOND_CODE] = bonds.ravel()
     return code
 
 
@@ -87,18 +107,23 @@ def decode_codes(X: np.ndarray) -> GraphSet:
     start = 2 + MAX_ATOMS * ATOM_CODE
     for row in X:
         n_atoms, n_bonds = int(row[0]), int(row[1])
-        atoms = row[2:2 + n_atoms * ATOM_CODE].reshape(n_atoms, ATOM_CODE)
-        bonds = row[start:start + n_bonds * BOND_CODE].reshape(n_bonds, BOND_CODE)
+        atoms = row[2 : 2 + n_atoms * ATOM_CODE].reshape(n_atoms, ATOM_CODE)
+        bonds = row[start : start + n_bonds * BOND_CODE].reshape(n_bonds, BOND_CODE)
         ef = _decode_rows(bonds[:, 2:], BOND_GROUPS, BOND_SCALARS, N_BOND_FEATURES)
         src, dst = bonds[:, 0].astype(np.int64), bonds[:, 1].astype(np.int64)
         ei = np.stack([np.stack([src, dst], 1), np.stack([dst, src], 1)], 1).reshape(-1, 2).T
-        graphs.append(Graph(_decode_rows(atoms, ATOM_GROUPS, SCALAR_COLUMNS, N_ATOM_FEATURES), ei,
-                            np.repeat(ef, 2, axis=0)))
+        graphs.append(
+            Graph(_decode_rows(atoms, ATOM_GROUPS, SCALAR_COLUMNS, N_ATOM_FEATURES), ei, np.repeat(ef, 2, axis=0))
+        )
     return GraphSet.from_graphs(graphs, N_ATOM_FEATURES, N_BOND_FEATURES, {"kind": "molecule"})
 
 
-@register("molgraph", "molecule", {"polymer_ends": "hydrogen"},
-          doc="molecular graph (74 atom / 12 bond canonical features) as a fixed-width code, for GNN source models")
+@register(
+    "molgraph",
+    "molecule",
+    {"polymer_ends": "hydrogen"},
+    doc="molecular graph (74 atom / 12 bond canonical features) as a fixed-width code, for GNN source models",
+)
 def molgraph(spec: DescriptorSpec) -> Featurizer:
     """Graph codes of SMILES (polymer `*` as for the fingerprints)."""
     from matlib.graphs.molecular import smiles_to_graph

@@ -37,7 +37,9 @@ def parse_structure(text: str | dict) -> Any:
     symbols = {}
     for sp in d.get("species") or []:
         if len(sp.get("chemical_symbols", [])) != 1 or float(sp.get("concentration", [1.0])[0]) != 1.0:
-            raise ValueError(f"species {sp.get('name')!r} is disordered or a vacancy; crystal graphs need ordered sites")
+            raise ValueError(
+                f"species {sp.get('name')!r} is disordered or a vacancy; crystal graphs need ordered sites"
+            )
         symbols[sp["name"]] = sp["chemical_symbols"][0]
     species = [symbols.get(s, s) for s in d["species_at_sites"]]
     return Structure(Lattice(d["lattice_vectors"]), species, d["cartesian_site_positions"], coords_are_cartesian=True)
@@ -58,7 +60,7 @@ def structure_graph(structure: Any, cutoff: float = 8.0, max_neighbors: int = 12
     src, dst, d = [], [], []
     for i in range(n):
         mine = np.flatnonzero((centers == i) & (dist > 1e-8))
-        mine = mine[np.argsort(dist[mine], kind="stable")][:int(max_neighbors)]
+        mine = mine[np.argsort(dist[mine], kind="stable")][: int(max_neighbors)]
         src.append(neighbors[mine])
         dst.append(np.full(len(mine), i))
         d.append(dist[mine])

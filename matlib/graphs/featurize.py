@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from matlib.graphs.batch import GraphSet
-from matlib.graphs.molecular import (ATOM_FEATURE_NAMES, BOND_FEATURE_NAMES, N_ATOM_FEATURES, N_BOND_FEATURES, Graph,
-                                     smiles_to_graph)
+from matlib.graphs.molecular import (
+    ATOM_FEATURE_NAMES,
+    BOND_FEATURE_NAMES,
+    N_ATOM_FEATURES,
+    N_BOND_FEATURES,
+    Graph,
+    smiles_to_graph,
+)
 from matlib.graphs.spec import empty_reasons, register_graphs
 from matlib.hashing import spec_hash
 
@@ -45,8 +51,9 @@ def featurize_each(inputs: Sequence[str], one, n_node: int, n_edge: int, meta: d
 def _molgraph(inputs: Sequence[str], params: dict):
     """SMILES -> molecular graphs (74 atom, 12 bond features)."""
     meta = {"kind": "molecule", "node_features": ATOM_FEATURE_NAMES, "edge_features": BOND_FEATURE_NAMES}
-    return featurize_each(inputs, lambda s: smiles_to_graph(s, params["polymer_ends"]), N_ATOM_FEATURES,
-                          N_BOND_FEATURES, meta)
+    return featurize_each(
+        inputs, lambda s: smiles_to_graph(s, params["polymer_ends"]), N_ATOM_FEATURES, N_BOND_FEATURES, meta
+    )
 
 
 def _rdkit_fingerprint() -> str:
@@ -61,8 +68,9 @@ def _crystalgraph(inputs: Sequence[str], params: dict):
     from matlib.graphs.crystal import N_ELEMENTS, gaussian_meta, structure_to_graph
 
     meta = {"kind": "structure", "gaussian": gaussian_meta(params)}
-    return featurize_each(inputs, lambda s: structure_to_graph(s, params["cutoff"], params["max_neighbors"]),
-                          N_ELEMENTS, 1, meta)
+    return featurize_each(
+        inputs, lambda s: structure_to_graph(s, params["cutoff"], params["max_neighbors"]), N_ELEMENTS, 1, meta
+    )
 
 
 def _crystal_fingerprint() -> str:
@@ -76,6 +84,10 @@ def _crystal_fingerprint() -> str:
 
 
 register_graphs("molgraph", "molecule", _molgraph, {"polymer_ends": "hydrogen"}, _rdkit_fingerprint)
-register_graphs("crystalgraph", "structure", _crystalgraph,
-                {"cutoff": 8.0, "max_neighbors": 12, "gaussian_step": 0.2, "gaussian_width": 0.2},
-                _crystal_fingerprint)
+register_graphs(
+    "crystalgraph",
+    "structure",
+    _crystalgraph,
+    {"cutoff": 8.0, "max_neighbors": 12, "gaussian_step": 0.2, "gaussian_width": 0.2},
+    _crystal_fingerprint,
+)

@@ -16,28 +16,93 @@ from dataclasses import dataclass
 import numpy as np
 from rdkit import Chem
 
-ATOM_SYMBOLS = ("C", "N", "O", "S", "F", "Si", "P", "Cl", "Br", "Mg", "Na", "Ca", "Fe", "As", "Al", "I", "B", "V",
-                "K", "Tl", "Yb", "Sb", "Sn", "Ag", "Pd", "Co", "Se", "Ti", "Zn", "H", "Li", "Ge", "Cu", "Au", "Ni",
-                "Cd", "In", "Mn", "Zr", "Cr", "Pt", "Hg", "Pb")
+ATOM_SYMBOLS = (
+    "C",
+    "N",
+    "O",
+    "S",
+    "F",
+    "Si",
+    "P",
+    "Cl",
+    "Br",
+    "Mg",
+    "Na",
+    "Ca",
+    "Fe",
+    "As",
+    "Al",
+    "I",
+    "B",
+    "V",
+    "K",
+    "Tl",
+    "Yb",
+    "Sb",
+    "Sn",
+    "Ag",
+    "Pd",
+    "Co",
+    "Se",
+    "Ti",
+    "Zn",
+    "H",
+    "Li",
+    "Ge",
+    "Cu",
+    "Au",
+    "Ni",
+    "Cd",
+    "In",
+    "Mn",
+    "Zr",
+    "Cr",
+    "Pt",
+    "Hg",
+    "Pb",
+)
 DEGREES = tuple(range(11))
 IMPLICIT_VALENCES = tuple(range(7))
-HYBRIDIZATIONS = (Chem.rdchem.HybridizationType.SP, Chem.rdchem.HybridizationType.SP2,
-                  Chem.rdchem.HybridizationType.SP3, Chem.rdchem.HybridizationType.SP3D,
-                  Chem.rdchem.HybridizationType.SP3D2)
+HYBRIDIZATIONS = (
+    Chem.rdchem.HybridizationType.SP,
+    Chem.rdchem.HybridizationType.SP2,
+    Chem.rdchem.HybridizationType.SP3,
+    Chem.rdchem.HybridizationType.SP3D,
+    Chem.rdchem.HybridizationType.SP3D2,
+)
 TOTAL_HS = tuple(range(5))
-BOND_TYPES = (Chem.rdchem.BondType.SINGLE, Chem.rdchem.BondType.DOUBLE, Chem.rdchem.BondType.TRIPLE,
-              Chem.rdchem.BondType.AROMATIC)
-BOND_STEREO = (Chem.rdchem.BondStereo.STEREONONE, Chem.rdchem.BondStereo.STEREOANY, Chem.rdchem.BondStereo.STEREOZ,
-               Chem.rdchem.BondStereo.STEREOE, Chem.rdchem.BondStereo.STEREOCIS, Chem.rdchem.BondStereo.STEREOTRANS)
+BOND_TYPES = (
+    Chem.rdchem.BondType.SINGLE,
+    Chem.rdchem.BondType.DOUBLE,
+    Chem.rdchem.BondType.TRIPLE,
+    Chem.rdchem.BondType.AROMATIC,
+)
+BOND_STEREO = (
+    Chem.rdchem.BondStereo.STEREONONE,
+    Chem.rdchem.BondStereo.STEREOANY,
+    Chem.rdchem.BondStereo.STEREOZ,
+    Chem.rdchem.BondStereo.STEREOE,
+    Chem.rdchem.BondStereo.STEREOCIS,
+    Chem.rdchem.BondStereo.STEREOTRANS,
+)
 
 
 def _names() -> tuple[list[str], list[str]]:
     """Column names of the atom and bond features, in layout order."""
-    atom = ([f"type_{s}" for s in ATOM_SYMBOLS] + [f"degree_{d}" for d in DEGREES]
-            + [f"implicit_valence_{v}" for v in IMPLICIT_VALENCES] + ["formal_charge", "radical_electrons"]
-            + [f"hybridization_{str(h)}" for h in HYBRIDIZATIONS] + ["aromatic"] + [f"total_h_{h}" for h in TOTAL_HS])
-    bond = ([f"bond_{str(t).lower()}" for t in BOND_TYPES] + ["conjugated", "in_ring"]
-            + [f"stereo_{str(s)[6:].lower()}" for s in BOND_STEREO])
+    atom = (
+        [f"type_{s}" for s in ATOM_SYMBOLS]
+        + [f"degree_{d}" for d in DEGREES]
+        + [f"implicit_valence_{v}" for v in IMPLICIT_VALENCES]
+        + ["formal_charge", "radical_electrons"]
+        + [f"hybridization_{str(h)}" for h in HYBRIDIZATIONS]
+        + ["aromatic"]
+        + [f"total_h_{h}" for h in TOTAL_HS]
+    )
+    bond = (
+        [f"bond_{str(t).lower()}" for t in BOND_TYPES]
+        + ["conjugated", "in_ring"]
+        + [f"stereo_{str(s)[6:].lower()}" for s in BOND_STEREO]
+    )
     return atom, bond
 
 
@@ -104,8 +169,11 @@ class Graph:
 
 def mol_to_graph(mol: Chem.Mol) -> Graph:
     """The graph of an RDKit molecule: every bond becomes two directed edges (i->j, j->i) with the same features."""
-    x = np.stack([atom_features(a) for a in mol.GetAtoms()]) if mol.GetNumAtoms() else \
-        np.zeros((0, N_ATOM_FEATURES), np.float32)
+    x = (
+        np.stack([atom_features(a) for a in mol.GetAtoms()])
+        if mol.GetNumAtoms()
+        else np.zeros((0, N_ATOM_FEATURES), np.float32)
+    )
     src, dst, feats = [], [], []
     for b in mol.GetBonds():
         i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()

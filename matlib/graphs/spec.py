@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class GraphSpec:
         return {"name": self.name, "params": dict(self.params)}
 
     @classmethod
-    def coerce(cls, value: "GraphSpec | dict | str") -> "GraphSpec":
+    def coerce(cls, value: GraphSpec | dict | str) -> GraphSpec:
         """A spec from a spec, a {"name", "params"} dict or a bare name."""
         if isinstance(value, GraphSpec):
             return value

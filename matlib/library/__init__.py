@@ -7,6 +7,15 @@ from matlib.library.library import Library
 from matlib.library.shard import Shard, read_shard, write_shard
 from matlib.library.summary import build_summary
 
-
-__all__ = ["COLUMNS", "Library", "Shard", "build_library", "build_summary", "filter_catalog", "read_shard", "shard_hidden_features",
-           "shard_predict", "write_shard"]
+__all__ = [
+    "COLUMNS",
+    "Library",
+    "Shard",
+    "build_library",
+    "build_summary",
+    "filter_catalog",
+    "read_shard",
+    "shard_hidden_features",
+    "shard_predict",
+    "write_shard",
+]

@@ -13,11 +13,18 @@ from matlib.atomic import atomic_write_json, atomic_write_parquet
 from matlib.errors import MatlibError
 from matlib.hashing import canonical_json, sha256_file, spec_hash
 from matlib.library.catalog import COLUMNS
+from matlib.library.config import load_config
 from matlib.library.fingerprints import write_source_fingerprints
 from matlib.library.library import CATALOG, LIBRARY_FORMAT, MANIFEST
-from matlib.library.config import load_config
-from matlib.library.plan import (library_dir, load_training_table, part_paths, pending, plan_shards, prepare_group,
-                                 read_part)
+from matlib.library.plan import (
+    library_dir,
+    load_training_table,
+    part_paths,
+    pending,
+    plan_shards,
+    prepare_group,
+    read_part,
+)
 from matlib.library.shard import write_shard
 from matlib.models.batched import train_batched
 from matlib.models.stacked import trim_stacked
@@ -51,26 +58,46 @@ def run_shard_job(job: dict) -> dict:
     rows = []
     for i, (m, met) in enumerate(zip(models, res.metrics)):
         good = i in ok
-        rows.append({
-            "model_id": m["model_id"], **job["base"], "arch": canonical_json(m["arch"]), "seed": int(m["seed"]),
-            "train_config": canonical_json(job["train"]), "n_train": int(met["n_train"]),
-            "mae": met["mae"], "rmse": met["rmse"], "r2": met["r2"],
-            "shard": job["shard"] if good else None, "row": ok.index(i) if good else -1,
-            "status": met["status"], "reason": met["reason"], "best_epoch": int(met["best_epoch"]),
-        })
+        rows.append(
+            {
+                "model_id": m["model_id"],
+                **job["base"],
+                "arch": canonical_json(m["arch"]),
+                "seed": int(m["seed"]),
+                "train_config": canonical_json(job["train"]),
+                "n_train": int(met["n_train"]),
+                "mae": met["mae"],
+                "rmse": met["rmse"],
+                "r2": met["r2"],
+                "shard": job["shard"] if good else None,
+                "row": ok.index(i) if good else -1,
+                "status": met["status"],
+                "reason": met["reason"],
+                "best_epoch": int(met["best_epoch"]),
+            }
+        )
     sha = None
     if ok:
         idx = torch.tensor(ok)
         tensors = {k: v.index_select(0, idx).contiguous() for k, v in res.tensors.items()}
-        meta = {"model_ids": [models[i]["model_id"] for i in ok], **job["base"], "train_config": job["train"],
-                "archs": [models[i]["arch"] for i in ok]}
+        meta = {
+            "model_ids": [models[i]["model_id"] for i in ok],
+            **job["base"],
+            "train_config": job["train"],
+            "archs": [models[i]["arch"] for i in ok],
+        }
         arch = dict(res.arch)
         arch["hidden"] = [int(tensors[f"width{j}"].max()) for j in range(len(arch["hidden"]))]
         tensors = trim_stacked(tensors, arch)
         sha = write_shard(shard_file, arch, tensors, meta)
     atomic_write_parquet(part, pd.DataFrame(rows))
-    record = {"shard": job["shard"], "sha256": sha, "n_models": len(models), "n_ok": len(ok),
-              "arch": dict(res.arch) if ok else None}
+    record = {
+        "shard": job["shard"],
+        "sha256": sha,
+        "n_models": len(models),
+        "n_ok": len(ok),
+        "arch": dict(res.arch) if ok else None,
+    }
     atomic_write_json(done, record)
     return {k: record[k] for k in ("shard", "sha256", "n_models", "n_ok")}
 
@@ -80,8 +107,10 @@ def finalize(store: Store, cfg: dict, jobs: list[dict]) -> Path:
     lib = library_dir(store, cfg)
     not_done = pending(jobs)
     if not_done:
-        raise MatlibError(f"library {cfg['name']}: {len(not_done)} shard(s) unfinished (first: {not_done[0]['shard']}); "
-                          "rerun the build to complete them")
+        raise MatlibError(
+            f"library {cfg['name']}: {len(not_done)} shard(s) unfinished (first: {not_done[0]['shard']}); "
+            "rerun the build to complete them"
+        )
     parts, shards = [], {}
     for job in jobs:
         df, record = read_part(lib, job["shard"])
@@ -98,19 +127,30 @@ def finalize(store: Store, cfg: dict, jobs: list[dict]) -> Path:
     sources = _write_sources(store, cfg, lib, catalog)
     atomic_write_parquet(lib / CATALOG, catalog)
     n_ok = int((catalog["status"] == "ok").sum())
-    return seal_library(lib, {
-        "name": cfg["name"], "config": cfg, "config_hash": spec_hash(cfg),
-        "created_by": _code_version(), "n_models": int(len(catalog)), "n_ok": n_ok,
-        "n_failed": int(len(catalog) - n_ok), "shards": shards,
-        "datasets": {j["base"]["dataset"]: j["base"]["dataset_version"] for j in jobs}, "sources": sources,
-    })
+    return seal_library(
+        lib,
+        {
+            "name": cfg["name"],
+            "config": cfg,
+            "config_hash": spec_hash(cfg),
+            "created_by": _code_version(),
+            "n_models": int(len(catalog)),
+            "n_ok": n_ok,
+            "n_failed": int(len(catalog) - n_ok),
+            "shards": shards,
+            "datasets": {j["base"]["dataset"]: j["base"]["dataset_version"] for j in jobs},
+            "sources": sources,
+        },
+    )
 
 
 def seal_library(lib: Path, manifest: dict) -> Path:
     """Write manifest.json last: the given fields + format + the sha256 of the catalog already in place."""
     lib = Path(lib)
-    atomic_write_json(lib / MANIFEST, {**manifest, "format": LIBRARY_FORMAT,
-                                       "catalog": {"file": CATALOG, "sha256": sha256_file(lib / CATALOG)}})
+    atomic_write_json(
+        lib / MANIFEST,
+        {**manifest, "format": LIBRARY_FORMAT, "catalog": {"file": CATALOG, "sha256": sha256_file(lib / CATALOG)}},
+    )
     return lib
 
 
@@ -121,8 +161,12 @@ def _write_sources(store: Store, cfg: dict, lib: Path, catalog: pd.DataFrame) ->
 
     out = {}
     for (name, version), g in catalog.groupby(["dataset", "dataset_version"], sort=True):
-        renamed = {new: old for grp in cfg["groups"] if grp["dataset"].split("@")[0] == name
-                   for old, new in grp["property_names"].items()}
+        renamed = {
+            new: old
+            for grp in cfg["groups"]
+            if grp["dataset"].split("@")[0] == name
+            for old, new in grp["property_names"].items()
+        }
         ds = load_dataset(store, f"{name}@{version}")
         columns = {p: renamed.get(p, p) for p in sorted(g["property"].astype(str).unique())}
         out[f"{name}@{version}"] = write_source_fingerprints(lib, ds, columns)
@@ -154,8 +198,10 @@ def gather_shards(client: Any, futures: list, name: str) -> None:
         client.gather(futures)
     except KilledWorker as exc:
         task = getattr(exc, "task", None) or (exc.args[0] if exc.args else "a shard")
-        raise MatlibError(f"library {name}: the workers training {task} died repeatedly (out of memory?); "
-                          "the finished shards are kept: run the build again to resume") from None
+        raise MatlibError(
+            f"library {name}: the workers training {task} died repeatedly (out of memory?); "
+            "the finished shards are kept: run the build again to resume"
+        ) from None
 
 
 def build_library(store: Store, config: str | Path | dict, client: Any = None) -> Path:

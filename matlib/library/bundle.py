@@ -16,9 +16,10 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from matlib.atomic import atomic_write_json, read_json
@@ -74,8 +75,9 @@ def pack_library(lib: Path, out: Path) -> Path:
 
     library = Library(lib)
     library.verify()
-    files = [BundleFile(str(p.relative_to(lib).as_posix()), sha256_file(p), p.stat().st_size)
-             for p in _library_files(lib)]
+    files = [
+        BundleFile(str(p.relative_to(lib).as_posix()), sha256_file(p), p.stat().st_size) for p in _library_files(lib)
+    ]
     version = spec_hash([f.to_dict() for f in files])
     target = out / f"{library.name}-{version}"
     if (target / BUNDLE_FILE).exists():
@@ -85,13 +87,23 @@ def pack_library(lib: Path, out: Path) -> Path:
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(lib / f.path, dst)
     datasets = dict(library.manifest.get("datasets") or {})
-    atomic_write_json(target / BUNDLE_FILE, {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "name": library.name, "version": version,
-        "created_by": f"matlib {__version__}", "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "n_models": int(library.manifest.get("n_ok", 0)), "files": [f.to_dict() for f in files],
-        "catalog": "catalog.parquet", "config": library.manifest.get("config"), "datasets": datasets,
-        "licences": _licences(datasets),
-    })
+    atomic_write_json(
+        target / BUNDLE_FILE,
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": library.name,
+            "version": version,
+            "created_by": f"matlib {__version__}",
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "n_models": int(library.manifest.get("n_ok", 0)),
+            "files": [f.to_dict() for f in files],
+            "catalog": "catalog.parquet",
+            "config": library.manifest.get("config"),
+            "datasets": datasets,
+            "licences": _licences(datasets),
+        },
+    )
     return target
 
 
@@ -103,8 +115,10 @@ def check_format(bundle: dict, where: str) -> None:
     if not major.isdigit():
         raise MatlibError(f"{where}: bundle format version {bundle.get('format_version')!r} is not valid")
     if int(major) > int(FORMAT_VERSION.split(".")[0]):
-        raise MatlibError(f"{where}: bundle format {bundle['format_version']} is newer than this matlib reads "
-                          f"({FORMAT_VERSION.split('.')[0]}.x); upgrade matlib to use it")
+        raise MatlibError(
+            f"{where}: bundle format {bundle['format_version']} is newer than this matlib reads "
+            f"({FORMAT_VERSION.split('.')[0]}.x); upgrade matlib to use it"
+        )
 
 
 def shown(source: str) -> str:
@@ -129,8 +143,9 @@ class _Source:
     def __init__(self, location: str) -> None:
         self.location = location.rstrip("/")
         scheme = urlsplit(self.location).scheme
-        self.kind = "http" if scheme in ("http", "https") else "local" if len(scheme) <= 1 or scheme == "file" \
-            else "fsspec"
+        self.kind = (
+            "http" if scheme in ("http", "https") else "local" if len(scheme) <= 1 or scheme == "file" else "fsspec"
+        )
 
     def read_bytes(self, rel: str) -> bytes:
         """A small file (bundle.json) whole."""
@@ -187,8 +202,10 @@ class _Source:
                 while chunk := f.read(CHUNK):
                     write(chunk)
         except ImportError as exc:
-            raise MatlibError(f"{shown(self.location)}: {exc.name or 'a filesystem package'} is needed for this URL "
-                              f"(for s3:// install s3fs)") from None
+            raise MatlibError(
+                f"{shown(self.location)}: {exc.name or 'a filesystem package'} is needed for this URL "
+                f"(for s3:// install s3fs)"
+            ) from None
         except FileNotFoundError:
             raise MatlibError(f"{shown(self.location)}/{rel}: not found; is it a library bundle?") from None
         return True
@@ -215,8 +232,10 @@ def pull_library(store: Store, source: str) -> Path:
     if (final / BUNDLE_FILE).exists():
         return final
     staging = pulled_root(store) / f".{name}-{version}.partial"
-    files = [BundleFile(_safe_relpath(str(f["path"]), where), str(f["sha256"]), int(f["size"]))
-             for f in bundle.get("files", [])]
+    files = [
+        BundleFile(_safe_relpath(str(f["path"]), where), str(f["sha256"]), int(f["size"]))
+        for f in bundle.get("files", [])
+    ]
     if not any(f.path == "manifest.json" for f in files):
         raise IntegrityError(f"{where}: the bundle lists no manifest.json; refusing it")
     for f in files:
@@ -235,6 +254,7 @@ def _pull_file(src: _Source, staging: Path, f: BundleFile, where: str) -> None:
     part.parent.mkdir(parents=True, exist_ok=True)
     offset = part.stat().st_size if part.exists() and part.stat().st_size < f.size else 0
     with open(part, "ab" if offset else "wb") as out:
+
         def write(chunk: bytes) -> None:
             out.write(chunk)
             out.flush()  # a killed pull leaves every received byte in the .part file
@@ -245,8 +265,10 @@ def _pull_file(src: _Source, staging: Path, f: BundleFile, where: str) -> None:
             src.fetch(f.path, 0, write)
     if part.stat().st_size != f.size or sha256_file(part) != f.sha256:
         part.unlink()
-        raise IntegrityError(f"{where}: bundle file {f.path} does not match its sha256 in {BUNDLE_FILE} "
-                             f"(flipped or truncated bytes); refusing the bundle")
+        raise IntegrityError(
+            f"{where}: bundle file {f.path} does not match its sha256 in {BUNDLE_FILE} "
+            f"(flipped or truncated bytes); refusing the bundle"
+        )
     os.replace(part, dst)
 
 
@@ -260,9 +282,17 @@ def resolve_library(store: Store, ref: str | Path) -> Path:
         return pull_library(store, text)
     if is_valid_name(text) and (store.library(text) / "manifest.json").exists():
         return store.library(text)
-    pulled = sorted(p for p in pulled_root(store).glob(f"{glob.escape(text)}*") if (p / BUNDLE_FILE).exists()
-                    and (p.name == text or read_json(p / BUNDLE_FILE).get("name") == text)) if is_valid_name(text) else []
+    pulled = (
+        sorted(
+            p
+            for p in pulled_root(store).glob(f"{glob.escape(text)}*")
+            if (p / BUNDLE_FILE).exists() and (p.name == text or read_json(p / BUNDLE_FILE).get("name") == text)
+        )
+        if is_valid_name(text)
+        else []
+    )
     if pulled:
         return max(pulled, key=lambda p: (p / BUNDLE_FILE).stat().st_mtime)
-    raise MatlibError(f"no library {text!r}: not a library folder, a library in {store.library()}, a pulled "
-                      f"bundle, or a bundle URL")
+    raise MatlibError(
+        f"no library {text!r}: not a library folder, a library in {store.library()}, a pulled bundle, or a bundle URL"
+    )

@@ -10,8 +10,24 @@ import pandas as pd
 from matlib.errors import ValidationError
 
 COLUMNS = [
-    "model_id", "property", "dataset", "dataset_version", "descriptor", "descriptor_hash", "descriptor_spec",
-    "arch", "seed", "train_config", "n_train", "mae", "rmse", "r2", "shard", "row", "status", "model_type",
+    "model_id",
+    "property",
+    "dataset",
+    "dataset_version",
+    "descriptor",
+    "descriptor_hash",
+    "descriptor_spec",
+    "arch",
+    "seed",
+    "train_config",
+    "n_train",
+    "mae",
+    "rmse",
+    "r2",
+    "shard",
+    "row",
+    "status",
+    "model_type",
 ]
 
 _OPS = {

@@ -12,8 +12,19 @@ from matlib.models.arch import resolve_space
 from matlib.models.config import TrainConfig
 
 TOP_KEYS = {"name", "seed", "shard_size", "family_size", "architecture", "training", "groups"}
-GROUP_KEYS = {"model", "dataset", "import", "refresh", "descriptors", "properties", "property_names", "models_per_property", "max_rows",
-              "architecture", "training"}
+GROUP_KEYS = {
+    "model",
+    "dataset",
+    "import",
+    "refresh",
+    "descriptors",
+    "properties",
+    "property_names",
+    "models_per_property",
+    "max_rows",
+    "architecture",
+    "training",
+}
 IMPORT_KEYS = {"file", "input_column", "target_columns", "kind", "id_column", "duplicates", "sample_rows"}
 
 
@@ -122,6 +133,8 @@ def _refresh_options(raw: Any, where: str) -> dict[str, Any] | None:
         raise ValidationError(f"{where}.refresh: must be a mapping of crawler options (source, url, limit, ...)")
     secret = sorted(k for k in raw if k in {"api_key", "token", "password"})
     if secret:
-        raise ValidationError(f"{where}.refresh: {secret[0]!r} does not belong in a config file; set it in the "
-                              f"environment (MP_API_KEY) instead")
+        raise ValidationError(
+            f"{where}.refresh: {secret[0]!r} does not belong in a config file; set it in the "
+            f"environment (MP_API_KEY) instead"
+        )
     return {str(k): v for k, v in raw.items()}

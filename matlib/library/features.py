@@ -28,8 +28,9 @@ def shard_masks(shard: Shard, device: torch.device) -> list[torch.Tensor] | None
 
 
 @torch.no_grad()
-def shard_hidden_features(shard: Shard, X: np.ndarray | torch.Tensor, device: str | torch.device | None = None,
-                          clip: float | None = None) -> list[torch.Tensor]:
+def shard_hidden_features(
+    shard: Shard, X: np.ndarray | torch.Tensor, device: str | torch.device | None = None, clip: float | None = None
+) -> list[torch.Tensor]:
     """Hidden outputs [M, n, H_l] per layer for raw inputs X [n, d_in], each model scaling X itself.
 
     Units beyond a model's own width (padding within a shard) are exactly zero. With clip, every standardised

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -98,6 +98,7 @@ def read_source_fingerprints(lib: Path, record: dict, ref: str) -> pd.DataFrame:
     if not path.is_file():
         raise IntegrityError(f"library {lib}: source fingerprints of {ref} ({record.get('file')}) are missing")
     if sha256_file(path) != record.get("sha256"):
-        raise IntegrityError(f"library {lib}: {record.get('file')} was modified or corrupted (sha256 differs from "
-                             "manifest.json)")
+        raise IntegrityError(
+            f"library {lib}: {record.get('file')} was modified or corrupted (sha256 differs from manifest.json)"
+        )
     return read_parquet(path)

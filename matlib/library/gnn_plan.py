@@ -32,8 +32,21 @@ from matlib.models.gnn import resolve_gnn_space, sample_gnn_architecture
 from matlib.models.gnn_batched import GNNTrainConfig, train_gnn_batched
 from matlib.store import Store
 
-GNN_GROUP_KEYS = {"model", "dataset", "import", "refresh", "graph", "properties", "property_names", "models_per_property",
-                  "max_rows", "architecture", "training", "family_size", "multi_task"}
+GNN_GROUP_KEYS = {
+    "model",
+    "dataset",
+    "import",
+    "refresh",
+    "graph",
+    "properties",
+    "property_names",
+    "models_per_property",
+    "max_rows",
+    "architecture",
+    "training",
+    "family_size",
+    "multi_task",
+}
 MODEL_TYPE = "gnn"
 
 
@@ -57,7 +70,9 @@ def gnn_group(g: dict, i: int, base: Path, top: dict) -> dict[str, Any]:
     except (KeyError, TypeError) as exc:
         raise ValidationError(f"{where}: invalid graph spec ({exc})") from None
     out = {
-        "model": MODEL_TYPE, "dataset": str(g["dataset"]), "graph": graph.to_dict(),
+        "model": MODEL_TYPE,
+        "dataset": str(g["dataset"]),
+        "graph": graph.to_dict(),
         "properties": [str(p) for p in props],
         "property_names": {str(k): str(v) for k, v in (g.get("property_names") or {}).items()},
         "models_per_property": int(g.get("models_per_property", 8)),
@@ -91,28 +106,47 @@ def prepare_gnn_group(store: Store, cfg: dict, gi: int) -> list[dict]:
             rng = np.random.default_rng(derive_seed(cfg["seed"], ds.version, props, "rows"))
             keep = np.sort(rng.choice(keep, size=group["max_rows"], replace=False))
         if len(keep) < MIN_ROWS:
-            raise ValidationError(f"library config groups[{gi}]: properties {props} of {ref} have only {len(keep)} "
-                                  f"rows with a graph and a label (need {MIN_ROWS})")
+            raise ValidationError(
+                f"library config groups[{gi}]: properties {props} of {ref} have only {len(keep)} "
+                f"rows with a graph and a label (need {MIN_ROWS})"
+            )
         names = [group["property_names"].get(p, p) for p in props]
         key = spec_hash([ds.version, spec.hash, props, group["max_rows"], cfg["seed"]])
         path = lib / "data" / f"{_slug('-'.join(names))}-{spec.name}-{key}.safetensors"
         if not path.exists():
             write_graph_table(path, gs.subset(keep), Y[keep], {"dataset": ref, "properties": names})
-        units.append({
-            "data_file": str(path), "n_rows": int(len(keep)), "group": gi, "tasks": names,
-            "n_node": gs.n_node_features, "n_edge": gs.n_edge_features,
-            "property": "|".join(names), "dataset": ds.name, "dataset_version": ds.version, "descriptor": spec.name,
-            "descriptor_hash": spec.hash, "descriptor_spec": canonical_json(spec.to_dict()),
-        })
+        units.append(
+            {
+                "data_file": str(path),
+                "n_rows": int(len(keep)),
+                "group": gi,
+                "tasks": names,
+                "n_node": gs.n_node_features,
+                "n_edge": gs.n_edge_features,
+                "property": "|".join(names),
+                "dataset": ds.name,
+                "dataset_version": ds.version,
+                "descriptor": spec.name,
+                "descriptor_hash": spec.hash,
+                "descriptor_spec": canonical_json(spec.to_dict()),
+            }
+        )
     return units
 
 
 def write_graph_table(path: Path, gs: GraphSet, Y: np.ndarray, meta: dict) -> None:
     """A GNN training table: the packed graphs and their targets [n, T] (NaN: missing) in one safetensors file."""
     graphs = graphset_bytes(gs)
-    atomic_write_bytes(path, st_save({"graphs": torch.frombuffer(bytearray(graphs), dtype=torch.uint8),
-                                      "y": torch.from_numpy(np.ascontiguousarray(Y, dtype=np.float64))},
-                                     metadata={k: canonical_json(v) for k, v in meta.items()}))
+    atomic_write_bytes(
+        path,
+        st_save(
+            {
+                "graphs": torch.frombuffer(bytearray(graphs), dtype=torch.uint8),
+                "y": torch.from_numpy(np.ascontiguousarray(Y, dtype=np.float64)),
+            },
+            metadata={k: canonical_json(v) for k, v in meta.items()},
+        ),
+    )
 
 
 def load_graph_table(path: str | Path) -> tuple[GraphSet, np.ndarray]:
@@ -131,23 +165,43 @@ def plan_gnn_shards(store: Store, cfg: dict, units: list[dict]) -> list[dict]:
         n = group["models_per_property"]
         for fam in range((n + fam_size - 1) // fam_size):
             fam_seed = derive_seed(cfg["seed"], u["dataset_version"], u["descriptor_hash"], u["property"], "gnn", fam)
-            arch = sample_gnn_architecture(u["n_node"], u["n_edge"], fam_seed, group["architecture"],
-                                           n_out=len(u["tasks"]))
+            arch = sample_gnn_architecture(
+                u["n_node"], u["n_edge"], fam_seed, group["architecture"], n_out=len(u["tasks"])
+            )
             models = []
             for i in range(fam * fam_size, min(n, (fam + 1) * fam_size)):
                 seed = derive_seed(cfg["seed"], u["dataset_version"], u["descriptor_hash"], u["property"], "gnn", i)
-                mid = spec_hash([u["dataset_version"], u["descriptor_hash"], u["property"], u["n_rows"], arch, seed,
-                                 train])
+                mid = spec_hash(
+                    [u["dataset_version"], u["descriptor_hash"], u["property"], u["n_rows"], arch, seed, train]
+                )
                 models.append({"model_id": mid, "seed": seed})
             for start in range(0, len(models), cfg["shard_size"]):
-                chunk = models[start:start + cfg["shard_size"]]
+                chunk = models[start : start + cfg["shard_size"]]
                 name = f"{_slug(u['property'])}-gnn-{spec_hash([m['model_id'] for m in chunk], 12)}"
-                jobs.append({
-                    "model_type": MODEL_TYPE, "shard": name, "library_dir": str(lib), "data_file": u["data_file"],
-                    "train": train, "arch": arch, "models": chunk, "tasks": u["tasks"], "split_seed": fam_seed,
-                    "base": {k: u[k] for k in ("property", "dataset", "dataset_version", "descriptor",
-                                               "descriptor_hash", "descriptor_spec")},
-                })
+                jobs.append(
+                    {
+                        "model_type": MODEL_TYPE,
+                        "shard": name,
+                        "library_dir": str(lib),
+                        "data_file": u["data_file"],
+                        "train": train,
+                        "arch": arch,
+                        "models": chunk,
+                        "tasks": u["tasks"],
+                        "split_seed": fam_seed,
+                        "base": {
+                            k: u[k]
+                            for k in (
+                                "property",
+                                "dataset",
+                                "dataset_version",
+                                "descriptor",
+                                "descriptor_hash",
+                                "descriptor_spec",
+                            )
+                        },
+                    }
+                )
     return jobs
 
 
@@ -162,24 +216,46 @@ def run_gnn_shard_job(job: dict) -> dict:
     rows = []
     for i, (m, met) in enumerate(zip(models, res.metrics)):
         good = i in ok
-        rows.append({
-            "model_id": m["model_id"], **job["base"], "arch": canonical_json(arch), "seed": int(m["seed"]),
-            "train_config": canonical_json(job["train"]), "n_train": int(met["n_train"]),
-            "mae": met["mae"], "rmse": met["rmse"], "r2": met["r2"],
-            "shard": job["shard"] if good else None, "row": ok.index(i) if good else -1,
-            "status": met["status"], "reason": met["reason"], "best_epoch": int(met["best_epoch"]),
-            "model_type": MODEL_TYPE, "tasks": canonical_json(job["tasks"]),
-            "task_metrics": canonical_json(met.get("tasks", [])),
-        })
+        rows.append(
+            {
+                "model_id": m["model_id"],
+                **job["base"],
+                "arch": canonical_json(arch),
+                "seed": int(m["seed"]),
+                "train_config": canonical_json(job["train"]),
+                "n_train": int(met["n_train"]),
+                "mae": met["mae"],
+                "rmse": met["rmse"],
+                "r2": met["r2"],
+                "shard": job["shard"] if good else None,
+                "row": ok.index(i) if good else -1,
+                "status": met["status"],
+                "reason": met["reason"],
+                "best_epoch": int(met["best_epoch"]),
+                "model_type": MODEL_TYPE,
+                "tasks": canonical_json(job["tasks"]),
+                "task_metrics": canonical_json(met.get("tasks", [])),
+            }
+        )
     sha = None
     if ok:
         idx = torch.tensor(ok)
         tensors = {k: v.index_select(0, idx).contiguous() for k, v in res.tensors.items()}
-        meta = {"model_type": MODEL_TYPE, "model_ids": [models[i]["model_id"] for i in ok], **job["base"],
-                "train_config": job["train"], "tasks": job["tasks"]}
+        meta = {
+            "model_type": MODEL_TYPE,
+            "model_ids": [models[i]["model_id"] for i in ok],
+            **job["base"],
+            "train_config": job["train"],
+            "tasks": job["tasks"],
+        }
         sha = write_shard(shard_file, arch, tensors, meta)
     atomic_write_parquet(part, pd.DataFrame(rows))
-    record = {"shard": job["shard"], "sha256": sha, "n_models": len(models), "n_ok": len(ok),
-              "arch": arch if ok else None}
+    record = {
+        "shard": job["shard"],
+        "sha256": sha,
+        "n_models": len(models),
+        "n_ok": len(ok),
+        "arch": arch if ok else None,
+    }
     atomic_write_json(done, record)
     return {k: record[k] for k in ("shard", "sha256", "n_models", "n_ok")}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -29,17 +29,22 @@ def gnn_module(shard: Shard, m: int) -> GNNRegressor:
 
 
 @torch.no_grad()
-def gnn_shard_features(shard: Shard, gs: GraphSet, rows: Sequence[int] | None = None,
-                       device: str | torch.device | None = None) -> list[torch.Tensor]:
+def gnn_shard_features(
+    shard: Shard, gs: GraphSet, rows: Sequence[int] | None = None, device: str | torch.device | None = None
+) -> list[torch.Tensor]:
     """Frozen features [M, n, h] of every model for graphs gs: the pooled embedding, then each decoder layer."""
     if gs.n_node_features != int(shard.arch["n_node"]) or gs.n_edge_features != int(shard.arch["n_edge"]):
-        raise ValidationError(f"shard {shard.name}: graphs have {gs.n_node_features} node / {gs.n_edge_features} "
-                              f"edge features, the models expect {shard.arch['n_node']} / {shard.arch['n_edge']}")
+        raise ValidationError(
+            f"shard {shard.name}: graphs have {gs.n_node_features} node / {gs.n_edge_features} "
+            f"edge features, the models expect {shard.arch['n_node']} / {shard.arch['n_edge']}"
+        )
     dev = torch.device(device) if device is not None else torch.device("cpu")
     p = {k: shard.tensors[k].to(dev) for k in param_shapes(shard.arch)}
     idx = np.arange(len(gs)) if rows is None else np.asarray(rows, dtype=np.int64)
-    parts = [stacked_gnn_forward(p, shard.arch, gs.batch(idx[s:s + FEATURE_BATCH], dev), collect=True)[1]
-             for s in range(0, len(idx), FEATURE_BATCH)]
+    parts = [
+        stacked_gnn_forward(p, shard.arch, gs.batch(idx[s : s + FEATURE_BATCH], dev), collect=True)[1]
+        for s in range(0, len(idx), FEATURE_BATCH)
+    ]
     return [torch.cat([part[layer] for part in parts], dim=1) for layer in range(len(parts[0]))]
 
 
@@ -47,8 +52,10 @@ def gnn_shard_features(shard: Shard, gs: GraphSet, rows: Sequence[int] | None = 
 def gnn_shard_predict(shard: Shard, gs: GraphSet) -> torch.Tensor:
     """Predictions [M, n, T] of every model in the properties' units."""
     p = {k: shard.tensors[k] for k in param_shapes(shard.arch)}
-    outs = [stacked_gnn_forward(p, shard.arch, gs.batch(np.arange(s, min(s + FEATURE_BATCH, len(gs)))))[0]
-            for s in range(0, len(gs), FEATURE_BATCH)]
+    outs = [
+        stacked_gnn_forward(p, shard.arch, gs.batch(np.arange(s, min(s + FEATURE_BATCH, len(gs)))))[0]
+        for s in range(0, len(gs), FEATURE_BATCH)
+    ]
     return torch.cat(outs, dim=1) * shard.tensors["y_std"].unsqueeze(1) + shard.tensors["y_mean"].unsqueeze(1)
 
 
@@ -57,6 +64,7 @@ def gnn_code_features(shard: Shard, X: torch.Tensor, device: torch.device | None
     from matlib.graphs.code import CODE_WIDTH, decode_codes
 
     if X.ndim != 2 or X.shape[1] != CODE_WIDTH:
-        raise ValidationError(f"shard {shard.name}: inputs have shape {tuple(X.shape)}, expected molgraph codes "
-                              f"[n, {CODE_WIDTH}]")
+        raise ValidationError(
+            f"shard {shard.name}: inputs have shape {tuple(X.shape)}, expected molgraph codes [n, {CODE_WIDTH}]"
+        )
     return gnn_shard_features(shard, decode_codes(X.detach().cpu().numpy()), device=device)

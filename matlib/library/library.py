@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import torch
@@ -13,11 +14,10 @@ import torch
 from matlib.atomic import read_json, read_parquet
 from matlib.errors import IntegrityError, MatlibError
 from matlib.hashing import sha256_file
-from matlib.paths import confined
 from matlib.library.catalog import filter_catalog
 from matlib.library.shard import Shard, read_shard
 from matlib.models.mlp import MLPRegressor, build_module
-
+from matlib.paths import confined
 
 SHARD_CACHE = 4
 LIBRARY_FORMAT = "matlib-library/1"
@@ -32,8 +32,10 @@ class Library:
         self.path = Path(path)
         manifest = self.path / "manifest.json"
         if not manifest.exists():
-            raise MatlibError(f"{self.path} is not a matlib library (no manifest.json); build one with "
-                              "`matlib library build --config ...`")
+            raise MatlibError(
+                f"{self.path} is not a matlib library (no manifest.json); build one with "
+                "`matlib library build --config ...`"
+            )
         try:
             self.manifest: dict[str, Any] = read_json(manifest)
         except ValueError as exc:
@@ -114,8 +116,9 @@ class Library:
         shard = self.shard(row["shard"])
         m = int(row["row"])
         if shard.model_ids[m] != model_id:
-            raise IntegrityError(f"library {self.name}: shard {shard.name} holds {shard.model_ids[m]} at row {m}, "
-                                 f"not {model_id}")
+            raise IntegrityError(
+                f"library {self.name}: shard {shard.name} holds {shard.model_ids[m]} at row {m}, not {model_id}"
+            )
         arch = json.loads(row["arch"])
         if row.get("model_type") == "gnn":
             from matlib.library.gnn_shard import gnn_module
@@ -134,8 +137,10 @@ def verified_catalog(path: Path, manifest: dict[str, Any]) -> pd.DataFrame:
     exactly the rows 0..n-1 of every shard the manifest lists."""
     record = manifest.get("catalog")
     if not isinstance(record, dict) or not record.get("sha256"):
-        raise IntegrityError(f"library {path}: its manifest does not cover {CATALOG} (built by an older matlib); "
-                             "rebuild it with `matlib library build` (finished shards are reused)")
+        raise IntegrityError(
+            f"library {path}: its manifest does not cover {CATALOG} (built by an older matlib); "
+            "rebuild it with `matlib library build` (finished shards are reused)"
+        )
     file = path / CATALOG
     if not file.is_file() or file.is_symlink():
         raise IntegrityError(f"library {path}: {CATALOG} is missing")
@@ -146,15 +151,20 @@ def verified_catalog(path: Path, manifest: dict[str, Any]) -> pd.DataFrame:
     ok = catalog[catalog["status"] == "ok"]
     stray = ok[~ok["shard"].isin(list(shards))]
     if len(stray):
-        raise IntegrityError(f"library {path}: model {stray['model_id'].iloc[0]} is in shard "
-                             f"{stray['shard'].iloc[0]!r}, which the manifest does not list")
+        raise IntegrityError(
+            f"library {path}: model {stray['model_id'].iloc[0]} is in shard "
+            f"{stray['shard'].iloc[0]!r}, which the manifest does not list"
+        )
     for name, rows in ok.groupby("shard", sort=True):
         n = int(shards[name].get("n_models", len(rows)))
         got = sorted(int(r) for r in rows["row"])
         if got != list(range(n)):
             bad = next((r for r in got if not 0 <= r < n), None)
-            what = f"row {bad} is outside the shard's {n} models" if bad is not None else \
-                f"rows {got[:5]}{'...' if len(got) > 5 else ''} are not 0..{n - 1} once each"
+            what = (
+                f"row {bad} is outside the shard's {n} models"
+                if bad is not None
+                else f"rows {got[:5]}{'...' if len(got) > 5 else ''} are not 0..{n - 1} once each"
+            )
             raise IntegrityError(f"library {path}: catalog entries of shard {name}: {what}")
     return catalog
 

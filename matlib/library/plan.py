@@ -56,12 +56,16 @@ def _crawl_group_dataset(store: Store, group: dict) -> Any:
     options = dict(group.get("refresh") or {})
     source = str(options.pop("source", name))
     if version:
-        raise MatlibError(f"dataset {group['dataset']} is not in the store {store.root}; a crawl makes a new "
-                          f"version, so name the dataset without @version (or refresh it first)")
+        raise MatlibError(
+            f"dataset {group['dataset']} is not in the store {store.root}; a crawl makes a new "
+            f"version, so name the dataset without @version (or refresh it first)"
+        )
     if source not in SOURCES and source != "local":
-        raise MatlibError(f"dataset {name!r} is not in the store {store.root}, and no crawler is named {source!r}: "
-                          f"give the group an `import:` table or a `refresh: {{source: ...}}` (one of "
-                          f"{', '.join(sorted(SOURCES))})")
+        raise MatlibError(
+            f"dataset {name!r} is not in the store {store.root}, and no crawler is named {source!r}: "
+            f"give the group an `import:` table or a `refresh: {{source: ...}}` (one of "
+            f"{', '.join(sorted(SOURCES))})"
+        )
     if name != source:
         options.setdefault("name", name)
     return refresh(store, source, url=options.pop("url", None), limit=options.pop("limit", None), **options)
@@ -95,8 +99,10 @@ def group_dataset(store: Store, cfg: dict, gi: int) -> tuple[Any, str]:
     ref = f"{ds.name}@{ds.version}"
     missing = [p for p in group["properties"] if p not in ds.records.columns]
     if missing:
-        raise ValidationError(f"library config groups[{gi}]: dataset {ref} has no property {missing[0]!r} "
-                              f"(it has {', '.join(ds.manifest.get('properties', []))})")
+        raise ValidationError(
+            f"library config groups[{gi}]: dataset {ref} has no property {missing[0]!r} "
+            f"(it has {', '.join(ds.manifest.get('properties', []))})"
+        )
     return ds, ref
 
 
@@ -124,19 +130,37 @@ def prepare_group(store: Store, cfg: dict, gi: int, client: Any = None) -> list[
                 rng = np.random.default_rng(derive_seed(cfg["seed"], ds.version, prop, "rows"))
                 keep = np.sort(rng.choice(keep, size=group["max_rows"], replace=False))
             if len(keep) < MIN_ROWS:
-                raise ValidationError(f"library config groups[{gi}]: property {prop!r} of {ref} has only "
-                                      f"{len(keep)} usable rows with descriptor {spec.name} (need {MIN_ROWS})")
+                raise ValidationError(
+                    f"library config groups[{gi}]: property {prop!r} of {ref} has only "
+                    f"{len(keep)} usable rows with descriptor {spec.name} (need {MIN_ROWS})"
+                )
             key = spec_hash([ds.version, spec.hash, prop, group["max_rows"], cfg["seed"]])
             path = lib / "data" / f"{_slug(prop)}-{spec.name}-{key}.safetensors"
             if not path.exists():
-                atomic_write_bytes(path, save({"X": torch.from_numpy(np.ascontiguousarray(X[keep])),
-                                               "y": torch.from_numpy(y[keep].astype(np.float32))},
-                                              metadata={"dataset": ref, "property": prop, "descriptor": spec.name}))
-            units.append({
-                "data_file": str(path), "n_rows": int(len(keep)), "n_in": int(X.shape[1]), "group": gi,
-                "property": group["property_names"].get(prop, prop), "dataset": ds.name, "dataset_version": ds.version, "descriptor": spec.name,
-                "descriptor_hash": spec.hash, "descriptor_spec": canonical_json(spec.to_dict()),
-            })
+                atomic_write_bytes(
+                    path,
+                    save(
+                        {
+                            "X": torch.from_numpy(np.ascontiguousarray(X[keep])),
+                            "y": torch.from_numpy(y[keep].astype(np.float32)),
+                        },
+                        metadata={"dataset": ref, "property": prop, "descriptor": spec.name},
+                    ),
+                )
+            units.append(
+                {
+                    "data_file": str(path),
+                    "n_rows": int(len(keep)),
+                    "n_in": int(X.shape[1]),
+                    "group": gi,
+                    "property": group["property_names"].get(prop, prop),
+                    "dataset": ds.name,
+                    "dataset_version": ds.version,
+                    "descriptor": spec.name,
+                    "descriptor_hash": spec.hash,
+                    "descriptor_spec": canonical_json(spec.to_dict()),
+                }
+            )
     return units
 
 
@@ -159,23 +183,44 @@ def plan_shards(store: Store, cfg: dict, units: list[dict]) -> list[dict]:
         models = []
         for i in range(n):
             seed = derive_seed(cfg["seed"], u["dataset_version"], u["descriptor_hash"], u["property"], i)
-            fam = derive_seed(cfg["seed"], u["dataset_version"], u["descriptor_hash"], u["property"], "family",
-                              i // cfg["family_size"])
+            fam = derive_seed(
+                cfg["seed"],
+                u["dataset_version"],
+                u["descriptor_hash"],
+                u["property"],
+                "family",
+                i // cfg["family_size"],
+            )
             arch = sample_architecture(u["n_in"], seed, group["architecture"], family_seed=fam)
             mid = spec_hash([u["dataset_version"], u["descriptor_hash"], u["property"], u["n_rows"], arch, seed, train])
             models.append({"model_id": mid, "seed": seed, "arch": arch, "family": i // cfg["family_size"]})
         for fam_id in sorted({m["family"] for m in models}):
-            fam_models = sorted((m for m in models if m["family"] == fam_id),
-                                key=lambda m: (tuple(m["arch"]["hidden"]), m["model_id"]))
+            fam_models = sorted(
+                (m for m in models if m["family"] == fam_id), key=lambda m: (tuple(m["arch"]["hidden"]), m["model_id"])
+            )
             for start in range(0, len(fam_models), cfg["shard_size"]):
-                chunk = fam_models[start:start + cfg["shard_size"]]
+                chunk = fam_models[start : start + cfg["shard_size"]]
                 name = f"{_slug(u['property'])}-{u['descriptor']}-{spec_hash([m['model_id'] for m in chunk], 12)}"
-                jobs.append({
-                    "shard": name, "library_dir": str(lib), "data_file": u["data_file"], "train": train,
-                    "models": [{k: m[k] for k in ("model_id", "seed", "arch")} for m in chunk],
-                    "base": {k: u[k] for k in ("property", "dataset", "dataset_version", "descriptor",
-                                               "descriptor_hash", "descriptor_spec")},
-                })
+                jobs.append(
+                    {
+                        "shard": name,
+                        "library_dir": str(lib),
+                        "data_file": u["data_file"],
+                        "train": train,
+                        "models": [{k: m[k] for k in ("model_id", "seed", "arch")} for m in chunk],
+                        "base": {
+                            k: u[k]
+                            for k in (
+                                "property",
+                                "dataset",
+                                "dataset_version",
+                                "descriptor",
+                                "descriptor_hash",
+                                "descriptor_spec",
+                            )
+                        },
+                    }
+                )
     return jobs
 
 

@@ -57,7 +57,7 @@ def _header_metadata(data: bytes, name: str) -> dict[str, str]:
     """The __metadata__ of a safetensors buffer."""
     try:
         (n,) = struct.unpack("<Q", data[:8])
-        header = json.loads(data[8:8 + n])
+        header = json.loads(data[8 : 8 + n])
     except Exception as exc:
         raise IntegrityError(f"shard {name}: not a readable safetensors file ({exc})") from None
     return header.get("__metadata__", {})
@@ -74,8 +74,10 @@ def read_shard(path: str | Path, expected_sha256: str | None, rows: pd.DataFrame
     if expected_sha256 is not None:
         found = sha256_bytes(data)
         if found != expected_sha256:
-            raise IntegrityError(f"shard {name}: sha256 mismatch (recorded {expected_sha256[:12]}..., "
-                                 f"file has {found[:12]}...); the file was modified or corrupted: {path}")
+            raise IntegrityError(
+                f"shard {name}: sha256 mismatch (recorded {expected_sha256[:12]}..., "
+                f"file has {found[:12]}...); the file was modified or corrupted: {path}"
+            )
     md = _header_metadata(data, name)
     if md.get("format") != FORMAT:
         raise IntegrityError(f"shard {name}: unknown format {md.get('format')!r} (expected {FORMAT})")
@@ -91,8 +93,10 @@ def read_shard(path: str | Path, expected_sha256: str | None, rows: pd.DataFrame
     ids = meta.get("model_ids")
     n = _n_models(tensors)
     if not isinstance(ids, list) or len(ids) != n:
-        raise IntegrityError(f"shard {name}: its metadata lists {len(ids) if isinstance(ids, list) else 'no'} model "
-                             f"ids for {n} stored models")
+        raise IntegrityError(
+            f"shard {name}: its metadata lists {len(ids) if isinstance(ids, list) else 'no'} model "
+            f"ids for {n} stored models"
+        )
     if rows is None:
         rows = pd.DataFrame({"model_id": ids, "row": range(len(ids))})
     rows = rows.sort_values("row").reset_index(drop=True)
@@ -111,8 +115,11 @@ def check_rows(name: str, ids: list[str], rows: pd.DataFrame) -> None:
     for mid, row in zip(rows["model_id"], rows["row"]):
         r = int(row)
         if not 0 <= r < len(ids):
-            raise IntegrityError(f"shard {name}: the catalog puts model {mid} at row {r}, but the shard holds "
-                                 f"{len(ids)} models")
+            raise IntegrityError(
+                f"shard {name}: the catalog puts model {mid} at row {r}, but the shard holds {len(ids)} models"
+            )
         if ids[r] != mid:
-            raise IntegrityError(f"shard {name}: the catalog puts model {mid} at row {r}, but the shard stores "
-                                 f"{ids[r]} there; the catalog and the shard disagree")
+            raise IntegrityError(
+                f"shard {name}: the catalog puts model {mid} at row {r}, but the shard stores "
+                f"{ids[r]} there; the catalog and the shard disagree"
+            )

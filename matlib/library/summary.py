@@ -13,14 +13,18 @@ def build_summary(library: str | Path, results: list[dict]) -> str:
     ok = cat[cat["status"] == "ok"]
     skipped = sum(bool(r.get("skipped", False)) for r in results)
     lines = [
-        f"# Library `{library}`", "",
+        f"# Library `{library}`",
+        "",
         f"- models: **{len(cat)}** ({len(ok)} ok, **{len(cat) - len(ok)} failed**)",
-        f"- shards: {len(results)} ({skipped} skipped as already built)", "",
+        f"- shards: {len(results)} ({skipped} skipped as already built)",
+        "",
         "| property | dataset | descriptor | models | failed | median test MAE | best R2 |",
         "|---|---|---|---|---|---|---|",
     ]
     for (prop, ds, desc), g in cat.groupby(["property", "dataset", "descriptor"]):
         good = g[g["status"] == "ok"]
-        lines.append(f"| {prop} | {ds} | {desc} | {len(g)} | {len(g) - len(good)} | {good['mae'].median():.4g} | "
-                     f"{good['r2'].max():.3f} |")
+        lines.append(
+            f"| {prop} | {ds} | {desc} | {len(g)} | {len(g) - len(good)} | {good['mae'].median():.4g} | "
+            f"{good['r2'].max():.3f} |"
+        )
     return "\n".join(lines) + "\n"

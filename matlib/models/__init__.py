@@ -8,7 +8,18 @@ from matlib.models.reference import train_single
 from matlib.models.stacked import stacked_forward
 
 __all__ = [
-    "DEFAULT_SPACE", "MLPRegressor", "TrainConfig", "TrainResult", "bucket_key", "build_module",
-    "build_sequential", "default_device", "init_params", "padded_arch", "sample_architecture",
-    "stacked_forward", "train_batched", "train_single",
+    "DEFAULT_SPACE",
+    "MLPRegressor",
+    "TrainConfig",
+    "TrainResult",
+    "bucket_key",
+    "build_module",
+    "build_sequential",
+    "default_device",
+    "init_params",
+    "padded_arch",
+    "sample_architecture",
+    "stacked_forward",
+    "train_batched",
+    "train_single",
 ]

@@ -40,8 +40,9 @@ def resolve_space(space: dict[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
-def sample_architecture(n_in: int, seed: int, space: dict[str, Any] | None = None,
-                        family_seed: int | None = None) -> dict:
+def sample_architecture(
+    n_in: int, seed: int, space: dict[str, Any] | None = None, family_seed: int | None = None
+) -> dict:
     """Sample a random MLP spec (plain JSON) for n_in inputs, reproducible from seed.
 
     Depth, activation, dropout, batch norm and base width fractions come from family_seed
@@ -83,8 +84,14 @@ def sample_architecture(n_in: int, seed: int, space: dict[str, Any] | None = Non
 
 def bucket_key(arch: dict) -> tuple:
     """Models sharing this key can be trained and stored together (widths padded exactly)."""
-    return (int(arch["n_in"]), len(arch["hidden"]), arch["activation"], float(arch["dropout"]),
-            bool(arch["batchnorm"]), int(arch.get("n_out", 1)))
+    return (
+        int(arch["n_in"]),
+        len(arch["hidden"]),
+        arch["activation"],
+        float(arch["dropout"]),
+        bool(arch["batchnorm"]),
+        int(arch.get("n_out", 1)),
+    )
 
 
 def padded_arch(archs: list[dict], align: int = 1) -> dict:

@@ -14,9 +14,15 @@ from matlib.models.data import check_xy, regression_metrics, split_indices
 from matlib.models.fused_adam import FusedAdam
 from matlib.models.mlp import init_params, torch_seed
 from matlib.models.model_rows import ModelRows
-from matlib.models.stacked import (ZERO_AT_ZERO, buffer_names, param_names, stack_params, stacked_forward,
-                                   trim_stacked, width_masks)
-
+from matlib.models.stacked import (
+    ZERO_AT_ZERO,
+    buffer_names,
+    param_names,
+    stack_params,
+    stacked_forward,
+    trim_stacked,
+    width_masks,
+)
 
 KERNEL_ALIGN = 8  # hidden widths are padded to a multiple of this in training (full SIMD lanes / tensor-core tiles)
 CPU_CHUNK_BYTES = 2 << 20  # single-threaded CPU step: buffers per chunk of models (about a core's L2 cache)
@@ -58,8 +64,14 @@ def _adam(params: list[torch.Tensor], cfg: TrainConfig, device: torch.device) ->
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
-def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[int],
-                  config: TrainConfig | dict | None = None, device: str | torch.device | None = None) -> TrainResult:
+def train_batched(
+    X: np.ndarray,
+    y: np.ndarray,
+    archs: list[dict],
+    seeds: list[int],
+    config: TrainConfig | dict | None = None,
+    device: str | torch.device | None = None,
+) -> TrainResult:
     """Train one model per (arch, seed) on (X, y) at once; archs may differ only in widths."""
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     X, y = check_xy(X, y)
@@ -105,7 +117,7 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
         order = torch.gather(data.train, 1, perm)
         ep_loss = torch.zeros(M, device=dev)
         for b in range(n_batches):
-            idx = order[:, b * bs:(b + 1) * bs]
+            idx = order[:, b * bs : (b + 1) * bs]
             if step is not None:
                 ep_loss += step(idx)
                 opt.step()
@@ -120,8 +132,11 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
             ep_loss += loss.detach()
         ep_loss /= n_batches
         with torch.no_grad():
-            out = step.evaluate(state, data.val) if step is not None else \
-                stacked_forward(state, padded, xv, masks, training=False)[0]
+            out = (
+                step.evaluate(state, data.val)
+                if step is not None
+                else stacked_forward(state, padded, xv, masks, training=False)[0]
+            )
             val = ((out.float() - yv) ** 2).mean(dim=1)
             diverged = active & (~torch.isfinite(ep_loss) | (ep_loss > cfg.diverge_loss) | ~torch.isfinite(val))
             failed |= diverged
@@ -140,8 +155,11 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
             break
 
     with torch.no_grad():
-        out = step.evaluate(best, data.test) if step is not None else \
-            stacked_forward(best, padded, data.rows(data.test)[0], masks, training=False)[0]
+        out = (
+            step.evaluate(best, data.test)
+            if step is not None
+            else stacked_forward(best, padded, data.rows(data.test)[0], masks, training=False)[0]
+        )
         pred = (out.float() * data.y_std.to(dev).unsqueeze(1) + data.y_mean.to(dev).unsqueeze(1)).cpu().numpy()
     ytrue = y[data.test.cpu().numpy()]
     failed_c, best_epoch_c = failed.cpu().numpy(), best_epoch.cpu().numpy()
@@ -149,9 +167,16 @@ def train_batched(X: np.ndarray, y: np.ndarray, archs: list[dict], seeds: list[i
     for m in range(M):
         met = regression_metrics(ytrue[m], pred[m])
         ok = not failed_c[m] and best_epoch_c[m] > 0 and np.isfinite(met["rmse"])
-        reason = None if ok else ("diverged (non-finite or exploding loss)" if failed_c[m] else "no finite validation loss")
-        met.update(n_train=n_train, best_epoch=int(best_epoch_c[m]), epochs=epochs_run,
-                   status="ok" if ok else "failed", reason=reason)
+        reason = (
+            None if ok else ("diverged (non-finite or exploding loss)" if failed_c[m] else "no finite validation loss")
+        )
+        met.update(
+            n_train=n_train,
+            best_epoch=int(best_epoch_c[m]),
+            epochs=epochs_run,
+            status="ok" if ok else "failed",
+            reason=reason,
+        )
         metrics.append(met)
 
     tensors = trim_stacked({k: v.detach().float().cpu() for k, v in best.items()}, stored)

@@ -23,7 +23,7 @@ class TrainConfig:
     amp: bool = False  # bfloat16 autocast, CUDA only
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any] | None) -> TrainConfig:
         """A config from a plain dict (unknown keys rejected with a one-line error)."""
         return checked_config(cls, d, "training config")
 

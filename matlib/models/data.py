@@ -28,7 +28,7 @@ def split_indices(n: int, seed: int, val_fraction: float = 0.1, test_fraction: f
     if n_train < 2 or n_val < 1 or n_test < 1:
         raise ValidationError(f"split: {n} rows are too few for val={val_fraction}, test={test_fraction}")
     perm = np.random.default_rng([int(seed), 1]).permutation(n)
-    return Split(np.sort(perm[:n_train]), np.sort(perm[n_train:n_train + n_val]), np.sort(perm[n_train + n_val:]))
+    return Split(np.sort(perm[:n_train]), np.sort(perm[n_train : n_train + n_val]), np.sort(perm[n_train + n_val :]))
 
 
 def feature_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,8 +67,10 @@ def check_xy(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValidationError(f"training data: X {X.shape} and y {y.shape} do not match")
     bad = ~np.isfinite(X).all(axis=1) | ~np.isfinite(y)
     if bad.any():
-        raise ValidationError(f"training data: row {int(np.argmax(bad))} has a non-finite feature or target "
-                              f"({int(bad.sum())} such rows; drop or quarantine them first)")
+        raise ValidationError(
+            f"training data: row {int(np.argmax(bad))} has a non-finite feature or target "
+            f"({int(bad.sum())} such rows; drop or quarantine them first)"
+        )
     return X, y
 
 

@@ -35,6 +35,20 @@ class FusedAdam:
             self.fallback.step()
             return
         torch._foreach_add_(self.steps, 1)
-        torch._fused_adam_(self.params, self.grads, self.exp_avg, self.exp_avg_sq, [], self.steps, amsgrad=False,
-                           lr=self.lr, beta1=BETAS[0], beta2=BETAS[1], weight_decay=self.weight_decay, eps=EPS,
-                           maximize=False, grad_scale=None, found_inf=None)
+        torch._fused_adam_(
+            self.params,
+            self.grads,
+            self.exp_avg,
+            self.exp_avg_sq,
+            [],
+            self.steps,
+            amsgrad=False,
+            lr=self.lr,
+            beta1=BETAS[0],
+            beta2=BETAS[1],
+            weight_decay=self.weight_decay,
+            eps=EPS,
+            maximize=False,
+            grad_scale=None,
+            found_inf=None,
+        )

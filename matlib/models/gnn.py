@@ -55,8 +55,9 @@ def resolve_gnn_space(space: dict[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
-def sample_gnn_architecture(n_node: int, n_edge: int, seed: int, space: dict[str, Any] | None = None,
-                            n_out: int = 1) -> dict:
+def sample_gnn_architecture(
+    n_node: int, n_edge: int, seed: int, space: dict[str, Any] | None = None, n_out: int = 1
+) -> dict:
     """A random GNN spec (plain JSON) reproducible from seed (pass the family's seed: a family shares its arch)."""
     sp = resolve_gnn_space(space)
     rng = np.random.default_rng([int(seed), 0x6A7])
@@ -65,10 +66,15 @@ def sample_gnn_architecture(n_node: int, n_edge: int, seed: int, space: dict[str
     n_dec = int(rng.integers(llo, lhi + 1))
     pick = lambda values: values[int(rng.integers(len(values)))]  # noqa: E731
     return {
-        "model": "gnn", "n_node": int(n_node), "n_edge": int(n_edge),
-        "depth": int(rng.integers(dlo, dhi + 1)), "width": int(pick(sp["width"])),
-        "pooling": str(pick(sp["pooling"])), "decoder": [int(pick(sp["decoder_width"])) for _ in range(n_dec)],
-        "activation": str(pick(sp["activation"])), "edge_features": bool(pick(sp["edge_features"])),
+        "model": "gnn",
+        "n_node": int(n_node),
+        "n_edge": int(n_edge),
+        "depth": int(rng.integers(dlo, dhi + 1)),
+        "width": int(pick(sp["width"])),
+        "pooling": str(pick(sp["pooling"])),
+        "decoder": [int(pick(sp["decoder_width"])) for _ in range(n_dec)],
+        "activation": str(pick(sp["activation"])),
+        "edge_features": bool(pick(sp["edge_features"])),
         "n_out": int(n_out),
     }
 
@@ -146,12 +152,18 @@ class GNNRegressor(nn.Module):
     embedding and every decoder layer's output, the frozen features transfer uses.
     """
 
-    def __init__(self, arch: dict, params: dict[str, torch.Tensor], y_mean: torch.Tensor | None = None,
-                 y_std: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        arch: dict,
+        params: dict[str, torch.Tensor],
+        y_mean: torch.Tensor | None = None,
+        y_std: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.arch = dict(arch)
-        self.params = nn.ParameterDict({k.replace(".", "_"): nn.Parameter(v.clone().float())
-                                        for k, v in params.items()})
+        self.params = nn.ParameterDict(
+            {k.replace(".", "_"): nn.Parameter(v.clone().float()) for k, v in params.items()}
+        )
         n_out = int(arch["n_out"])
         self.register_buffer("y_mean", torch.zeros(n_out) if y_mean is None else y_mean.float().reshape(n_out))
         self.register_buffer("y_std", torch.ones(n_out) if y_std is None else y_std.float().reshape(n_out))

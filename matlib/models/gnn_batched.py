@@ -9,8 +9,9 @@ influences another: the result equals training the same models one at a time (`g
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ class GNNTrainConfig:
     diverge_loss: float = 1e4
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "GNNTrainConfig":
+    def from_dict(cls, d: dict[str, Any] | None) -> GNNTrainConfig:
         """A config from a plain dict (unknown keys rejected with a one-line error)."""
         return checked_config(cls, d, "gnn training config")
 
@@ -82,7 +83,7 @@ def target_scaling(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def masked_mse(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean squared error of pred [M, G, T] against y [G, T] over labelled entries only -> [M]."""
     diff = torch.where(mask.unsqueeze(0), pred - y.unsqueeze(0), torch.zeros((), dtype=pred.dtype))
-    return (diff ** 2).sum(dim=(1, 2)) / mask.sum().clamp_min(1)
+    return (diff**2).sum(dim=(1, 2)) / mask.sum().clamp_min(1)
 
 
 def epoch_batches(n_train: int, batch_size: int, gen: torch.Generator) -> list[np.ndarray]:
@@ -90,14 +91,20 @@ def epoch_batches(n_train: int, batch_size: int, gen: torch.Generator) -> list[n
     unless it is the only one)."""
     perm = torch.randperm(n_train, generator=gen).numpy()
     bs = min(batch_size, n_train)
-    return [perm[b * bs:(b + 1) * bs] for b in range(max(1, n_train // bs))]
+    return [perm[b * bs : (b + 1) * bs] for b in range(max(1, n_train // bs))]
 
 
 class StackedAdam:
     """Adam (torch.optim.Adam's update) over stacked [M, ...] tensors with a per-model learning rate."""
 
-    def __init__(self, params: list[torch.Tensor], lr: torch.Tensor, weight_decay: float = 0.0,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+    def __init__(
+        self,
+        params: list[torch.Tensor],
+        lr: torch.Tensor,
+        weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
         self.params, self.lr, self.wd, self.betas, self.eps = params, lr, weight_decay, betas, eps
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
@@ -108,7 +115,7 @@ class StackedAdam:
         """One update of every parameter from its .grad (multi-tensor ops: a few kernel calls per step)."""
         self.t += 1
         b1, b2 = self.betas
-        bc1, bc2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
         grads = [p.grad for p in self.params]
         if self.wd:
             grads = torch._foreach_add(grads, self.params, alpha=self.wd)
@@ -117,7 +124,7 @@ class StackedAdam:
         torch._foreach_mul_(self.v, b2)
         torch._foreach_addcmul_(self.v, grads, grads, value=1 - b2)
         denom = torch._foreach_sqrt(self.v)
-        torch._foreach_div_(denom, bc2 ** 0.5)
+        torch._foreach_div_(denom, bc2**0.5)
         torch._foreach_add_(denom, self.eps)
         update = torch._foreach_div(self.m, denom)
         step = self.lr / bc1  # per-model learning rate
@@ -128,11 +135,14 @@ class StackedAdam:
 
 
 @torch.no_grad()
-def predict_stacked(p: dict[str, torch.Tensor], arch: dict, gs: GraphSet, rows: np.ndarray,
-                    device: torch.device) -> torch.Tensor:
+def predict_stacked(
+    p: dict[str, torch.Tensor], arch: dict, gs: GraphSet, rows: np.ndarray, device: torch.device
+) -> torch.Tensor:
     """Standardised predictions [M, len(rows), T] of every model for graphs rows."""
-    outs = [stacked_gnn_forward(p, arch, gs.batch(rows[s:s + EVAL_BATCH], device))[0]
-            for s in range(0, len(rows), EVAL_BATCH)]
+    outs = [
+        stacked_gnn_forward(p, arch, gs.batch(rows[s : s + EVAL_BATCH], device))[0]
+        for s in range(0, len(rows), EVAL_BATCH)
+    ]
     return torch.cat(outs, dim=1)
 
 
@@ -150,18 +160,27 @@ def make_split(n: int, cfg: GNNTrainConfig, split_seed: int, split: Split | None
 
 def task_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     """Metrics over labelled entries: per property (lists) and their means (mae, rmse, r2)."""
-    per = [regression_metrics(y_true[np.isfinite(y_true[:, t]), t], pred[np.isfinite(y_true[:, t]), t])
-           for t in range(y_true.shape[1])]
+    per = [
+        regression_metrics(y_true[np.isfinite(y_true[:, t]), t], pred[np.isfinite(y_true[:, t]), t])
+        for t in range(y_true.shape[1])
+    ]
     out: dict[str, Any] = {k: float(np.mean([m[k] for m in per])) for k in ("mae", "rmse", "r2")}
     if len(per) > 1:
         out["tasks"] = per
     return out
 
 
-def train_gnn_batched(gs: GraphSet, y: np.ndarray, arch: dict, seeds: Sequence[int],
-                      config: GNNTrainConfig | dict | None = None, split_seed: int | None = None,
-                      split: Split | None = None, device: str | torch.device | None = None,
-                      chunk: int | None = None) -> GNNTrainResult:
+def train_gnn_batched(
+    gs: GraphSet,
+    y: np.ndarray,
+    arch: dict,
+    seeds: Sequence[int],
+    config: GNNTrainConfig | dict | None = None,
+    split_seed: int | None = None,
+    split: Split | None = None,
+    device: str | torch.device | None = None,
+    chunk: int | None = None,
+) -> GNNTrainResult:
     """Train len(seeds) models of one arch on graphs gs with targets y [n] or [n, T] at once.
 
     With chunk, models are stepped chunk at a time on each shared batch (bounding memory); by default all at once.
@@ -235,9 +254,19 @@ def train_gnn_batched(gs: GraphSet, y: np.ndarray, arch: dict, seeds: Sequence[i
     return _finish(best, arch, gs, y, y_mean, y_std, sp, failed, best_epoch, epochs_run, dev)
 
 
-def _finish(best: dict[str, torch.Tensor], arch: dict, gs: GraphSet, y: np.ndarray, y_mean: np.ndarray,
-            y_std: np.ndarray, sp: Split, failed: torch.Tensor, best_epoch: torch.Tensor, epochs_run: int,
-            dev: torch.device) -> GNNTrainResult:
+def _finish(
+    best: dict[str, torch.Tensor],
+    arch: dict,
+    gs: GraphSet,
+    y: np.ndarray,
+    y_mean: np.ndarray,
+    y_std: np.ndarray,
+    sp: Split,
+    failed: torch.Tensor,
+    best_epoch: torch.Tensor,
+    epochs_run: int,
+    dev: torch.device,
+) -> GNNTrainResult:
     """Test metrics of the best checkpoints and the stacked tensors to store."""
     M = int(failed.shape[0])
     pred = predict_stacked(best, arch, gs, sp.test, dev).cpu().double().numpy() * y_std + y_mean
@@ -245,10 +274,15 @@ def _finish(best: dict[str, torch.Tensor], arch: dict, gs: GraphSet, y: np.ndarr
     for m in range(M):
         met = task_metrics(y[sp.test], pred[m])
         ok = not bool(failed[m]) and int(best_epoch[m]) > 0 and np.isfinite(met["rmse"])
-        met.update(n_train=int(len(sp.train)), best_epoch=int(best_epoch[m]), epochs=epochs_run,
-                   status="ok" if ok else "failed",
-                   reason=None if ok else ("diverged (non-finite or exploding loss)" if bool(failed[m])
-                                           else "no finite validation loss"))
+        met.update(
+            n_train=int(len(sp.train)),
+            best_epoch=int(best_epoch[m]),
+            epochs=epochs_run,
+            status="ok" if ok else "failed",
+            reason=None
+            if ok
+            else ("diverged (non-finite or exploding loss)" if bool(failed[m]) else "no finite validation loss"),
+        )
         metrics.append(met)
     tensors = {k: v.detach().float().cpu().contiguous() for k, v in best.items()}
     tensors["y_mean"] = torch.as_tensor(np.tile(y_mean, (M, 1)), dtype=torch.float32)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -10,20 +10,37 @@ import torch
 from matlib.graphs.batch import GraphSet
 from matlib.models.data import Split
 from matlib.models.gnn import GNNRegressor, init_gnn_params, stack_gnn_params
-from matlib.models.gnn_batched import (EVAL_BATCH, GNNTrainConfig, GNNTrainResult, _finish, check_targets,
-                                       epoch_batches, make_split, masked_mse, target_scaling)
+from matlib.models.gnn_batched import (
+    EVAL_BATCH,
+    GNNTrainConfig,
+    GNNTrainResult,
+    _finish,
+    check_targets,
+    epoch_batches,
+    make_split,
+    masked_mse,
+    target_scaling,
+)
 from matlib.models.mlp import torch_seed
 
 
 @torch.no_grad()
 def _predict(model: GNNRegressor, gs: GraphSet, rows: np.ndarray) -> torch.Tensor:
     """Standardised predictions [len(rows), T]."""
-    return torch.cat([model.forward_scaled(gs.batch(rows[s:s + EVAL_BATCH])) for s in range(0, len(rows), EVAL_BATCH)])
+    return torch.cat(
+        [model.forward_scaled(gs.batch(rows[s : s + EVAL_BATCH])) for s in range(0, len(rows), EVAL_BATCH)]
+    )
 
 
-def train_gnn_single(gs: GraphSet, y: np.ndarray, arch: dict, seeds: Sequence[int],
-                     config: GNNTrainConfig | dict | None = None, split_seed: int | None = None,
-                     split: Split | None = None) -> GNNTrainResult:
+def train_gnn_single(
+    gs: GraphSet,
+    y: np.ndarray,
+    arch: dict,
+    seeds: Sequence[int],
+    config: GNNTrainConfig | dict | None = None,
+    split_seed: int | None = None,
+    split: Split | None = None,
+) -> GNNTrainResult:
     """Train the same models as train_gnn_batched, one after the other (CPU); results stacked alike."""
     cfg = config if isinstance(config, GNNTrainConfig) else GNNTrainConfig.from_dict(config)
     y = check_targets(gs, y)
@@ -49,8 +66,7 @@ def train_gnn_single(gs: GraphSet, y: np.ndarray, arch: dict, seeds: Sequence[in
                 opt.step()
                 ep_loss += float(loss.detach())
             ep_loss /= len(batches)
-            val = float(masked_mse(_predict(model, gs, sp.val).unsqueeze(0), ys[sp.val],
-                                   torch.isfinite(ys[sp.val]))[0])
+            val = float(masked_mse(_predict(model, gs, sp.val).unsqueeze(0), ys[sp.val], torch.isfinite(ys[sp.val]))[0])
             if not np.isfinite(ep_loss) or ep_loss > cfg.diverge_loss or not np.isfinite(val):
                 dead = True
                 break
@@ -69,5 +85,16 @@ def train_gnn_single(gs: GraphSet, y: np.ndarray, arch: dict, seeds: Sequence[in
         failed.append(dead)
         best_epochs.append(best_epoch)
     stacked = stack_gnn_params(bests)
-    return _finish(stacked, arch, gs, y, y_mean, y_std, sp, torch.tensor(failed), torch.tensor(best_epochs), runs,
-                   torch.device("cpu"))
+    return _finish(
+        stacked,
+        arch,
+        gs,
+        y,
+        y_mean,
+        y_std,
+        sp,
+        torch.tensor(failed),
+        torch.tensor(best_epochs),
+        runs,
+        torch.device("cpu"),
+    )

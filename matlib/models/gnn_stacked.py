@@ -60,8 +60,9 @@ def stacked_pool(p: dict[str, torch.Tensor], arch: dict, h: torch.Tensor, batch:
     return out.transpose(0, 1)
 
 
-def stacked_gnn_forward(p: dict[str, torch.Tensor], arch: dict, batch: GraphBatch,
-                        collect: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def stacked_gnn_forward(
+    p: dict[str, torch.Tensor], arch: dict, batch: GraphBatch, collect: bool = False
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """(predictions [M, G, n_out] in standardised units, [pooled, decoder outputs...] each [M, G, w] if collect)."""
     act = ACT_FUNCS[arch["activation"]]
     h = stacked_pool(p, arch, stacked_node_states(p, arch, batch), batch)

@@ -80,9 +80,17 @@ class _Chunk:
     Views stay valid for the whole run: parameters, gradients and buffers are only ever updated in place.
     """
 
-    def __init__(self, c0: int, c1: int, params: dict[str, torch.Tensor], n_layers: int, data: ModelRows,
-                 layer_bufs: dict[str, list[torch.Tensor]], bufs: dict[str, torch.Tensor],
-                 masks: list[torch.Tensor] | None) -> None:
+    def __init__(
+        self,
+        c0: int,
+        c1: int,
+        params: dict[str, torch.Tensor],
+        n_layers: int,
+        data: ModelRows,
+        layer_bufs: dict[str, list[torch.Tensor]],
+        bufs: dict[str, torch.Tensor],
+        masks: list[torch.Tensor] | None,
+    ) -> None:
         m = c1 - c0
         self.models, self.m = slice(c0, c1), m
         self.w = [params[f"l{i}.weight"][c0:c1] for i in range(n_layers)]  # [m, out, in]
@@ -107,9 +115,16 @@ class ManualStep:
     Models are processed in chunks of `chunk` so that one chunk's activations and gradients stay in cache.
     """
 
-    def __init__(self, params: dict[str, torch.Tensor], arch: dict, data: ModelRows, batch_size: int,
-                 masks: list[torch.Tensor] | None, dropout_gen: torch.Generator | None = None,
-                 chunk: int | None = None) -> None:
+    def __init__(
+        self,
+        params: dict[str, torch.Tensor],
+        arch: dict,
+        data: ModelRows,
+        batch_size: int,
+        masks: list[torch.Tensor] | None,
+        dropout_gen: torch.Generator | None = None,
+        chunk: int | None = None,
+    ) -> None:
         ensure_grads(params)
         self.p, self.arch, self.data, self.masks, self.gen = params, arch, data, masks, dropout_gen
         self.act = arch["activation"]
@@ -123,17 +138,25 @@ class ManualStep:
             return torch.empty((self.chunk, batch_size, int(width)), device=dev)
 
         widths = [int(h) for h in arch["hidden"]]
-        layer_bufs = {"z": [buf(h) for h in widths],  # pre-activations
-                      "a": [buf(h) for h in widths],  # activations
-                      "g": [buf(h) for h in widths]}  # d loss / d activation, then (in place) d loss / d pre-activation
+        layer_bufs = {
+            "z": [buf(h) for h in widths],  # pre-activations
+            "a": [buf(h) for h in widths],  # activations
+            "g": [buf(h) for h in widths],
+        }  # d loss / d activation, then (in place) d loss / d pre-activation
         self.loss = torch.empty(self.M, device=dev)
-        bufs = {"x": buf(w0.shape[2]),  # the chunk's gathered inputs
-                "y": torch.empty((self.chunk, batch_size), device=dev),  # and targets
-                "out": buf(1), "diff": torch.empty((self.chunk, batch_size), device=dev), "loss": self.loss}
+        bufs = {
+            "x": buf(w0.shape[2]),  # the chunk's gathered inputs
+            "y": torch.empty((self.chunk, batch_size), device=dev),  # and targets
+            "out": buf(1),
+            "diff": torch.empty((self.chunk, batch_size), device=dev),
+            "loss": self.loss,
+        }
         self._eval_buffers: dict[int, list[torch.Tensor]] = {}
         with torch.no_grad():  # plain views: nothing here is recorded for autograd
-            self._chunks = [_Chunk(c0, min(c0 + self.chunk, self.M), params, self.n_hidden + 1, data, layer_bufs,
-                                   bufs, masks) for c0 in range(0, self.M, self.chunk)]
+            self._chunks = [
+                _Chunk(c0, min(c0 + self.chunk, self.M), params, self.n_hidden + 1, data, layer_bufs, bufs, masks)
+                for c0 in range(0, self.M, self.chunk)
+            ]
 
     def evaluate(self, params: dict[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
         """Outputs [M, n] (scaled units) of the models `params` (same shapes as training) on their rows idx [M, n]."""
@@ -148,9 +171,9 @@ class ManualStep:
             idx = idx.contiguous()
             for ch in self._chunks:  # the same chunks as training; `params` may be other tensors
                 c0, c1 = ch.models.start, ch.models.stop
-                h = gather_scaled(self.data.table, ch.gain, ch.shift, idx[ch.models], bufs[0][:ch.m])
+                h = gather_scaled(self.data.table, ch.gain, ch.shift, idx[ch.models], bufs[0][: ch.m])
                 for i in range(self.n_hidden):
-                    z = bufs[i + 1][:ch.m]
+                    z = bufs[i + 1][: ch.m]
                     torch.bmm(h, params[f"l{i}.weight"][c0:c1].transpose(1, 2), out=z)
                     _bias_act(self.act, z, params[f"l{i}.bias"][c0:c1].unsqueeze(1), z)
                     if ch.masks is not None:
@@ -173,7 +196,7 @@ class ManualStep:
         return self.loss
 
     def _chunk(self, ch: _Chunk, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        """One chunk: forward, its summed squared error into the step's loss, its gradients into the parameters' .grad."""
+        """One chunk: forward, its summed squared error into the loss, its gradients into the parameters' .grad."""
         n_hidden = self.n_hidden
         h, inputs, keeps = xb, [], []
         for i in range(n_hidden):

@@ -64,8 +64,9 @@ def init_params(arch: dict, seed: int) -> dict[str, torch.Tensor]:
 class MLPRegressor(nn.Module):
     """A trained model: input standardisation, the MLP body, and target un-scaling."""
 
-    def __init__(self, arch: dict, body: nn.Sequential, x_mean: torch.Tensor, x_std: torch.Tensor,
-                 y_mean: float, y_std: float) -> None:
+    def __init__(
+        self, arch: dict, body: nn.Sequential, x_mean: torch.Tensor, x_std: torch.Tensor, y_mean: float, y_std: float
+    ) -> None:
         super().__init__()
         self.arch = dict(arch)
         self.body = body
@@ -93,8 +94,9 @@ class MLPRegressor(nn.Module):
         return feats
 
 
-def build_module(arch: dict, params: dict[str, torch.Tensor], x_mean: torch.Tensor, x_std: torch.Tensor,
-                 y_mean: float, y_std: float) -> MLPRegressor:
+def build_module(
+    arch: dict, params: dict[str, torch.Tensor], x_mean: torch.Tensor, x_std: torch.Tensor, y_mean: float, y_std: float
+) -> MLPRegressor:
     """A ready (eval mode) MLPRegressor from one model's parameters and scaling."""
     body = build_sequential(arch)
     state = body.state_dict()

@@ -8,8 +8,9 @@ import torch
 from matlib.models.data import Split, feature_scaling, feature_scaling_many, target_scaling
 
 
-def gather_scaled(table: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, idx: torch.Tensor,
-                  out: torch.Tensor) -> torch.Tensor:
+def gather_scaled(
+    table: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, idx: torch.Tensor, out: torch.Tensor
+) -> torch.Tensor:
     """out [m, b, d] = table[idx] * gain + shift: rows idx [m, b] (contiguous) of each model, scaled its own way."""
     torch.index_select(table, 0, idx.view(-1), out=out.view(-1, table.shape[1]))
     return torch.addcmul(shift, out, gain, out=out)

@@ -29,8 +29,14 @@ class EpochPermutation(Sampler[int]):
         return self.n
 
 
-def train_single(X: np.ndarray, y: np.ndarray, arch: dict, seed: int, config: TrainConfig | dict | None = None,
-                 device: str | torch.device = "cpu") -> tuple[MLPRegressor, dict]:
+def train_single(
+    X: np.ndarray,
+    y: np.ndarray,
+    arch: dict,
+    seed: int,
+    config: TrainConfig | dict | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[MLPRegressor, dict]:
     """Train one model; returns the best-checkpoint module and its test metrics."""
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     X, y = check_xy(X, y)
@@ -40,8 +46,10 @@ def train_single(X: np.ndarray, y: np.ndarray, arch: dict, seed: int, config: Tr
     y_mean, y_std = target_scaling(y[sp.train])
 
     def scaled(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        return (torch.from_numpy((X[idx] - x_mean) / x_std),
-                torch.from_numpy(((y[idx] - y_mean) / y_std).astype(np.float32)))
+        return (
+            torch.from_numpy((X[idx] - x_mean) / x_std),
+            torch.from_numpy(((y[idx] - y_mean) / y_std).astype(np.float32)),
+        )
 
     xtr, ytr = scaled(sp.train)  # the dataset stays on the CPU; batches are moved to the device
     xva, yva = (t.to(dev) for t in scaled(sp.val))
@@ -50,8 +58,9 @@ def train_single(X: np.ndarray, y: np.ndarray, arch: dict, seed: int, config: Tr
     net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     bs = min(cfg.batch_size, len(sp.train))
-    loader = DataLoader(TensorDataset(xtr, ytr), batch_size=bs, sampler=EpochPermutation(len(sp.train), seed),
-                        drop_last=True)
+    loader = DataLoader(
+        TensorDataset(xtr, ytr), batch_size=bs, sampler=EpochPermutation(len(sp.train), seed), drop_last=True
+    )
     loss_fn = torch.nn.MSELoss()
     best_val, best_state, best_epoch, bad, failed, epochs = float("inf"), None, 0, 0, False, 0
     for epoch in range(cfg.epochs):
@@ -86,6 +95,11 @@ def train_single(X: np.ndarray, y: np.ndarray, arch: dict, seed: int, config: Tr
         pred = model(torch.from_numpy(X[sp.test])).numpy()
     met = regression_metrics(y[sp.test], pred)
     ok = not failed and best_state is not None and np.isfinite(met["rmse"])
-    met.update(n_train=len(sp.train), best_epoch=best_epoch, epochs=epochs, status="ok" if ok else "failed",
-               reason=None if ok else "diverged (non-finite or exploding loss)")
+    met.update(
+        n_train=len(sp.train),
+        best_epoch=best_epoch,
+        epochs=epochs,
+        status="ok" if ok else "failed",
+        reason=None if ok else "diverged (non-finite or exploding loss)",
+    )
     return model, met

@@ -87,9 +87,15 @@ def width_masks(padded: dict, archs: list[dict], device: torch.device | str = "c
     return masks
 
 
-def stacked_forward(p: dict[str, torch.Tensor], arch: dict, x: torch.Tensor, masks: list[torch.Tensor] | None,
-                    training: bool = False, dropout_gen: torch.Generator | None = None,
-                    collect: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def stacked_forward(
+    p: dict[str, torch.Tensor],
+    arch: dict,
+    x: torch.Tensor,
+    masks: list[torch.Tensor] | None,
+    training: bool = False,
+    dropout_gen: torch.Generator | None = None,
+    collect: bool = False,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Outputs [M, n] of all models on scaled inputs x [M, n, d]; optionally every hidden output.
 
     Weights are [M, out, in] (nn.Linear's layout, as stored and as trained).

@@ -17,8 +17,9 @@ from matlib.sources.oqmd import OqmdOptimade, OqmdRest
 from matlib.sources.qm9 import Qm9
 from matlib.store import Store
 
-SOURCES: dict[str, PagedSource] = {s.name: s for s in (MaterialsProject(), OqmdRest(), OqmdOptimade(),
-                                                        Aflow(), Qm9(), Optimade())}
+SOURCES: dict[str, PagedSource] = {
+    s.name: s for s in (MaterialsProject(), OqmdRest(), OqmdOptimade(), Aflow(), Qm9(), Optimade())
+}
 NAMES = ("mp", "oqmd", "aflow", "qm9", "optimade", "local")
 
 
@@ -32,8 +33,14 @@ def get_source(name: str, options: dict | None = None) -> PagedSource:
     return SOURCES[name]
 
 
-def refresh(store: Store, source: str, url: str | None = None, limit: int | None = None,
-            mirror: str | None = None, **options: Any) -> Dataset:
+def refresh(
+    store: Store,
+    source: str,
+    url: str | None = None,
+    limit: int | None = None,
+    mirror: str | None = None,
+    **options: Any,
+) -> Dataset:
     """Fetch a source (resuming an interrupted crawl), validate, and commit a new dataset version with its diff.
 
     mirror: a mirror folder or URL (default $MATLIB_MIRROR) answering instead of the real service."""

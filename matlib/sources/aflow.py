@@ -18,8 +18,14 @@ from matlib.sources.base import PagedSource, Rows, as_float, field_list, reject
 from matlib.sources.crawl import CrawlConfig
 from matlib.sources.paging import AfluxPager
 
-DEFAULT_KEYWORDS = ["Egap", "energy_atom", "ael_bulk_modulus_vrh", "ael_shear_modulus_vrh", "ael_debye_temperature",
-                    "agl_thermal_conductivity_300K"]
+DEFAULT_KEYWORDS = [
+    "Egap",
+    "energy_atom",
+    "ael_bulk_modulus_vrh",
+    "ael_shear_modulus_vrh",
+    "ael_debye_temperature",
+    "agl_thermal_conductivity_300K",
+]
 META_KEYWORDS = ["auid", "compound"]
 _KEYWORD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -60,8 +66,12 @@ class Aflow(PagedSource):
             if not isinstance(e, dict) or not e.get("auid"):
                 rejected.append(reject(i, f"#{i}", "auid", "entry without auid", e))
                 continue
-            row = {"_row": i, "record_id": str(e["auid"]), "input": e.get("compound"),
-                   "aurl": None if e.get("aurl") is None else str(e["aurl"])}
+            row = {
+                "_row": i,
+                "record_id": str(e["auid"]),
+                "input": e.get("compound"),
+                "aurl": None if e.get("aurl") is None else str(e["aurl"]),
+            }
             for p in props:
                 row[p] = as_float(e.get(p))
             rows.append(row)

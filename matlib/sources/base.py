@@ -41,8 +41,11 @@ def crawl_config(options: dict) -> CrawlConfig:
 def public_options(options: dict) -> dict:
     """Options without secrets or crawl tuning (safe for manifests and checkpoints)."""
     names = {f.name for f in fields(CrawlConfig)}
-    return {k: v for k, v in sorted(options.items())
-            if k not in SECRET_OPTIONS and k not in names and k not in INTERNAL_OPTIONS}
+    return {
+        k: v
+        for k, v in sorted(options.items())
+        if k not in SECRET_OPTIONS and k not in names and k not in INTERNAL_OPTIONS
+    }
 
 
 def field_list(value: Any, default: list[str]) -> list[str]:
@@ -58,8 +61,13 @@ def field_list(value: Any, default: list[str]) -> list[str]:
 
 def reject(row: int, record_id: Any, field_name: str, reason: str, value: Any = None) -> dict:
     """One quarantine entry."""
-    return {"row": int(row), "record_id": str(record_id), "field": field_name, "reason": reason,
-            "value": None if value is None else str(value)[:200]}
+    return {
+        "row": int(row),
+        "record_id": str(record_id),
+        "field": field_name,
+        "reason": reason,
+        "value": None if value is None else str(value)[:200],
+    }
 
 
 def as_float(value: Any) -> float:
@@ -103,8 +111,17 @@ class PagedSource:
         """A Crawler for this source: credentials from the URL sent but never stored, mirror as the transport."""
         clean, auth, secret_params = split_credentials(url)
         headers, secrets = self.headers(options)
-        return Crawler(store, self.name, identity, crawl_config(options), headers=headers, secrets=secrets,
-                       transport=options.get("transport"), auth=auth, secret_params=secret_params)
+        return Crawler(
+            store,
+            self.name,
+            identity,
+            crawl_config(options),
+            headers=headers,
+            secrets=secrets,
+            transport=options.get("transport"),
+            auth=auth,
+            secret_params=secret_params,
+        )
 
     def fetch(self, store: Store, url: str, limit: int | None, options: dict) -> tuple[list[dict], dict]:
         """Crawl (resuming if interrupted) and return (records, crawl info); a listing that changed or was cut
@@ -117,34 +134,38 @@ class PagedSource:
             result = crawler.crawl(pager, limit=limit)
             records = list(iter_page_records(result.pages, pager, limit))
             check_listing(self.name, result.pages, pager, records, self.record_key, limit)
-        info = {"snapshot": result.snapshot.name, "pages": len(result.pages), "resumed": result.resumed,
-                **result.stats}
+        info = {"snapshot": result.snapshot.name, "pages": len(result.pages), "resumed": result.resumed, **result.stats}
         return records, info
 
 
-def check_listing(source: str, pages: list, pager: Paginator, records: list[dict], key: Any,
-                  limit: int | None) -> None:
+def check_listing(source: str, pages: list, pager: Paginator, records: list[dict], key: Any, limit: int | None) -> None:
     """Refuse a crawl whose listing changed while it was paged: an id on two pages, or a total that moved."""
     ids = [key(r) for r in records]
     seen: set = set()
     dups = sorted({i for i in ids if i is not None and (i in seen or seen.add(i))})
     if dups:
-        raise MatlibError(f"{source}: {len(dups)} record(s) came on two pages (first: {dups[0]}); the source "
-                          f"changed while it was crawled; refresh again")
+        raise MatlibError(
+            f"{source}: {len(dups)} record(s) came on two pages (first: {dups[0]}); the source "
+            f"changed while it was crawled; refresh again"
+        )
     total_of = getattr(pager, "total", None)
     if total_of is None or not pages:
         return
     first, last = (total_of(json.loads(p.read_bytes())) for p in (pages[0], pages[-1]))
     if first is not None and last is not None and first != last:
-        raise MatlibError(f"{source}: the listing went from {first} to {last} records while it was crawled; "
-                          f"refresh again")
+        raise MatlibError(
+            f"{source}: the listing went from {first} to {last} records while it was crawled; refresh again"
+        )
     if limit is None and last is not None and len(records) != last:
-        raise MatlibError(f"{source}: the server lists {last} records but the pages held {len(records)}; "
-                          f"not committing an incomplete dataset")
+        raise MatlibError(
+            f"{source}: the server lists {last} records but the pages held {len(records)}; "
+            f"not committing an incomplete dataset"
+        )
 
 
-def refresh_source(store: Store, src: PagedSource, url: str | None, limit: int | None, options: dict,
-                   mirror: str | None = None) -> Dataset:
+def refresh_source(
+    store: Store, src: PagedSource, url: str | None, limit: int | None, options: dict, mirror: str | None = None
+) -> Dataset:
     """Fetch (from the service, or from a mirror of it), normalise, validate and commit one source; the Dataset
     carries the diff counts."""
     url = (url or src.default_url).rstrip("/")
@@ -153,7 +174,7 @@ def refresh_source(store: Store, src: PagedSource, url: str | None, limit: int |
     if limit is not None and limit <= 0:
         raise MatlibError(f"--limit must be positive, got {limit}")
     src.check_options(options)
-    fetched_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    fetched_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     transport = MirrorTransport(mirror) if mirror else None
     try:
         if transport is not None:
@@ -171,8 +192,19 @@ def refresh_source(store: Store, src: PagedSource, url: str | None, limit: int |
     good, quarantine = normalise_records(frame, src.kind, rows.properties, rows.extras)
     if len(rows.rejected):
         quarantine = pd.concat([rows.rejected, quarantine], ignore_index=True).sort_values("row", kind="stable")
-    origin = {"name": src.name, "url": clean_url(url), "limit": limit,
-              "options": json.loads(redact_url(json.dumps(public_options(options), default=str)))}
+    origin = {
+        "name": src.name,
+        "url": clean_url(url),
+        "limit": limit,
+        "options": json.loads(redact_url(json.dumps(public_options(options), default=str))),
+    }
     extra = {"n_fetched": len(records), "crawl": info}
-    return commit_version(store, src.dataset_name(url, options), good, origin, quarantine.reset_index(drop=True),
-                          fetched_at=fetched_at, extra=extra)
+    return commit_version(
+        store,
+        src.dataset_name(url, options),
+        good,
+        origin,
+        quarantine.reset_index(drop=True),
+        fetched_at=fetched_at,
+        extra=extra,
+    )

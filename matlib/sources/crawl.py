@@ -9,9 +9,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -60,8 +61,12 @@ class CrawlConfig:
 class RateLimiter:
     """Client-side rate limit: at most rate_per_second request starts (minimum spacing, thread-safe)."""
 
-    def __init__(self, rate_per_second: float | None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        rate_per_second: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.interval = 1.0 / rate_per_second if rate_per_second else 0.0
         self.clock, self.sleep = clock, sleep
         self._next = 0.0
@@ -100,8 +105,8 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 @dataclass
@@ -116,7 +121,7 @@ class PageRequest:
         return {"url": self.url, "params": self.params}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PageRequest":
+    def from_dict(cls, d: dict) -> PageRequest:
         """Inverse of to_dict."""
         return cls(url=d["url"], params=dict(d.get("params") or {}))
 
@@ -154,8 +159,13 @@ class CrawlStats:
 
     def as_dict(self) -> dict:
         """Plain dict."""
-        return {"requests": self.requests, "retries": self.retries, "waits": [round(w, 3) for w in self.waits],
-                "rate_limited_s": round(self.rate_limited_s, 3), "pages_fetched": self.pages_fetched}
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "waits": [round(w, 3) for w in self.waits],
+            "rate_limited_s": round(self.rate_limited_s, 3),
+            "pages_fetched": self.pages_fetched,
+        }
 
 
 @dataclass
@@ -185,10 +195,18 @@ def verify_file(path: Path, sha256: str) -> bool:
 class Crawler:
     """Fetches pages for one source into raw/<source>/<snapshot>/, resuming an unfinished snapshot."""
 
-    def __init__(self, store: Store, source: str, identity: dict, config: CrawlConfig | None = None,
-                 headers: dict[str, str] | None = None, secrets: Iterable[str] = (),
-                 transport: httpx.BaseTransport | None = None, auth: tuple[str, str] | None = None,
-                 secret_params: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        source: str,
+        identity: dict,
+        config: CrawlConfig | None = None,
+        headers: dict[str, str] | None = None,
+        secrets: Iterable[str] = (),
+        transport: httpx.BaseTransport | None = None,
+        auth: tuple[str, str] | None = None,
+        secret_params: dict[str, str] | None = None,
+    ) -> None:
         self.store, self.source = store, source
         self.secret_params = dict(secret_params or {})
         secrets = [*secrets, *self.secret_params.values(), *(p for p in (auth or ()) if len(p) >= 6)]
@@ -200,14 +218,19 @@ class Crawler:
         self._filter = _RedactFilter(self.redact)
         self.limiter = RateLimiter(self.config.rate_per_second)
         self.stats = CrawlStats()
-        self._client = httpx.Client(timeout=self.config.timeout, headers={"User-Agent": USER_AGENT, **(headers or {})},
-                                    follow_redirects=True, transport=transport, auth=auth)
+        self._client = httpx.Client(
+            timeout=self.config.timeout,
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            follow_redirects=True,
+            transport=transport,
+            auth=auth,
+        )
 
     def close(self) -> None:
         """Close the HTTP client."""
         self._client.close()
 
-    def __enter__(self) -> "Crawler":
+    def __enter__(self) -> Crawler:
         for name in REDACTED_LOGGERS:
             logging.getLogger(name).addFilter(self._filter)
         return self
@@ -224,19 +247,32 @@ class Crawler:
         for cp in sorted(base.glob(f"*/{CHECKPOINT}"), reverse=True):
             state = read_json(cp)
             if state.get("identity_hash") == self.identity_hash and not state.get("done"):
-                log.info("%s: resuming snapshot %s at page %d (%d records so far)", self.source,
-                         cp.parent.name, state["page"], state["n_records"])
+                log.info(
+                    "%s: resuming snapshot %s at page %d (%d records so far)",
+                    self.source,
+                    cp.parent.name,
+                    state["page"],
+                    state["n_records"],
+                )
                 return cp.parent, state, True
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
         folder = base / f"{stamp}-{self.identity_hash[:8]}"
-        state = {"source": self.source, "identity_hash": self.identity_hash, "identity": self.identity,
-                 "snapshot": folder.name, "page": 0, "n_records": 0, "next": None, "done": False,
-                 "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        state = {
+            "source": self.source,
+            "identity_hash": self.identity_hash,
+            "identity": self.identity,
+            "snapshot": folder.name,
+            "page": 0,
+            "n_records": 0,
+            "next": None,
+            "done": False,
+            "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
         return folder, state, False
 
     def _checkpoint(self, folder: Path, state: dict) -> None:
         """Write the checkpoint atomically."""
-        state["updated_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        state["updated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         atomic_write_json(folder / CHECKPOINT, state)
 
     # ---- HTTP ------------------------------------------------------------------------------
@@ -274,8 +310,9 @@ class Crawler:
         shown = self.redact(str(resp.request.url))
         log.info("%s: GET %s -> %d", self.source, shown, resp.status_code)
         if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
-            raise RetryableError(f"HTTP {resp.status_code} from {shown}",
-                                 parse_retry_after(resp.headers.get("Retry-After")))
+            raise RetryableError(
+                f"HTTP {resp.status_code} from {shown}", parse_retry_after(resp.headers.get("Retry-After"))
+            )
         if resp.status_code >= 400:
             raise self._refused(resp, shown)
         return resp
@@ -288,26 +325,34 @@ class Crawler:
 
     def _retrying(self) -> Retrying:
         """The tenacity policy shared by every request."""
-        return Retrying(stop=stop_after_attempt(self.config.max_attempts), wait=self._wait,
-                        retry=retry_if_exception_type(RetryableError), reraise=True)
+        return Retrying(
+            stop=stop_after_attempt(self.config.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(RetryableError),
+            reraise=True,
+        )
 
     def fetch_json(self, request: PageRequest) -> tuple[bytes, Any]:
         """GET one page; (raw bytes, parsed JSON); truncated/invalid JSON is retried like a 5xx."""
+
         def once() -> tuple[bytes, Any]:
             resp = self._attempt("GET", request.url, request.params)
             body = resp.content
             try:
                 return body, json.loads(body)
             except ValueError:
-                raise RetryableError(f"truncated or invalid JSON ({len(body)} bytes) from "
-                                     f"{self.redact(str(resp.request.url))}") from None
+                raise RetryableError(
+                    f"truncated or invalid JSON ({len(body)} bytes) from {self.redact(str(resp.request.url))}"
+                ) from None
+
         try:
             return self._retrying()(once)
         except RetryableError as exc:
             raise MatlibError(f"{self.source}: gave up after {self.config.max_attempts} attempts: {exc}") from None
 
-    def download(self, url: str, dest: Path, check: Callable[[bytes], str | None] | None = None,
-                 chunk: int = 1 << 20) -> dict:
+    def download(
+        self, url: str, dest: Path, check: Callable[[bytes], str | None] | None = None, chunk: int = 1 << 20
+    ) -> dict:
         """Stream url to dest atomically (retried as a whole); only HTTP 200 counts; {'sha256', 'size'}.
 
         check(first bytes) returns a reason when the body is not what was asked for (e.g. not bz2)."""
@@ -323,21 +368,24 @@ class Crawler:
                 with self._client.stream("GET", self._url(url, None)) as resp:
                     log.info("%s: GET %s -> %d", self.source, self.redact(str(resp.request.url)), resp.status_code)
                     if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
-                        raise RetryableError(f"HTTP {resp.status_code} from {shown}",
-                                             parse_retry_after(resp.headers.get("Retry-After")))
+                        raise RetryableError(
+                            f"HTTP {resp.status_code} from {shown}", parse_retry_after(resp.headers.get("Retry-After"))
+                        )
                     if resp.status_code >= 400:
                         raise self._refused(resp, shown)
                     if resp.status_code != 200:
                         resp.read()
                         said = f", {len(resp.content)} bytes" if resp.content else ", empty body"
-                        raise MatlibError(f"{self.source}: HTTP {resp.status_code}{said} from {shown} instead of the "
-                                          f"file (a bot challenge or a redirect page, not the data); use the "
-                                          f"direct download URL or --mirror")
+                        raise MatlibError(
+                            f"{self.source}: HTTP {resp.status_code}{said} from {shown} instead of the "
+                            f"file (a bot challenge or a redirect page, not the data); use the "
+                            f"direct download URL or --mirror"
+                        )
                     expected = resp.headers.get("Content-Length")
                     with open(tmp, "wb") as f:
                         for block in resp.iter_bytes(chunk):
                             if len(head) < 64:
-                                head += block[:64 - len(head)]
+                                head += block[: 64 - len(head)]
                             f.write(block)
                             digest.update(block)
                             n += len(block)
@@ -351,12 +399,13 @@ class Crawler:
                 raise MatlibError(f"{self.source}: HTTP 200 from {shown} but {problem}; not saved")
             tmp.replace(dest)
             return {"sha256": digest.hexdigest(), "size": n}
+
         try:
             return self._retrying()(once)
         except RetryableError as exc:
             raise MatlibError(f"{self.source}: gave up after {self.config.max_attempts} attempts: {exc}") from None
 
-    def crawl_files(self, files: list["FileRequest"]) -> CrawlResult:
+    def crawl_files(self, files: list[FileRequest]) -> CrawlResult:
         """Download files (e.g. a tarball and its exclusion list) into one snapshot, checkpointed per file;
         each file's sha256 is checked against the expected value (when known) and recorded in the checkpoint."""
         folder, state, resumed = self._open_snapshot()
@@ -370,17 +419,24 @@ class Crawler:
             info = self.download(fr.url, folder / fr.filename, fr.check)
             if fr.sha256 and info["sha256"] != fr.sha256:
                 (folder / fr.filename).unlink(missing_ok=True)
-                raise MatlibError(f"{self.source}: {fr.filename} from {self.redact(fr.url)} has sha256 "
-                                  f"{info['sha256'][:16]}..., expected {fr.sha256[:16]}... (corrupt or changed "
-                                  f"file); not used")
+                raise MatlibError(
+                    f"{self.source}: {fr.filename} from {self.redact(fr.url)} has sha256 "
+                    f"{info['sha256'][:16]}..., expected {fr.sha256[:16]}... (corrupt or changed "
+                    f"file); not used"
+                )
             got[fr.filename] = {**info, "expected_sha256": fr.sha256}
             state["page"] = len(got)
             self.stats.pages_fetched += 1
             self._checkpoint(folder, state)
         state.update(done=True, next=None)
         self._checkpoint(folder, state)
-        return CrawlResult(snapshot=folder, pages=[folder / fr.filename for fr in files], n_records=0,
-                           resumed=resumed, stats=self.stats.as_dict())
+        return CrawlResult(
+            snapshot=folder,
+            pages=[folder / fr.filename for fr in files],
+            n_records=0,
+            resumed=resumed,
+            stats=self.stats.as_dict(),
+        )
 
     # ---- paging ------------------------------------------------------------------------------
     def crawl(self, paginator: Paginator, limit: int | None = None) -> CrawlResult:
@@ -401,13 +457,17 @@ class Crawler:
             atomic_write_bytes(folder / f"page-{state['page']:06d}.json", self._scrub(body))
             reached = limit is not None and state["n_records"] + n >= limit
             nxt = paginator.next(request, payload, state["n_records"] + n) if n and not reached else None
-            state.update(page=state["page"] + 1, n_records=state["n_records"] + n,
-                         next=PageRequest(clean_url(nxt.url), nxt.params).to_dict() if nxt else None)
+            state.update(
+                page=state["page"] + 1,
+                n_records=state["n_records"] + n,
+                next=PageRequest(clean_url(nxt.url), nxt.params).to_dict() if nxt else None,
+            )
             self.stats.pages_fetched += 1
             self._checkpoint(folder, state)
         pages = [folder / f"page-{i:06d}.json" for i in range(state["page"])]
-        return CrawlResult(snapshot=folder, pages=pages, n_records=state["n_records"], resumed=resumed,
-                           stats=self.stats.as_dict())
+        return CrawlResult(
+            snapshot=folder, pages=pages, n_records=state["n_records"], resumed=resumed, stats=self.stats.as_dict()
+        )
 
 
 def iter_page_records(pages: Iterable[Path], paginator: Paginator, limit: int | None = None) -> Iterator[dict]:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
-_BOT = re.compile(r"(?i)captcha|challenge|bot[ -]?(?:protection|detection|block)|are you (?:a )?human|"
-                  r"access denied|request (?:was )?blocked|web application firewall|\bwaf\b|cloudflare|"
-                  r"akamai|incapsula|unusual traffic")
-_KEY = re.compile(r"(?i)api[ _-]?key|x-api-key|invalid key|token|credential|unauthori[sz]ed|not authenticated|"
-                  r"authenticat")
+_BOT = re.compile(
+    r"(?i)captcha|challenge|bot[ -]?(?:protection|detection|block)|are you (?:a )?human|"
+    r"access denied|request (?:was )?blocked|web application firewall|\bwaf\b|cloudflare|"
+    r"akamai|incapsula|unusual traffic"
+)
+_KEY = re.compile(
+    r"(?i)api[ _-]?key|x-api-key|invalid key|token|credential|unauthori[sz]ed|not authenticated|"
+    r"authenticat"
+)
 _LIMIT = re.compile(r"(?i)page[_ ]?limit|_limit|per[_ ]page|page[_ ]size|\blimit\b|too (?:many|large)|maximum|max[_ ]")
 _WAF_HEADERS = ("cf-mitigated", "x-amzn-waf-action", "x-datadome", "x-sucuri-block", "x-iinfo")
 
@@ -41,8 +45,10 @@ def explain_refusal(status: int, headers: Mapping[str, str], body: bytes) -> str
     lower = {k.lower(): v for k, v in headers.items()}
     is_html = "html" in lower.get("content-type", "")
     if any(h in lower for h in _WAF_HEADERS) or _BOT.search(said) or (status == 403 and is_html and not said):
-        why = ("blocked as a bot by the service's firewall, not a key problem: wait and retry, lower --rate, "
-               "or use --mirror")
+        why = (
+            "blocked as a bot by the service's firewall, not a key problem: wait and retry, lower --rate, "
+            "or use --mirror"
+        )
     elif _LIMIT.search(said) and status in (400, 403, 413, 422):
         why = "the server refused the page size: lower --page-size"
     elif status == 401 or _KEY.search(said):

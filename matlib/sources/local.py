@@ -15,6 +15,13 @@ def refresh_local(store: Store, url: str | None, limit: int | None, options: dic
     for key in ("name", "input_column", "target_columns"):
         if not options.get(key):
             raise MatlibError(f"source 'local' needs the {key!r} option")
-    return import_table(store, options["name"], url, options["input_column"], options["target_columns"],
-                        kind=options.get("kind"), id_column=options.get("id_column"),
-                        duplicates=options.get("duplicates", "keep"))
+    return import_table(
+        store,
+        options["name"],
+        url,
+        options["input_column"],
+        options["target_columns"],
+        kind=options.get("kind"),
+        id_column=options.get("id_column"),
+        duplicates=options.get("duplicates", "keep"),
+    )

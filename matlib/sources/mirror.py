@@ -20,8 +20,8 @@ import hashlib
 import os
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import httpx
@@ -127,10 +127,14 @@ class MirrorTransport(httpx.BaseTransport):
         key = mirror_key(str(request.url))
         entry = self.files.get(key)
         if entry is None:
-            raise MatlibError(f"mirror {self.shown} has no copy of GET {redact_url(str(request.url))} (file {key}); "
-                              f"was it built with other options (page size, fields, filter)?")
-        headers = {"Content-Type": entry.get("content_type") or "application/octet-stream",
-                   "Content-Length": str(entry["size"])}
+            raise MatlibError(
+                f"mirror {self.shown} has no copy of GET {redact_url(str(request.url))} (file {key}); "
+                f"was it built with other options (page size, fields, filter)?"
+            )
+        headers = {
+            "Content-Type": entry.get("content_type") or "application/octet-stream",
+            "Content-Length": str(entry["size"]),
+        }
         if self._http is not None:
             resp = self._http.get(f"{self.location}/{key}")
             if resp.status_code != 200:
@@ -181,18 +185,32 @@ class RecordingTransport(httpx.BaseTransport):
         key, url = asked
         atomic_write_bytes(self.folder / key, body)
         with self._lock:
-            self.files[key] = {"url": redact_url(url), "sha256": hashlib.sha256(body).hexdigest(),
-                               "size": len(body), "content_type": resp.headers.get("Content-Type", "")}
-        headers = {k: v for k, v in resp.headers.items()
-                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}
+            self.files[key] = {
+                "url": redact_url(url),
+                "sha256": hashlib.sha256(body).hexdigest(),
+                "size": len(body),
+                "content_type": resp.headers.get("Content-Type", ""),
+            }
+        headers = {
+            k: v
+            for k, v in resp.headers.items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        }
         return httpx.Response(200, headers=headers, content=body, request=request)
 
     def finish(self, note: str = "") -> Path:
         """Write mirror.json (last: a mirror is complete only when it exists) and return its path."""
         path = self.folder / MANIFEST
-        atomic_write_json(path, {"format": FORMAT, "origin": self.origin, "note": note,
-                                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                                 "files": dict(sorted(self.files.items()))})
+        atomic_write_json(
+            path,
+            {
+                "format": FORMAT,
+                "origin": self.origin,
+                "note": note,
+                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "files": dict(sorted(self.files.items())),
+            },
+        )
         return path
 
     def close(self) -> None:

@@ -14,16 +14,28 @@ from matlib.sources.base import PagedSource, Rows, as_float, field_list, reject
 from matlib.sources.crawl import CrawlConfig
 from matlib.sources.paging import SkipLimitPager
 
-DEFAULT_FIELDS = ["material_id", "formula_pretty", "structure", "formation_energy_per_atom", "band_gap",
-                  "energy_above_hull", "density", "total_magnetization", "bulk_modulus", "shear_modulus",
-                  "universal_anisotropy", "n"]
+DEFAULT_FIELDS = [
+    "material_id",
+    "formula_pretty",
+    "structure",
+    "formation_energy_per_atom",
+    "band_gap",
+    "energy_above_hull",
+    "density",
+    "total_magnetization",
+    "bulk_modulus",
+    "shear_modulus",
+    "universal_anisotropy",
+    "n",
+]
 META_FIELDS = {"material_id", "formula_pretty", "structure"}
 MODULUS_FIELDS = {"bulk_modulus", "shear_modulus"}  # {"voigt", "reuss", "vrh"} objects in GPa
 SORT_FIELD = "material_id"  # offset paging needs a fixed order (maggma SortQuery: `_sort_fields`)
 
 # The documented fields of a summary document (emmet-core SummaryDoc and its PropertyDoc base). The server
 # ignores unknown names in `_fields` silently (they would come back as all-NaN columns), so they are refused here.
-SUMMARY_FIELDS = frozenset("""
+SUMMARY_FIELDS = frozenset(
+    """
 material_id formula_pretty formula_anonymous chemsys composition composition_reduced elements nelements nsites
 volume density density_atomic symmetry structure deprecated deprecation_reasons last_updated origins warnings
 task_ids builder_meta property_name theoretical database_IDs has_props possible_species
@@ -34,7 +46,8 @@ total_magnetization total_magnetization_normalized_vol total_magnetization_norma
 num_magnetic_sites num_unique_magnetic_sites types_of_magnetic_species bulk_modulus shear_modulus
 universal_anisotropy homogeneous_poisson e_total e_ionic e_electronic n e_ij_max weighted_surface_energy
 weighted_surface_energy_EV_PER_ANG2 weighted_work_function surface_anisotropy shape_factor has_reconstructed
-""".split())
+""".split()
+)
 
 
 def api_key(options: dict) -> str | None:
@@ -62,15 +75,18 @@ class MaterialsProject(PagedSource):
 
     def fields(self, options: dict) -> list[str]:
         """Fields to request (options['fields'] as a list or one comma-separated string)."""
-        return list(dict.fromkeys(["material_id", "formula_pretty", *field_list(options.get("fields"),
-                                                                                 DEFAULT_FIELDS)]))
+        return list(
+            dict.fromkeys(["material_id", "formula_pretty", *field_list(options.get("fields"), DEFAULT_FIELDS)])
+        )
 
     def check_options(self, options: dict) -> None:
         """Unknown summary fields are refused before crawling (the server would ignore them silently)."""
         unknown = [f for f in self.fields(options) if f not in SUMMARY_FIELDS]
         if unknown:
-            raise MatlibError(f"mp: unknown summary field(s) {', '.join(map(repr, unknown))}; the MP API would ignore "
-                              f"them and return empty columns (see the summary document's fields)")
+            raise MatlibError(
+                f"mp: unknown summary field(s) {', '.join(map(repr, unknown))}; the MP API would ignore "
+                f"them and return empty columns (see the summary document's fields)"
+            )
 
     def headers(self, options: dict) -> tuple[dict[str, str], list[str]]:
         """X-API-KEY (redacted everywhere)."""
@@ -80,8 +96,9 @@ class MaterialsProject(PagedSource):
     def paginator(self, url: str, options: dict, config: CrawlConfig) -> SkipLimitPager:
         """/materials/summary/ with _fields, _sort_fields=material_id, _limit, _skip."""
         endpoint = url if url.endswith("/materials/summary") else f"{url}/materials/summary"
-        return SkipLimitPager(endpoint + "/", {"_fields": ",".join(self.fields(options)), "_sort_fields": SORT_FIELD},
-                              config.page_size)
+        return SkipLimitPager(
+            endpoint + "/", {"_fields": ",".join(self.fields(options)), "_sort_fields": SORT_FIELD}, config.page_size
+        )
 
     def record_key(self, record: Any) -> str | None:
         """material_id."""
@@ -93,11 +110,22 @@ class MaterialsProject(PagedSource):
         rows, rejected = [], []
         for i, doc in enumerate(records):
             if not isinstance(doc, dict) or not doc.get("material_id"):
-                rejected.append(reject(i, (doc or {}).get("material_id", f"#{i}") if isinstance(doc, dict) else f"#{i}",
-                                       "material_id", "document without material_id", doc))
+                rejected.append(
+                    reject(
+                        i,
+                        (doc or {}).get("material_id", f"#{i}") if isinstance(doc, dict) else f"#{i}",
+                        "material_id",
+                        "document without material_id",
+                        doc,
+                    )
+                )
                 continue
-            row = {"_row": i, "record_id": str(doc["material_id"]), "input": doc.get("formula_pretty"),
-                   "structure_json": json.dumps(doc["structure"], sort_keys=True) if doc.get("structure") else None}
+            row = {
+                "_row": i,
+                "record_id": str(doc["material_id"]),
+                "input": doc.get("formula_pretty"),
+                "structure_json": json.dumps(doc["structure"], sort_keys=True) if doc.get("structure") else None,
+            }
             for p in props:
                 row.update(_flatten(p, doc.get(p)))
             rows.append(row)
@@ -105,5 +133,4 @@ class MaterialsProject(PagedSource):
         prop_cols = [c for c in frame.columns if c not in ("_row", "record_id", "input", "structure_json")]
         if frame.empty:
             frame = pd.DataFrame(columns=["_row", "record_id", "input", "structure_json"])
-        return Rows(frame, prop_cols, ["structure_json"],
-                    pd.DataFrame(rejected) if rejected else empty_quarantine())
+        return Rows(frame, prop_cols, ["structure_json"], pd.DataFrame(rejected) if rejected else empty_quarantine())

@@ -80,12 +80,12 @@ class Optimade(PagedSource):
     def paginator(self, url: str, options: dict, config: CrawlConfig) -> NextLinkPager:
         """page_limit, response_fields (structure + formula + the asked-for properties), optional filter."""
         fields = [*RESPONSE_FIELDS, *self.metadata_fields, *self.properties(options)]
-        params: dict[str, Any] = {"page_limit": config.page_size,
-                                  "response_fields": ",".join(dict.fromkeys(fields))}
+        params: dict[str, Any] = {"page_limit": config.page_size, "response_fields": ",".join(dict.fromkeys(fields))}
         if options.get("filter"):
             params["filter"] = options["filter"]
-        return NextLinkPager(structures_endpoint(url), params, more_key=self.more_key, total_key=self.total_key,
-                             source=self.name)
+        return NextLinkPager(
+            structures_endpoint(url), params, more_key=self.more_key, total_key=self.total_key, source=self.name
+        )
 
     def record_key(self, record: Any) -> str | None:
         """The entry's id."""
@@ -99,13 +99,17 @@ class Optimade(PagedSource):
             attrs = entry.get("attributes") if isinstance(entry, dict) else None
             rid = entry.get("id") if isinstance(entry, dict) else None
             if not rid or not isinstance(attrs, dict):
-                rejected.append(reject(i, rid or f"#{i}", "attributes" if rid else "id",
-                                       "entry without id or attributes", entry))
+                rejected.append(
+                    reject(i, rid or f"#{i}", "attributes" if rid else "id", "entry without id or attributes", entry)
+                )
                 continue
-            row = {"_row": i, "record_id": str(rid), "input": formula_of(attrs),
-                   "structure_json": json.dumps({k: attrs.get(k) for k in STRUCTURE_KEYS if k in attrs},
-                                                sort_keys=True),
-                   "nsites": attrs.get("nsites")}
+            row = {
+                "_row": i,
+                "record_id": str(rid),
+                "input": formula_of(attrs),
+                "structure_json": json.dumps({k: attrs.get(k) for k in STRUCTURE_KEYS if k in attrs}, sort_keys=True),
+                "nsites": attrs.get("nsites"),
+            }
             provider = {k: v for k, v in attrs.items() if k.startswith("_") and k not in mapping}
             row["provider_json"] = json.dumps(provider, sort_keys=True, default=str) if provider else None
             for field_name, column in mapping.items():
@@ -114,5 +118,9 @@ class Optimade(PagedSource):
         base = ["_row", "record_id", "input", "structure_json", "nsites", "provider_json"]
         frame = pd.DataFrame(rows, columns=[*base, *mapping.values()])
         frame["nsites"] = pd.to_numeric(frame["nsites"], errors="coerce").astype("Int64")
-        return Rows(frame, list(mapping.values()), ["structure_json", "nsites", "provider_json"],
-                    pd.DataFrame(rejected) if rejected else empty_quarantine())
+        return Rows(
+            frame,
+            list(mapping.values()),
+            ["structure_json", "nsites", "provider_json"],
+            pd.DataFrame(rejected) if rejected else empty_quarantine(),
+        )

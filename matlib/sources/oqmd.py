@@ -6,11 +6,11 @@ total moved or whose ids repeat across pages (see base.check_listing)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from matlib.datasets.schema import empty_quarantine
-from typing import Any
-
 from matlib.sources.base import PagedSource, Rows, as_float, field_list, reject
 from matlib.sources.crawl import CrawlConfig
 from matlib.sources.optimade import Optimade
@@ -41,8 +41,7 @@ class OqmdRest(PagedSource):
 
     def record_key(self, record: Any) -> str | None:
         """entry_id."""
-        return str(record.get("entry_id")) if isinstance(record, dict) and record.get("entry_id") is not None \
-            else None
+        return str(record.get("entry_id")) if isinstance(record, dict) and record.get("entry_id") is not None else None
 
     def to_rows(self, records: list[dict], options: dict) -> Rows:
         """One row per entry; record_id oqmd-<entry_id>."""
@@ -51,8 +50,12 @@ class OqmdRest(PagedSource):
             if not isinstance(e, dict) or e.get("entry_id") is None:
                 rejected.append(reject(i, f"#{i}", "entry_id", "entry without entry_id", e))
                 continue
-            row = {"_row": i, "record_id": f"oqmd-{e['entry_id']}", "input": e.get("name"),
-                   "spacegroup": None if e.get("spacegroup") is None else str(e.get("spacegroup"))}
+            row = {
+                "_row": i,
+                "record_id": f"oqmd-{e['entry_id']}",
+                "input": e.get("name"),
+                "spacegroup": None if e.get("spacegroup") is None else str(e.get("spacegroup")),
+            }
             for f in NUMERIC_FIELDS:
                 if f in e:
                     row[f] = as_float(e.get(f))

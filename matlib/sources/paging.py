@@ -100,10 +100,15 @@ class NextLinkPager:
         if nxt and _data(payload):
             return PageRequest(nxt, {})
         if missing:
-            why = ("meta.more_data_available is true" if more is True
-                   else f"meta.{self.total_key} is {total} but {n_records} records came")
-            raise MatlibError(f"{self.source}: {why} and there is no links.next after "
-                              f"{redact_url(request.url)}; the listing is cut short, not committing it")
+            why = (
+                "meta.more_data_available is true"
+                if more is True
+                else f"meta.{self.total_key} is {total} but {n_records} records came"
+            )
+            raise MatlibError(
+                f"{self.source}: {why} and there is no links.next after "
+                f"{redact_url(request.url)}; the listing is cut short, not committing it"
+            )
         return None
 
     def records(self, payload: Any) -> list[dict]:

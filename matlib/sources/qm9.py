@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import re
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 from urllib.parse import urlparse
 
 import numpy as np
@@ -42,10 +43,21 @@ UNCHARACTERIZED_MODES = ("drop", "flag")
 
 # the 15 properties of the 'gdb N' line, in file order: (source name, unit in the file, schema column)
 PROPERTIES = [
-    ("A", "GHz", "A_GHz"), ("B", "GHz", "B_GHz"), ("C", "GHz", "C_GHz"), ("mu", "D", "mu_debye"),
-    ("alpha", "bohr3", "alpha_bohr3"), ("homo", "Ha", "homo_eV"), ("lumo", "Ha", "lumo_eV"),
-    ("gap", "Ha", "gap_eV"), ("r2", "bohr2", "r2_bohr2"), ("zpve", "Ha", "zpve_eV"), ("U0", "Ha", "U0_eV"),
-    ("U", "Ha", "U_eV"), ("H", "Ha", "H_eV"), ("G", "Ha", "G_eV"), ("Cv", "cal/molK", "Cv_cal_molK"),
+    ("A", "GHz", "A_GHz"),
+    ("B", "GHz", "B_GHz"),
+    ("C", "GHz", "C_GHz"),
+    ("mu", "D", "mu_debye"),
+    ("alpha", "bohr3", "alpha_bohr3"),
+    ("homo", "Ha", "homo_eV"),
+    ("lumo", "Ha", "lumo_eV"),
+    ("gap", "Ha", "gap_eV"),
+    ("r2", "bohr2", "r2_bohr2"),
+    ("zpve", "Ha", "zpve_eV"),
+    ("U0", "Ha", "U0_eV"),
+    ("U", "Ha", "U_eV"),
+    ("H", "Ha", "H_eV"),
+    ("G", "Ha", "G_eV"),
+    ("Cv", "cal/molK", "Cv_cal_molK"),
 ]
 
 
@@ -84,7 +96,7 @@ def parse_xyz(text: str) -> dict:
     if len(lines) < n + 5:
         raise ValueError(f"expected {n} atom lines, frequencies, SMILES and InChI; got {len(lines)} lines")
     symbols, xyz, charges = [], [], []
-    for line in lines[2:2 + n]:
+    for line in lines[2 : 2 + n]:
         parts = line.split()
         if len(parts) != 5:
             raise ValueError(f"bad atom line {line.strip()!r}")
@@ -96,10 +108,15 @@ def parse_xyz(text: str) -> dict:
     inchi = lines[4 + n].split()
     if not smiles or not inchi:
         raise ValueError("missing SMILES or InChI line")
-    rec = {"record_id": f"dsgdb9nsd_{index:06d}", "input": smiles[0],
-           "smiles_relaxed": smiles[1] if len(smiles) > 1 else smiles[0], "inchi": inchi[0], "n_atoms": n,
-           "atoms_json": json.dumps({"symbols": symbols, "xyz_angstrom": _finite(xyz), "mulliken_e": _finite(charges)}),
-           "frequencies_json": json.dumps(_finite(freqs))}
+    rec = {
+        "record_id": f"dsgdb9nsd_{index:06d}",
+        "input": smiles[0],
+        "smiles_relaxed": smiles[1] if len(smiles) > 1 else smiles[0],
+        "inchi": inchi[0],
+        "n_atoms": n,
+        "atoms_json": json.dumps({"symbols": symbols, "xyz_angstrom": _finite(xyz), "mulliken_e": _finite(charges)}),
+        "frequencies_json": json.dumps(_finite(freqs)),
+    }
     rec.update(dict(zip(COLUMNS, values.tolist())))
     return rec
 
@@ -189,8 +206,9 @@ class Qm9(PagedSource):
         out = [FileRequest(url, TARBALL, expected(url, options.get("sha256")), is_bz2)]
         list_url = options.get("uncharacterized_url") or excluded_url(url)
         if list_url:
-            out.append(FileRequest(list_url, EXCLUDED, expected(list_url, options.get("uncharacterized_sha256")),
-                                   is_text_list))
+            out.append(
+                FileRequest(list_url, EXCLUDED, expected(list_url, options.get("uncharacterized_sha256")), is_text_list)
+            )
         return out
 
     def fetch(self, store: Store, url: str, limit: int | None, options: dict) -> tuple[list[dict], dict]:
@@ -217,10 +235,17 @@ class Qm9(PagedSource):
                 m = re.search(r"(\d+)\.xyz$", name)
                 listed = None if excluded is None or not m else int(m.group(1)) in excluded
                 records.append({"member": name, "text": text, "uncharacterized": listed})
-        files = {k: {"sha256": v["sha256"], "size": v["size"], "checked_against": v.get("expected_sha256")}
-                 for k, v in state["files"].items()}
-        return records, {"snapshot": result.snapshot.name, "resumed": result.resumed, "files": files,
-                         "n_uncharacterized_listed": None if excluded is None else len(excluded), **result.stats}
+        files = {
+            k: {"sha256": v["sha256"], "size": v["size"], "checked_against": v.get("expected_sha256")}
+            for k, v in state["files"].items()
+        }
+        return records, {
+            "snapshot": result.snapshot.name,
+            "resumed": result.resumed,
+            "files": files,
+            "n_uncharacterized_listed": None if excluded is None else len(excluded),
+            **result.stats,
+        }
 
     def to_rows(self, records: list[dict], options: dict) -> Rows:
         """Parse each member; malformed files are quarantined with the parse error, molecules on the authors'
@@ -235,11 +260,24 @@ class Qm9(PagedSource):
                 continue
             listed = bool(r.get("uncharacterized"))
             if listed and not flag:
-                rejected.append(reject(i, rec["record_id"], "record_id", "listed by the QM9 authors as uncharacterized "
-                                       "(its relaxed geometry does not match its SMILES)", rec["input"]))
+                rejected.append(
+                    reject(
+                        i,
+                        rec["record_id"],
+                        "record_id",
+                        "listed by the QM9 authors as uncharacterized (its relaxed geometry does not match its SMILES)",
+                        rec["input"],
+                    )
+                )
                 continue
             rows.append({"_row": i, **rec, **({"uncharacterized": bool(listed)} if flag else {})})
-        extras = ["smiles_relaxed", "inchi", "n_atoms", "atoms_json", "frequencies_json",
-                  *(["uncharacterized"] if flag else [])]
+        extras = [
+            "smiles_relaxed",
+            "inchi",
+            "n_atoms",
+            "atoms_json",
+            "frequencies_json",
+            *(["uncharacterized"] if flag else []),
+        ]
         frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["_row", "record_id", "input", *COLUMNS, *extras])
         return Rows(frame, list(COLUMNS), extras, pd.DataFrame(rejected) if rejected else empty_quarantine())

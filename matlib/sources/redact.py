@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
-from typing import Iterable
 
 # query parameter names whose values are credentials (matched case-insensitively, as a whole name or a suffix)
-KEY_PARAM = re.compile(r"(?i)(?:^|[_-])(?:api[_-]?key|apikey|key|token|access[_-]?token|secret|password|passwd|pwd|"
-                       r"auth|authorization|signature|sig|credentials?)$")
+KEY_PARAM = re.compile(
+    r"(?i)(?:^|[_-])(?:api[_-]?key|apikey|key|token|access[_-]?token|secret|password|passwd|pwd|"
+    r"auth|authorization|signature|sig|credentials?)$"
+)
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#@\s]+)@")
 _QUERY_PARAM = re.compile(r"(?P<pre>[?&;])(?P<name>[^=&;#\s?]+)=(?P<value>[^&;#\s]*)")
 

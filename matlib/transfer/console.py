@@ -27,28 +27,41 @@ def _table(title: str, df: pd.DataFrame, cols: list[str]) -> Table:
     return t
 
 
-def print_fit_summary(res: "TransferResult", console: Console | None = None) -> None:
+def print_fit_summary(res: TransferResult, console: Console | None = None) -> None:
     """Ranking of source models, transfer vs direct learning, chosen model, skipped rows and notes."""
     c = console or Console()
     tr = res.ranking[res.ranking["kind"] == "transfer"]
-    c.print(f"[bold]{len(tr)}[/] (model, layer) candidates screened; "
-            f"{int(res.target.usable.sum())} usable rows, {len(res.target.skipped_rows)} skipped")
+    c.print(
+        f"[bold]{len(tr)}[/] (model, layer) candidates screened; "
+        f"{int(res.target.usable.sum())} usable rows, {len(res.target.skipped_rows)} skipped"
+    )
     for r in res.target.skipped_rows.head(10).itertuples(index=False):
         c.print(f"  skipped row {r.row}: {escape(shorten(repr(r.input)))}: {escape(str(r.reason))}", soft_wrap=True)
     if len(res.target.skipped_rows) > 10:
         c.print(f"  ... and {len(res.target.skipped_rows) - 10} more (skipped_rows.parquet)")
-    c.print(_table("Screening ranking (LOO ridge on frozen features)", res.ranking.head(15),
-                   ["rank", "candidate", "kind", "property", "dataset", "descriptor", "loo_mae", "leak"]))
+    c.print(
+        _table(
+            "Screening ranking (LOO ridge on frozen features)",
+            res.ranking.head(15),
+            ["rank", "candidate", "kind", "property", "dataset", "descriptor", "loo_mae", "leak"],
+        )
+    )
     best = pd.concat([res.refined[res.refined["kind"] == "transfer"].head(3), res.baselines.head(3)])
-    c.print(_table("Transfer vs direct learning (repeated K-fold CV, same splits)", best,
-                   ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
+    c.print(
+        _table(
+            "Transfer vs direct learning (repeated K-fold CV, same splits)",
+            best,
+            ["member", "kind", "learner", "cv_mae", "cv_rmse"],
+        )
+    )
     c.print(_table("Final model options (chosen by CV)", res.selection.table, ["option", "k", "cv_mae", "cv_rmse"]))
     c.print(f"chosen: {escape(res.selection.option)}  CV MAE {res.selection.cv.mae:.4g}", soft_wrap=True)
     print_nested(res.selection.nested, c)
     for n in res.notes:
         c.print(f"[yellow]note:[/] {escape(n)}", soft_wrap=True)
-    c.print(f"report: {escape(str(res.out_dir / 'report.md'))}  model: {escape(str(res.out_dir / 'model'))}",
-            soft_wrap=True)
+    c.print(
+        f"report: {escape(str(res.out_dir / 'report.md'))}  model: {escape(str(res.out_dir / 'model'))}", soft_wrap=True
+    )
 
 
 def print_nested(nested: dict, console: Console) -> None:
@@ -66,13 +79,26 @@ def print_run_summary(run_dir: Path, console: Console | None = None) -> None:
     refined = read_parquet(run_dir / "refined.parquet")
     info = read_json(run_dir / "run.json")
     cols = [k for k in ["rank", "kind", "property", "dataset", "descriptor", "layer", "loo_mae"] if k in ranking]
-    c.print(_table(f"Ranking of {info['n_candidates']} (source model, layer) candidates "
-                   "(leave-one-out ridge MAE on frozen features)", ranking.head(12), cols))
+    c.print(
+        _table(
+            f"Ranking of {info['n_candidates']} (source model, layer) candidates "
+            "(leave-one-out ridge MAE on frozen features)",
+            ranking.head(12),
+            cols,
+        )
+    )
     best = pd.concat([refined[refined["kind"] == "transfer"].head(3), refined[refined["kind"] == "direct"].head(3)])
-    c.print(_table("Transfer vs direct learning (repeated K-fold CV, same folds)", best,
-                   ["member", "kind", "learner", "cv_mae", "cv_rmse"]))
-    c.print(f"chosen: {escape(str(info.get('chosen_option', ', '.join(info['chosen']))))}  "
-            f"(CV MAE {info['cv_mae']:.4g})", soft_wrap=True)
+    c.print(
+        _table(
+            "Transfer vs direct learning (repeated K-fold CV, same folds)",
+            best,
+            ["member", "kind", "learner", "cv_mae", "cv_rmse"],
+        )
+    )
+    c.print(
+        f"chosen: {escape(str(info.get('chosen_option', ', '.join(info['chosen']))))}  (CV MAE {info['cv_mae']:.4g})",
+        soft_wrap=True,
+    )
     print_nested(info.get("nested_cv_mae") or {}, c)
     for note in info.get("notes", []):
         c.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
@@ -82,8 +108,10 @@ def print_predict_summary(df: pd.DataFrame, output: Path, console: Console | Non
     """Counts of predicted and unparseable rows."""
     c = console or Console()
     bad = df["reason"].notna()
-    c.print(f"{len(df)} rows -> {escape(str(output))}: {int((~bad).sum())} predicted, {int(bad.sum())} not parseable",
-            soft_wrap=True)  # one line per message, whatever the terminal width (scripts grep these)
+    c.print(
+        f"{len(df)} rows -> {escape(str(output))}: {int((~bad).sum())} predicted, {int(bad.sum())} not parseable",
+        soft_wrap=True,
+    )  # one line per message, whatever the terminal width (scripts grep these)
     for r in df[bad].head(10).itertuples():
         c.print(f"  row {r.Index + 1}: {escape(str(r.reason))}", soft_wrap=True)
     noted = df["note"].notna() if "note" in df.columns else pd.Series(False, index=df.index)

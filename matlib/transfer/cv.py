@@ -89,8 +89,9 @@ def cv_scores(oof: np.ndarray, y: np.ndarray) -> CVResult:
     return CVResult(oof, float(per_rep.mean()), float(np.sqrt((err**2).mean())), float(per_rep.std()))
 
 
-def cross_validate(X: np.ndarray, y: np.ndarray, folds: Folds, learner: str, seed: int = 0,
-                   context: dict | None = None) -> CVResult:
+def cross_validate(
+    X: np.ndarray, y: np.ndarray, folds: Folds, learner: str, seed: int = 0, context: dict | None = None
+) -> CVResult:
     """Out-of-fold predictions of a registered learner on the shared folds."""
     lr = get_learner(learner)
     oof = np.full(folds.fold.shape, np.nan)

@@ -17,8 +17,11 @@ from matlib.transfer.target import MIN_SPEC_COVERAGE, TargetFeatures
 
 MORGAN = {"name": "morgan", "params": {"radius": 2, "n_bits": 2048, "counts": True}}
 STANDARD: dict[str, list[dict]] = {
-    "molecule": [{"name": "rdkit2d", "params": {}}, MORGAN,
-                 {"name": "concat", "params": {"parts": [{"name": "rdkit2d", "params": {}}, MORGAN]}}],
+    "molecule": [
+        {"name": "rdkit2d", "params": {}},
+        MORGAN,
+        {"name": "concat", "params": {"parts": [{"name": "rdkit2d", "params": {}}, MORGAN]}},
+    ],
     "composition": [{"name": "magpie", "params": {}}, {"name": "xenonpy", "params": {}}],
 }
 
@@ -52,11 +55,15 @@ def add_standard_descriptors(target: TargetFeatures, input_kind: str) -> list[st
             target.notes.append(f"standard descriptor {spec['name']} skipped: {exc}")
             continue
         if len(ok) and ok.mean() < MIN_SPEC_COVERAGE:
-            target.notes.append(f"standard descriptor {spec['name']} skipped: only {ok.mean():.0%} of the rows featurised")
+            target.notes.append(
+                f"standard descriptor {spec['name']} skipped: only {ok.mean():.0%} of the rows featurised"
+            )
             continue
         if (~ok).any():
-            target.notes.append(f"standard descriptor {spec['name']}: {int((~ok).sum())} row(s) undefined, "
-                                "filled with training medians by the learners")
+            target.notes.append(
+                f"standard descriptor {spec['name']}: {int((~ok).sum())} row(s) undefined, "
+                "filled with training medians by the learners"
+            )
         target.features[spec["hash"]] = X
         target.specs[spec["hash"]] = spec
         added.append(spec["name"])

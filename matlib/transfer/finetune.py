@@ -23,8 +23,15 @@ def _later_params(context: dict) -> tuple[dict[str, torch.Tensor], dict]:
     arch, layer, t = context["arch"], int(context["layer"]), context["tensors"]
     keep = {}
     for i in range(layer + 1, len(arch["hidden"]) + 1):
-        for k in (f"l{i}.weight", f"l{i}.bias", f"bn{i}.weight", f"bn{i}.bias", f"bn{i}.running_mean",
-                  f"bn{i}.running_var", f"width{i}"):
+        for k in (
+            f"l{i}.weight",
+            f"l{i}.bias",
+            f"bn{i}.weight",
+            f"bn{i}.bias",
+            f"bn{i}.running_mean",
+            f"bn{i}.running_var",
+            f"width{i}",
+        ):
             if k in t:
                 keep[k] = t[k][0].detach().clone().to(torch.float32)
     return keep, arch

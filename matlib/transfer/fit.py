@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,11 +23,11 @@ from matlib.transfer.cv import CV_SCHEMES, Folds, cross_validate, make_folds
 from matlib.transfer.direct import add_standard_descriptors
 from matlib.transfer.impute import training_medians
 from matlib.transfer.intervals import calibrate
-from matlib.transfer.learners import get_learner
 from matlib.transfer.leakage import leakage_flags
+from matlib.transfer.learners import get_learner
 from matlib.transfer.model import Member, save_model, slice_shard
-from matlib.transfer.run_manifest import begin_run, check_replaceable, seal_run, work_dir
 from matlib.transfer.ridge import DEFAULT_GRID
+from matlib.transfer.run_manifest import begin_run, check_replaceable, seal_run, work_dir
 from matlib.transfer.screen import clip_value, fold_columns, rank, screen_direct, screen_shard, screening_notes
 from matlib.transfer.select import Selection, select_model
 from matlib.transfer.target import TargetFeatures, load_target, prepare_target, save_target, spec_json
@@ -88,10 +89,16 @@ def stream_shards(lib, names: Sequence[str] | None = None) -> Iterator[Any]:
         yield read_shard(lib.shard_path(name), records[name]["sha256"], catalog[catalog["shard"] == name])
 
 
-def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
-                   shards: Sequence[str] | None = None, device: str | None = None,
-                   workers: int | None = None, clips: Sequence[float | None] = (None,),
-                   fold_train: Sequence[np.ndarray] = ()) -> pd.DataFrame:
+def screen_library(
+    lib,
+    target: TargetFeatures,
+    grid: Sequence[float] = DEFAULT_GRID,
+    shards: Sequence[str] | None = None,
+    device: str | None = None,
+    workers: int | None = None,
+    clips: Sequence[float | None] = (None,),
+    fold_train: Sequence[np.ndarray] = (),
+) -> pd.DataFrame:
     """Screening rows of every usable (model, layer, input clamp in clips), shard by shard (on device if given).
 
     On CPU, shards are screened by `workers` threads (default: the CPU count) with torch's intra-op
@@ -106,8 +113,11 @@ def screen_library(lib, target: TargetFeatures, grid: Sequence[float] = DEFAULT_
     with single_thread_torch(cpu), ThreadPoolExecutor(max_workers=n_workers) as pool:
         pending: deque = deque()
         for shard in loader:
-            pending.append(pool.submit(screen_shard, shard, lib.catalog, target, grid, device=device, clips=clips,
-                                       fold_train=fold_train))
+            pending.append(
+                pool.submit(
+                    screen_shard, shard, lib.catalog, target, grid, device=device, clips=clips, fold_train=fold_train
+                )
+            )
             while len(pending) >= 2 * n_workers:
                 frames.append(pending.popleft().result())
         while pending:
@@ -128,10 +138,12 @@ def preferred_clip_rows(transfer: pd.DataFrame, column: str = "loo_mae") -> np.n
     med = transfer.assign(_clip=clip).groupby(["descriptor_hash", "_clip"])[column].median().reset_index()
     best = med.sort_values([column, "_clip"], kind="mergesort").drop_duplicates("descriptor_hash")
     chosen = dict(zip(best["descriptor_hash"], best["_clip"]))
-    return (clip.to_numpy() == transfer["descriptor_hash"].map(chosen).to_numpy())
+    return clip.to_numpy() == transfer["descriptor_hash"].map(chosen).to_numpy()
 
 
-def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def candidate_features(
+    lib, picks: pd.DataFrame, target: TargetFeatures
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(features [n,h], one-model extractor shard) of each picked transfer candidate."""
     from matlib.library import shard_hidden_features
 
@@ -142,7 +154,9 @@ def candidate_features(lib, picks: pd.DataFrame, target: TargetFeatures) -> tupl
         for p in picks[picks["shard"] == shard.name].itertuples(index=False):
             ext = slice_shard(shard, int(p.row))
             X = torch.as_tensor(target.features[p.descriptor_hash], dtype=torch.float32)
-            feats[p.candidate] = shard_hidden_features(ext, X, clip=clip_value(p.clip))[int(p.layer)][0].double().numpy()
+            feats[p.candidate] = (
+                shard_hidden_features(ext, X, clip=clip_value(p.clip))[int(p.layer)][0].double().numpy()
+            )
             extractors[p.candidate] = ext
     return feats, extractors
 
@@ -157,8 +171,15 @@ def outer_fold_train(cfg: dict, y: np.ndarray) -> list[np.ndarray]:
     return [train for train, _ in run_folds(cfg, y).first_repeat()]
 
 
-def nested_transfer_oof(lib, usable: pd.DataFrame, target: TargetFeatures, folds: Folds, size: int, seed: int,
-                        known: dict[str, np.ndarray] | None = None) -> np.ndarray | None:
+def nested_transfer_oof(
+    lib,
+    usable: pd.DataFrame,
+    target: TargetFeatures,
+    folds: Folds,
+    size: int,
+    seed: int,
+    known: dict[str, np.ndarray] | None = None,
+) -> np.ndarray | None:
     """Out-of-fold predictions [1, n] of the whole transfer search, re-run inside each outer fold of repeat 0.
 
     Per fold: the clamp choice and the top `size` candidates come from the screening of that fold's training rows
@@ -184,7 +205,9 @@ def nested_transfer_oof(lib, usable: pd.DataFrame, target: TargetFeatures, folds
     y = target.y_usable
     oof = np.full(len(y), np.nan)
     for (train, test), fold_picks in zip(splits, picks):
-        preds = [ridge.predict(ridge.fit(feats[c][train], y[train], seed), feats[c][test]) for c in fold_picks["candidate"]]
+        preds = [
+            ridge.predict(ridge.fit(feats[c][train], y[train], seed), feats[c][test]) for c in fold_picks["candidate"]
+        ]
         oof[test] = np.mean(preds, axis=0)
     return oof[None, :]
 
@@ -196,8 +219,9 @@ def _context(extractor, layer: int) -> dict | None:
     return {"arch": extractor.arch, "tensors": extractor.tensors, "layer": int(layer)}
 
 
-def refine(items: list[dict], y: np.ndarray, folds: Folds, seed: int,
-           sd_pool: dict[str, np.ndarray] | None = None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def refine(
+    items: list[dict], y: np.ndarray, folds: Folds, seed: int, sd_pool: dict[str, np.ndarray] | None = None
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Repeated K-fold CV of every (item, learner); items have key/kind/X/learners/context.
 
     sd_pool, if given, receives the out-of-fold predictive sds of the learners that have them."""
@@ -209,14 +233,24 @@ def refine(items: list[dict], y: np.ndarray, folds: Folds, seed: int,
             pool[key] = res.oof
             if sd_pool is not None and res.oof_sd is not None:
                 sd_pool[key] = res.oof_sd
-            rows.append({"member": key, "candidate": it["key"], "kind": it["kind"], "learner": name,
-                         "cv_mae": res.mae, "cv_rmse": res.rmse, "cv_mae_sd": res.mae_sd})
+            rows.append(
+                {
+                    "member": key,
+                    "candidate": it["key"],
+                    "kind": it["kind"],
+                    "learner": name,
+                    "cv_mae": res.mae,
+                    "cv_rmse": res.rmse,
+                    "cv_mae_sd": res.mae_sd,
+                }
+            )
     table = pd.DataFrame(rows).sort_values(["cv_mae", "member"], kind="mergesort").reset_index(drop=True)
     return table, pool
 
 
-def member_interval(selection: Selection, pool: dict[str, np.ndarray], sd_pool: dict[str, np.ndarray],
-                    y: np.ndarray) -> dict:
+def member_interval(
+    selection: Selection, pool: dict[str, np.ndarray], sd_pool: dict[str, np.ndarray], y: np.ndarray
+) -> dict:
     """Interval settings of the chosen model: conformal on its (nested) out-of-fold residuals, and on its members'
     own out-of-fold predictive sds when every member has one (then the width follows each row's sd)."""
     out = calibrate(y, selection.cv.oof)
@@ -255,8 +289,14 @@ class RunConfig:
     input_clips: tuple[float | None, ...] = INPUT_CLIPS  # ways of feeding the target to frozen layers (see INPUT_CLIPS)
 
 
-def prepare_run(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any], out_dir: str | Path,
-                store: Store | None = None, **options: Any) -> Path:
+def prepare_run(
+    library_dir: str | Path,
+    inputs: Sequence[str],
+    y: Sequence[Any],
+    out_dir: str | Path,
+    store: Store | None = None,
+    **options: Any,
+) -> Path:
     """Validate + featurise the target and flag leaking sources; writes out_dir/stage/ and returns out_dir."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -276,15 +316,30 @@ def prepare_run(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any]
     t_feat = time.perf_counter() - t0
     store = store if store is not None else Store.default()  # $MATLIB_HOME, never a guess from the library's path
     ok = catalog[catalog["status"] == "ok"]
-    leaks, leak_notes = leakage_flags(ok, [target.inputs[i] for i in np.flatnonzero(target.usable)], target.y_usable,
-                                      input_kind, cfg.target_column, store, cfg.target_dataset, cfg.max_overlap,
-                                      cache_dir=store.transfer("_canonical"), library=lib)
+    leaks, leak_notes = leakage_flags(
+        ok,
+        [target.inputs[i] for i in np.flatnonzero(target.usable)],
+        target.y_usable,
+        input_kind,
+        cfg.target_column,
+        store,
+        cfg.target_dataset,
+        cfg.max_overlap,
+        cache_dir=store.transfer("_canonical"),
+        library=lib,
+    )
     target.notes += leak_notes
     work = begin_run(out_dir)  # everything is written into a staging sibling until the run is sealed
     save_target(work / "stage", target)
     atomic_write_parquet(work / "stage" / "leaks.parquet", leaks)
-    atomic_write_json(work / "stage" / "config.json", {**asdict(cfg), "input_kind": input_kind,
-                      "timings": {"featurise": t_feat, "leakage": time.perf_counter() - t0 - t_feat}})
+    atomic_write_json(
+        work / "stage" / "config.json",
+        {
+            **asdict(cfg),
+            "input_kind": input_kind,
+            "timings": {"featurise": t_feat, "leakage": time.perf_counter() - t0 - t_feat},
+        },
+    )
     return out_dir
 
 
@@ -293,8 +348,13 @@ def screen_step(out_dir: str | Path, shards: Sequence[str] | None = None, part: 
     stage = work_dir(out_dir) / "stage"
     cfg = read_json(stage / "config.json")
     target = load_target(stage)
-    df = screen_library(open_library(cfg["library_dir"]), target, shards=shards, clips=tuple(cfg["input_clips"]),
-                        fold_train=outer_fold_train(cfg, target.y_usable) if cfg["include_direct"] else ())
+    df = screen_library(
+        open_library(cfg["library_dir"]),
+        target,
+        shards=shards,
+        clips=tuple(cfg["input_clips"]),
+        fold_train=outer_fold_train(cfg, target.y_usable) if cfg["include_direct"] else (),
+    )
     return atomic_write_parquet(stage / f"screen-{part}.parquet", df)
 
 
@@ -303,8 +363,12 @@ def library_shard_names(library_dir: str | Path) -> list[str]:
     return sorted(open_library(library_dir).manifest.get("shards", {}))
 
 
-def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None,
-               timings: dict[str, float] | None = None, started: float | None = None) -> TransferResult:
+def finish_run(
+    out_dir: str | Path,
+    screened: Sequence[str | Path] | None = None,
+    timings: dict[str, float] | None = None,
+    started: float | None = None,
+) -> TransferResult:
     """Rank, refine the top K with repeated K-fold CV, choose by CV, save the model, write the report, and seal the
     run (manifest last, then swapped into out_dir). timings/started: the caller's step times and start time."""
     out_dir = Path(out_dir)
@@ -325,30 +389,54 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     ranking = rank([screened_df, screen_direct(target)])
     for col, default in (("leak", False), ("leak_reason", ""), ("overlap", 0)):
         values = ranking[col].tolist() if col in ranking else [default] * len(ranking)
-        ranking[col] = pd.Series([default if v is None or v != v else v for v in values], index=ranking.index,
-                                 dtype=type(default))
+        ranking[col] = pd.Series(
+            [default if v is None or v != v else v for v in values], index=ranking.index, dtype=type(default)
+        )
     notes += screening_notes(ranking)
     n_leak = int(ranking.loc[ranking["kind"] == "transfer", "leak"].sum())
     if n_leak:
-        notes.append(f"leakage guard: {n_leak} candidates flagged"
-                     + (" (kept: allow_leakage)" if cfg.allow_leakage else " and left out of refinement"))
+        notes.append(
+            f"leakage guard: {n_leak} candidates flagged"
+            + (" (kept: allow_leakage)" if cfg.allow_leakage else " and left out of refinement")
+        )
 
     t = time.perf_counter()
     yv = target.y_usable
     cv_folds = run_folds(asdict(cfg), yv)
     limits = {"finetune": cfg.finetune_top, "gp": cfg.gp_top}
-    usable = ranking[(ranking["kind"] == "transfer") & (cfg.allow_leakage | ~ranking["leak"])
-                     & np.isfinite(ranking["loo_mae"].astype(float))]
+    usable = ranking[
+        (ranking["kind"] == "transfer")
+        & (cfg.allow_leakage | ~ranking["leak"])
+        & np.isfinite(ranking["loo_mae"].astype(float))
+    ]
     eligible = usable[preferred_clip_rows(usable)]
     picks = eligible.head(cfg.top_k)
     feats, extractors = candidate_features(lib, picks, target) if len(picks) else ({}, {})
-    items = [{"key": p.candidate, "kind": "transfer", "X": feats[p.candidate],
-              "learners": [n for n in cfg.learners if i < limits.get(n, i + 1) and get_learner(n).applies(*feats[p.candidate].shape)],
-              "context": _context(extractors[p.candidate], p.layer)} for i, p in enumerate(picks.itertuples(index=False))]
+    items = [
+        {
+            "key": p.candidate,
+            "kind": "transfer",
+            "X": feats[p.candidate],
+            "learners": [
+                n
+                for n in cfg.learners
+                if i < limits.get(n, i + 1) and get_learner(n).applies(*feats[p.candidate].shape)
+            ],
+            "context": _context(extractors[p.candidate], p.layer),
+        }
+        for i, p in enumerate(picks.itertuples(index=False))
+    ]
     for d in ranking[ranking["kind"] == "direct"].itertuples(index=False):
-        items.append({"key": d.candidate, "kind": "direct", "X": target.features[d.descriptor_hash].astype(np.float64),
-                      "learners": [n for n in cfg.direct_learners
-                                   if get_learner(n).applies(*target.features[d.descriptor_hash].shape)]})
+        items.append(
+            {
+                "key": d.candidate,
+                "kind": "direct",
+                "X": target.features[d.descriptor_hash].astype(np.float64),
+                "learners": [
+                    n for n in cfg.direct_learners if get_learner(n).applies(*target.features[d.descriptor_hash].shape)
+                ],
+            }
+        )
     sd_pool: dict[str, np.ndarray] = {}
     refined, pool = refine(items, yv, cv_folds, cfg.seed, sd_pool)
     timings["refine"] = time.perf_counter() - t
@@ -357,10 +445,20 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     direct = [it["key"] for it in items if it["kind"] == "direct"]
     if not transfer_ranked:
         notes.append("no usable transfer candidate: the chosen model uses direct learning only")
-    nested = nested_transfer_oof(lib, usable, target, cv_folds, min(cfg.top_k, cfg.ensemble_size), cfg.seed,
-                                 feats) if cfg.include_direct and transfer_ranked else None
-    selection = select_model(pool, yv, transfer_ranked, direct if cfg.include_direct or not transfer_ranked else [],
-                             cfg.ensemble_size, transfer_oof=nested, folds=cv_folds)
+    nested = (
+        nested_transfer_oof(lib, usable, target, cv_folds, min(cfg.top_k, cfg.ensemble_size), cfg.seed, feats)
+        if cfg.include_direct and transfer_ranked
+        else None
+    )
+    selection = select_model(
+        pool,
+        yv,
+        transfer_ranked,
+        direct if cfg.include_direct or not transfer_ranked else [],
+        cfg.ensemble_size,
+        transfer_oof=nested,
+        folds=cv_folds,
+    )
     interval = member_interval(selection, pool, sd_pool, yv)
 
     t = time.perf_counter()
@@ -370,20 +468,44 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     for key, weight in zip(selection.members, selection.weights):
         cand, learner = key.rsplit("|", 1)
         row = rank_by_cand.loc[cand]
-        m = Member(key=key, kind=str(row["kind"]), descriptor_spec=target.specs[row["descriptor_hash"]], learner=learner,
-                   model_id=str(row["model_id"]), layer=int(row["layer"]), clip=clip_value(row["clip"]), weight=weight)
+        m = Member(
+            key=key,
+            kind=str(row["kind"]),
+            descriptor_spec=target.specs[row["descriptor_hash"]],
+            learner=learner,
+            model_id=str(row["model_id"]),
+            layer=int(row["layer"]),
+            clip=clip_value(row["clip"]),
+            weight=weight,
+        )
         it, lr = by_key[cand], get_learner(learner)
         fits = [lr.fit(it["X"], yv, cfg.seed, it.get("context"))]
         fits += [lr.fit(it["X"][train], yv[train], cfg.seed, it.get("context")) for train, _ in cv_folds.first_repeat()]
         members.append(m)
         states[key] = fits
-    info = {"target_column": cfg.target_column, "input_column": cfg.input_column, "input_kind": input_kind,
-            "n_train": int(len(yv)), "seed": cfg.seed, "cv_mae": selection.cv.mae, "cv_rmse": selection.cv.rmse,
-            "library": cfg.library_dir, "library_name": lib.name, "created_by": f"matlib {__version__}",
-            "interval": interval, "nested_cv_mae": selection.nested, "cv_scheme": cfg.cv}
-    save_model(work / "model", members,
-               {m.key: extractors[m.key.rsplit("|", 1)[0]] for m in members if m.kind == "transfer"}, states, info,
-               medians=training_medians(target.features, target.specs))
+    info = {
+        "target_column": cfg.target_column,
+        "input_column": cfg.input_column,
+        "input_kind": input_kind,
+        "n_train": int(len(yv)),
+        "seed": cfg.seed,
+        "cv_mae": selection.cv.mae,
+        "cv_rmse": selection.cv.rmse,
+        "library": cfg.library_dir,
+        "library_name": lib.name,
+        "created_by": f"matlib {__version__}",
+        "interval": interval,
+        "nested_cv_mae": selection.nested,
+        "cv_scheme": cfg.cv,
+    }
+    save_model(
+        work / "model",
+        members,
+        {m.key: extractors[m.key.rsplit("|", 1)[0]] for m in members if m.kind == "transfer"},
+        states,
+        info,
+        medians=training_medians(target.features, target.specs),
+    )
     timings["save"] = time.perf_counter() - t
     if started is not None:
         timings["total"] = time.perf_counter() - started
@@ -398,8 +520,15 @@ def finish_run(out_dir: str | Path, screened: Sequence[str | Path] | None = None
     return result
 
 
-def fit_transfer(library_dir: str | Path, inputs: Sequence[str], y: Sequence[Any], out_dir: str | Path, *,
-                 store: Store | None = None, **options: Any) -> TransferResult:
+def fit_transfer(
+    library_dir: str | Path,
+    inputs: Sequence[str],
+    y: Sequence[Any],
+    out_dir: str | Path,
+    *,
+    store: Store | None = None,
+    **options: Any,
+) -> TransferResult:
     """Screen every (model, layer) of the library, refine the top K, choose by CV, save the model and report.
 
     options: see RunConfig (target_column, input_column, top_k, seed, folds, repeats, learners,
@@ -423,11 +552,23 @@ def _write_outputs(res: TransferResult, folds: Folds, pool: dict[str, np.ndarray
     oof.insert(0, "y", res.target.y_usable)
     oof["ensemble"] = res.selection.cv.oof.mean(axis=0)
     atomic_write_parquet(d / "oof.parquet", oof)
-    atomic_write_json(d / "run.json", {
-        "n_rows": len(res.target.inputs), "n_usable": int(res.target.usable.sum()),
-        "n_skipped": int(len(res.target.skipped_rows)), "n_candidates": int((res.ranking["kind"] == "transfer").sum()),
-        "top_k": top_k, "seed": seed, "folds": folds.k, "repeats": folds.repeats,
-        "chosen": res.selection.members, "chosen_option": res.selection.option, "cv_mae": res.selection.cv.mae,
-        "nested_cv_mae": res.selection.nested,
-        "notes": res.notes, "timings": res.timings,
-        "descriptors": {h: s.get("name") for h, s in res.target.specs.items()}})
+    atomic_write_json(
+        d / "run.json",
+        {
+            "n_rows": len(res.target.inputs),
+            "n_usable": int(res.target.usable.sum()),
+            "n_skipped": int(len(res.target.skipped_rows)),
+            "n_candidates": int((res.ranking["kind"] == "transfer").sum()),
+            "top_k": top_k,
+            "seed": seed,
+            "folds": folds.k,
+            "repeats": folds.repeats,
+            "chosen": res.selection.members,
+            "chosen_option": res.selection.option,
+            "cv_mae": res.selection.cv.mae,
+            "nested_cv_mae": res.selection.nested,
+            "notes": res.notes,
+            "timings": res.timings,
+            "descriptors": {h: s.get("name") for h, s in res.target.specs.items()},
+        },
+    )

@@ -27,8 +27,14 @@ def decoder_context(context: dict) -> dict:
     """A GNN fine-tuning context (arch, one-model tensors [1, ...], layer) restated as the MLP fine-tuner's."""
     arch, t = context["arch"], context["tensors"]
     hidden = [int(arch["width"])] + [int(h) for h in arch["decoder"]]
-    mlp = {"n_in": int(arch["width"]), "hidden": hidden, "activation": arch["activation"], "batchnorm": False,
-           "dropout": 0.0, "n_out": int(arch["n_out"])}
+    mlp = {
+        "n_in": int(arch["width"]),
+        "hidden": hidden,
+        "activation": arch["activation"],
+        "batchnorm": False,
+        "dropout": 0.0,
+        "n_out": int(arch["n_out"]),
+    }
     tensors = {}
     for j in range(1, len(hidden)):
         tensors[f"l{j}.weight"] = t[f"dec{j - 1}.weight"].transpose(1, 2).contiguous()
@@ -38,9 +44,18 @@ def decoder_context(context: dict) -> dict:
     return {"arch": mlp, "tensors": tensors, "layer": int(context["layer"])}
 
 
-def _train(p0: dict[str, torch.Tensor], arch: dict, layer: int, X: torch.Tensor, ys: torch.Tensor, lr: float,
-           epochs: int, checkpoints: tuple[int, ...] = (), Xv: torch.Tensor | None = None,
-           yv: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], dict[int, float]]:
+def _train(
+    p0: dict[str, torch.Tensor],
+    arch: dict,
+    layer: int,
+    X: torch.Tensor,
+    ys: torch.Tensor,
+    lr: float,
+    epochs: int,
+    checkpoints: tuple[int, ...] = (),
+    Xv: torch.Tensor | None = None,
+    yv: torch.Tensor | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[int, float]]:
     """Full-batch Adam on the L2-SP objective from p0 (output re-fitted by ridge first); validation MAE at
     each checkpoint epoch when (Xv, yv) are given."""
     n_hidden = len(arch["hidden"])
@@ -60,13 +75,16 @@ def _train(p0: dict[str, torch.Tensor], arch: dict, layer: int, X: torch.Tensor,
         opt.step()
         if epoch in checkpoints and Xv is not None:
             with torch.no_grad():
-                pv = (ft._forward_hidden(p, arch, layer, Xv) @ p[f"l{n_hidden}.weight"].T
-                      + p[f"l{n_hidden}.bias"]).squeeze(-1)
+                pv = (
+                    ft._forward_hidden(p, arch, layer, Xv) @ p[f"l{n_hidden}.weight"].T + p[f"l{n_hidden}.bias"]
+                ).squeeze(-1)
                 scores[epoch] = float((pv - yv).abs().mean())
     return {k: v.detach() for k, v in p.items()}, scores
 
 
-def choose_schedule(p0: dict, arch: dict, layer: int, X: torch.Tensor, ys: torch.Tensor, seed: int) -> tuple[float, int]:
+def choose_schedule(
+    p0: dict, arch: dict, layer: int, X: torch.Tensor, ys: torch.Tensor, seed: int
+) -> tuple[float, int]:
     """(learning rate, epochs) with the lowest K-fold CV MAE on these rows (each fold's own scaling kept simple:
     the targets are already standardised on all of these rows, which are the learner's training rows)."""
     n = len(ys)
@@ -96,8 +114,10 @@ def fit_decoder(X: np.ndarray, y: np.ndarray, seed: int, context: dict) -> dict[
     lr, epochs = choose_schedule(p0, arch, layer, Xt, ys, seed)
     p, _ = _train(p0, arch, layer, Xt, ys, lr, epochs)
     state: dict[str, Any] = {k: v.numpy() for k, v in p.items()}
-    state["meta"] = np.frombuffer(json.dumps({"arch": arch, "layer": layer, "lr": lr, "epochs": epochs,
-                                              "source": "gnn-decoder"}).encode(), dtype=np.uint8).copy()
+    state["meta"] = np.frombuffer(
+        json.dumps({"arch": arch, "layer": layer, "lr": lr, "epochs": epochs, "source": "gnn-decoder"}).encode(),
+        dtype=np.uint8,
+    ).copy()
     state["y_scale"] = np.array([y_mean, y_std])
     state["lo"], state["hi"] = X.min(axis=0).astype(np.float32), X.max(axis=0).astype(np.float32)
     return state

@@ -80,8 +80,12 @@ def _nll(raw: dict[str, torch.Tensor], T: torch.Tensor, y: torch.Tensor, ls0: fl
     L = torch.linalg.cholesky(K)
     alpha = torch.cholesky_solve(y.unsqueeze(1), L).squeeze(1)
     nll = 0.5 * y @ alpha + torch.log(torch.diagonal(L)).sum() + 0.5 * n * math.log(2 * math.pi)
-    prior = (((raw["log_ls"] - math.log(ls0)) ** 2).sum() / (2 * 1.5**2) + (raw["log_sn"] - math.log(0.3)) ** 2 / (2 * 1.5**2)
-             + raw["log_sf"] ** 2 / (2 * 1.5**2) + (raw["log_sl"] - math.log(0.3)) ** 2 / (2 * 2.0**2))
+    prior = (
+        ((raw["log_ls"] - math.log(ls0)) ** 2).sum() / (2 * 1.5**2)
+        + (raw["log_sn"] - math.log(0.3)) ** 2 / (2 * 1.5**2)
+        + raw["log_sf"] ** 2 / (2 * 1.5**2)
+        + (raw["log_sl"] - math.log(0.3)) ** 2 / (2 * 2.0**2)
+    )
     return nll + prior
 
 
@@ -115,9 +119,12 @@ def _gp_fit(X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
     T = torch.as_tensor(T_np, dtype=torch.float64)
     ys = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float64)
     ls0 = math.sqrt(keep)
-    raw = {"log_ls": torch.full((keep,), math.log(ls0), dtype=torch.float64), "log_sf": torch.zeros((), dtype=torch.float64),
-           "log_sl": torch.full((), math.log(0.3), dtype=torch.float64),
-           "log_sn": torch.full((), math.log(0.3), dtype=torch.float64)}
+    raw = {
+        "log_ls": torch.full((keep,), math.log(ls0), dtype=torch.float64),
+        "log_sf": torch.zeros((), dtype=torch.float64),
+        "log_sl": torch.full((), math.log(0.3), dtype=torch.float64),
+        "log_sn": torch.full((), math.log(0.3), dtype=torch.float64),
+    }
     for v in raw.values():
         v.requires_grad_(True)
     opt = torch.optim.LBFGS(list(raw.values()), lr=0.5, max_iter=ITERS, line_search_fn="strong_wolfe")
@@ -144,15 +151,25 @@ def _gp_fit(X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
         K = _kernel(T, T, p) + (p["sn"] ** 2 + 1e-6) * torch.eye(n, dtype=T.dtype)
         L = torch.linalg.cholesky(K)
         alpha = torch.cholesky_solve(ys.unsqueeze(1), L).squeeze(1)
-    return {**state, "train": T_np, "alpha": alpha.numpy(), "chol": L.numpy(),
-            "ls": p["ls"].numpy(), "sf": p["sf"].reshape(1).numpy(), "sl": p["sl"].reshape(1).numpy(),
-            "sn": p["sn"].reshape(1).numpy(), "y_scale": np.array([y_mean, y_std])}
+    return {
+        **state,
+        "train": T_np,
+        "alpha": alpha.numpy(),
+        "chol": L.numpy(),
+        "ls": p["ls"].numpy(),
+        "sf": p["sf"].reshape(1).numpy(),
+        "sl": p["sl"].reshape(1).numpy(),
+        "sn": p["sn"].reshape(1).numpy(),
+        "y_scale": np.array([y_mean, y_std]),
+    }
 
 
 def _cross(state: dict[str, Any], X: np.ndarray) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """(test-train kernel, hyperparameters, test coordinates)."""
-    p = {k: torch.as_tensor(state[k]).reshape(-1) if k == "ls" else torch.as_tensor(state[k])[0]
-         for k in ("ls", "sf", "sl", "sn")}
+    p = {
+        k: torch.as_tensor(state[k]).reshape(-1) if k == "ls" else torch.as_tensor(state[k])[0]
+        for k in ("ls", "sf", "sl", "sn")
+    }
     Ts = torch.as_tensor(_project(state, X), dtype=torch.float64)
     return _kernel(Ts, torch.as_tensor(state["train"]), p), p, Ts
 

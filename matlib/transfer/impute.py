@@ -8,8 +8,8 @@ note says which features were imputed. Only an input the featurizer cannot read 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -25,8 +25,11 @@ def spec_key(spec: dict) -> str:
 
 def training_medians(features: dict[str, np.ndarray], specs: dict[str, dict]) -> dict[str, np.ndarray]:
     """Per descriptor spec (by spec_key) the median of every feature over the training rows."""
-    return {spec_key(specs[h]): np.median(np.asarray(X, dtype=np.float64), axis=0).astype(np.float32)
-            for h, X in features.items() if len(X)}
+    return {
+        spec_key(specs[h]): np.median(np.asarray(X, dtype=np.float64), axis=0).astype(np.float32)
+        for h, X in features.items()
+        if len(X)
+    }
 
 
 def save_medians(model_dir: Path, medians: dict[str, np.ndarray]) -> str:
@@ -35,9 +38,12 @@ def save_medians(model_dir: Path, medians: dict[str, np.ndarray]) -> str:
 
     from matlib.atomic import atomic_write_bytes
 
-    atomic_write_bytes(Path(model_dir) / MEDIANS_FILE,
-                       save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in medians.items()}
-                            or {"_": np.zeros(1, np.float32)}))
+    atomic_write_bytes(
+        Path(model_dir) / MEDIANS_FILE,
+        save(
+            {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in medians.items()} or {"_": np.zeros(1, np.float32)}
+        ),
+    )
     return MEDIANS_FILE
 
 
@@ -55,8 +61,9 @@ def load_medians(path: Path) -> dict[str, np.ndarray]:
     return medians
 
 
-def featurize_imputed(inputs: Sequence[str], spec: dict, medians: np.ndarray | None
-                      ) -> tuple[np.ndarray, np.ndarray, list[str | None], list[str | None]]:
+def featurize_imputed(
+    inputs: Sequence[str], spec: dict, medians: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, list[str | None], list[str | None]]:
     """(X float32 [n,d], ok [n], reasons, notes): rows with undefined descriptor values get the training medians.
 
     Without medians (a model saved before they were recorded) a row with undefined values fails as before.
@@ -70,8 +77,10 @@ def featurize_imputed(inputs: Sequence[str], spec: dict, medians: np.ndarray | N
         res = feat.featurize(list(inputs))
         return np.asarray(res.X, dtype=np.float32), np.asarray(res.ok, dtype=bool), list(res.reasons), notes
     if len(medians) != feat.n_features:
-        raise IntegrityError(f"descriptor {spec.get('name')}: {len(medians)} training medians for "
-                             f"{feat.n_features} features; the model does not match this featurizer")
+        raise IntegrityError(
+            f"descriptor {spec.get('name')}: {len(medians)} training medians for "
+            f"{feat.n_features} features; the model does not match this featurizer"
+        )
     raw = feat.compute(list(inputs))  # before undefined values turn a row into a failure
     X = np.array(raw.X, dtype=np.float32)
     ok = np.asarray(raw.ok, dtype=bool).copy()
@@ -84,7 +93,9 @@ def featurize_imputed(inputs: Sequence[str], spec: dict, medians: np.ndarray | N
         X[i, bad] = medians[bad]
         cols = [feat.feature_names[j] for j in bad]
         more = f" and {len(cols) - 3} more" if len(cols) > 3 else ""
-        notes[i] = (f"{name}: {len(cols)} undefined descriptor value(s) ({', '.join(cols[:3])}{more}) "
-                    "imputed from the training medians")
+        notes[i] = (
+            f"{name}: {len(cols)} undefined descriptor value(s) ({', '.join(cols[:3])}{more}) "
+            "imputed from the training medians"
+        )
     X[~ok] = np.nan
     return X, ok, reasons, notes

@@ -32,14 +32,24 @@ def calibrate(y: np.ndarray, oof: np.ndarray, oof_sd: np.ndarray | None = None, 
     residuals pooled); `halfwidth` is always there, `scale` (x sd) too when sds are given."""
     resid = np.abs(np.asarray(oof, dtype=float).reshape(-1, len(y)) - np.asarray(y, dtype=float)[None, :]).ravel()
     half = conformal_quantile(resid, level)
-    out = {"level": level, "method": "conformal on |out-of-fold residual|", "halfwidth": half,
-           "oof_coverage": float((resid <= half).mean()), "n_calibration": int(len(y))}
+    out = {
+        "level": level,
+        "method": "conformal on |out-of-fold residual|",
+        "halfwidth": half,
+        "oof_coverage": float((resid <= half).mean()),
+        "n_calibration": int(len(y)),
+    }
     if oof_sd is not None:
         sd = np.asarray(oof_sd, dtype=float).reshape(-1, len(y)).ravel()
         if len(sd) == len(resid) and np.isfinite(sd).all() and (sd > 0).all():
             scale = conformal_quantile(resid / sd, level)
-            out.update({"method": "conformal on the GP's predictive sd", "scale": scale,
-                        "oof_coverage": float((resid <= scale * sd).mean())})
+            out.update(
+                {
+                    "method": "conformal on the GP's predictive sd",
+                    "scale": scale,
+                    "oof_coverage": float((resid <= scale * sd).mean()),
+                }
+            )
     return out
 
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from matlib.atomic import atomic_write_parquet, read_parquet
 from matlib.errors import MatlibError
-from matlib.library.fingerprints import (canonical_input, canonical_inputs, key_hashes, read_source_fingerprints,
-                                         record_fingerprints)
+from matlib.library.fingerprints import (
+    canonical_input,
+    canonical_inputs,
+    key_hashes,
+    read_source_fingerprints,
+    record_fingerprints,
+)
 from matlib.store import Store
 
 __all__ = ["canonical_input", "canonical_inputs", "leakage_flags", "source_table"]
@@ -25,8 +30,9 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
-def _store_fingerprints(store: Store, dataset: str, version: str, properties: list[str], kind: str,
-                        cache_dir: Path | None) -> pd.DataFrame:
+def _store_fingerprints(
+    store: Store, dataset: str, version: str, properties: list[str], kind: str, cache_dir: Path | None
+) -> pd.DataFrame:
     """Fingerprints of a source dataset read from the store (for a library built before they were recorded)."""
     from matlib.datasets import load_dataset
 
@@ -40,8 +46,15 @@ def _store_fingerprints(store: Store, dataset: str, version: str, properties: li
     return table
 
 
-def source_table(library, store: Store | None, dataset: str, version: str, properties: list[str], kind: str,
-                 cache_dir: Path | None = None) -> tuple[pd.DataFrame | None, str]:
+def source_table(
+    library,
+    store: Store | None,
+    dataset: str,
+    version: str,
+    properties: list[str],
+    kind: str,
+    cache_dir: Path | None = None,
+) -> tuple[pd.DataFrame | None, str]:
     """(fingerprints + property values, where they came from) of a source dataset version: the library's own
     record first, then the store; (None, why not) when neither has it."""
     ref = f"{dataset}@{version}"
@@ -53,13 +66,24 @@ def source_table(library, store: Store | None, dataset: str, version: str, prope
     try:
         return _store_fingerprints(store, dataset, version, properties, kind, cache_dir), "store"
     except (MatlibError, FileNotFoundError, KeyError) as exc:
-        return None, (f"the library records no fingerprints of {ref} and the store {store.root} cannot give them "
-                      f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+        return None, (
+            f"the library records no fingerprints of {ref} and the store {store.root} cannot give them "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        )
 
 
-def leakage_flags(catalog: pd.DataFrame, inputs: Sequence[str], y: np.ndarray, kind: str, target_column: str,
-                  store: Store | None, target_dataset: str | None = None, max_overlap: float = 0.0,
-                  cache_dir: Path | None = None, library=None) -> tuple[pd.DataFrame, list[str]]:
+def leakage_flags(
+    catalog: pd.DataFrame,
+    inputs: Sequence[str],
+    y: np.ndarray,
+    kind: str,
+    target_column: str,
+    store: Store | None,
+    target_dataset: str | None = None,
+    max_overlap: float = 0.0,
+    cache_dir: Path | None = None,
+    library=None,
+) -> tuple[pd.DataFrame, list[str]]:
     """(model_id, leak, leak_reason, overlap) per catalog model, and notes.
 
     Input overlap is checked against the fingerprints the library records of its source datasets (else the store's
@@ -83,12 +107,15 @@ def leakage_flags(catalog: pd.DataFrame, inputs: Sequence[str], y: np.ndarray, k
             why.append(f"same property {prop!r}")
         overlap = 0
         if (dataset, version) not in sources:
-            table, origin = source_table(library, store, dataset, version, props_of[(dataset, version)], kind,
-                                         cache_dir)
+            table, origin = source_table(
+                library, store, dataset, version, props_of[(dataset, version)], kind, cache_dir
+            )
             sources[(dataset, version)] = table
             if table is None:
-                notes.append(f"leakage guard: input overlap with {dataset}@{version} cannot be checked ({origin}); "
-                             "its models are flagged as unverifiable")
+                notes.append(
+                    f"leakage guard: input overlap with {dataset}@{version} cannot be checked ({origin}); "
+                    "its models are flagged as unverifiable"
+                )
         src = sources[(dataset, version)]
         if src is None:
             why.append(f"input overlap with {dataset}@{version} unverifiable")

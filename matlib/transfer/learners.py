@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,6 +69,7 @@ def _load_arrays(path: Path) -> dict[str, Any]:
 
 # ---- ridge: standardised features, penalty chosen by exact LOO on the training rows ----
 
+
 def _scaler(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column means and standard deviations (1 where a column is constant)."""
     mean = X.mean(axis=0)
@@ -94,9 +96,16 @@ def _ridge_fit(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = N
     else:
         coef = Zc.T @ torch.linalg.solve(Zc @ Zc.T + lam * torch.eye(Z.shape[0], dtype=Z.dtype), yc)
     intercept = float(yt.mean() - Z.mean(0) @ coef)
-    return {"mean": mean.astype(np.float64), "std": std.astype(np.float64), "coef": coef.numpy(),
-            "intercept": np.array([intercept]), "lambda": np.array([lam]),
-            "lo": X.min(axis=0).astype(np.float64), "hi": X.max(axis=0).astype(np.float64), "fill": fill}
+    return {
+        "mean": mean.astype(np.float64),
+        "std": std.astype(np.float64),
+        "coef": coef.numpy(),
+        "intercept": np.array([intercept]),
+        "lambda": np.array([lam]),
+        "lo": X.min(axis=0).astype(np.float64),
+        "hi": X.max(axis=0).astype(np.float64),
+        "fill": fill,
+    }
 
 
 def clip_to_training_range(state: dict[str, Any], X: np.ndarray) -> np.ndarray:
@@ -118,9 +127,19 @@ register_learner(Learner("ridge", _ridge_fit, _ridge_predict, _save_arrays, _loa
 # ---- LightGBM: saved in its own text model format ----
 
 LGBM_PARAMS: dict[str, Any] = {
-    "objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 3,
-    "min_data_in_bin": 1, "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1,
-    "lambda_l2": 1.0, "verbose": -1, "num_threads": 1, "deterministic": True, "force_row_wise": True,
+    "objective": "regression",
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 3,
+    "min_data_in_bin": 1,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+    "num_threads": 1,
+    "deterministic": True,
+    "force_row_wise": True,
 }
 LGBM_ROUNDS = 300
 
@@ -162,7 +181,6 @@ RF_PARAMS: dict[str, Any] = {"n_estimators": 200, "max_features": 0.33, "min_sam
 ET_PARAMS: dict[str, Any] = {"n_estimators": 200, "max_features": 0.33, "min_samples_leaf": 1, "n_jobs": 1}
 
 
-
 def _export_forest(forest: Any, fill: np.ndarray, columns: np.ndarray) -> dict[str, Any]:
     """A fitted scikit-learn forest as concatenated node arrays (+ the missing-value fill); it was fitted on
     X[:, columns], and the exported split features index the full X."""
@@ -178,9 +196,15 @@ def _export_forest(forest: Any, fill: np.ndarray, columns: np.ndarray) -> dict[s
         val.append(t.value[:, 0, 0])
         roots.append(offset)
         offset += t.node_count
-    return {"left": np.concatenate(left).astype(np.int64), "right": np.concatenate(right).astype(np.int64),
-            "feature": np.concatenate(feat).astype(np.int64), "threshold": np.concatenate(thr).astype(np.float64),
-            "value": np.concatenate(val).astype(np.float64), "roots": np.asarray(roots, dtype=np.int64), "fill": fill}
+    return {
+        "left": np.concatenate(left).astype(np.int64),
+        "right": np.concatenate(right).astype(np.int64),
+        "feature": np.concatenate(feat).astype(np.int64),
+        "threshold": np.concatenate(thr).astype(np.float64),
+        "value": np.concatenate(val).astype(np.float64),
+        "roots": np.asarray(roots, dtype=np.int64),
+        "fill": fill,
+    }
 
 
 def _forest_fit(kind: str, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
@@ -229,8 +253,18 @@ register_learner(Learner("extratrees", _et_fit, _rf_predict, _save_arrays, _load
 
 # ---- Gaussian process (matlib.transfer.gp): small n, predictive sd ----
 
-register_learner(Learner("gp", gp_fit, gp_predict, _save_arrays, _load_arrays, predict_sd=gp_predict_sd,
-                         max_rows=GP_MAX_ROWS, max_cols=GP_MAX_COLS))
+register_learner(
+    Learner(
+        "gp",
+        gp_fit,
+        gp_predict,
+        _save_arrays,
+        _load_arrays,
+        predict_sd=gp_predict_sd,
+        max_rows=GP_MAX_ROWS,
+        max_cols=GP_MAX_COLS,
+    )
+)
 
 
 def _register_finetune() -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,18 +37,31 @@ class Member:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON form."""
-        return {"key": self.key, "kind": self.kind, "descriptor_spec": self.descriptor_spec, "learner": self.learner,
-                "model_id": self.model_id, "layer": self.layer, "clip": self.clip, "weight": self.weight}
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "descriptor_spec": self.descriptor_spec,
+            "learner": self.learner,
+            "model_id": self.model_id,
+            "layer": self.layer,
+            "clip": self.clip,
+            "weight": self.weight,
+        }
 
 
 def slice_shard(shard, row: int):
     """A one-model Shard holding model `row` of shard (same padded arch, tensors [1, ...])."""
     from matlib.library import Shard
 
-    tensors = {k: v[row:row + 1].clone() for k, v in shard.tensors.items()}
+    tensors = {k: v[row : row + 1].clone() for k, v in shard.tensors.items()}
     mid = shard.model_ids[row] if row < len(shard.model_ids) else str(row)
-    return Shard(name=f"{shard.name}-{row}", arch=dict(shard.arch), tensors=tensors,
-                 rows=pd.DataFrame({"model_id": [mid], "row": [0]}), meta={"model_ids": [mid]})
+    return Shard(
+        name=f"{shard.name}-{row}",
+        arch=dict(shard.arch),
+        tensors=tensors,
+        rows=pd.DataFrame({"model_id": [mid], "row": [0]}),
+        meta={"model_ids": [mid]},
+    )
 
 
 def member_features(member: Member, X: np.ndarray, extractor=None) -> np.ndarray:
@@ -60,8 +74,14 @@ def member_features(member: Member, X: np.ndarray, extractor=None) -> np.ndarray
     return hidden[member.layer][0].double().numpy()
 
 
-def save_model(model_dir: Path, members: list[Member], extractors: dict[str, Any], states: dict[str, list[dict]],
-               info: dict[str, Any], medians: dict[str, np.ndarray] | None = None) -> Path:
+def save_model(
+    model_dir: Path,
+    members: list[Member],
+    extractors: dict[str, Any],
+    states: dict[str, list[dict]],
+    info: dict[str, Any],
+    medians: dict[str, np.ndarray] | None = None,
+) -> Path:
     """Write model.json, one extractor shard per transfer member, every member's full + fold learners, and the
     training medians used to fill undefined descriptor values at predict time (into a new, empty model_dir)."""
     from matlib.library import write_shard
@@ -115,8 +135,10 @@ def load_model(run_dir: str | Path) -> dict[str, Any]:
     except ValueError as exc:
         raise IntegrityError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(spec, dict) or spec.get("format") != FORMAT:
-        raise MatlibError(f"{path}: unknown model format {spec.get('format') if isinstance(spec, dict) else None!r} "
-                          f"(expected {FORMAT})")
+        raise MatlibError(
+            f"{path}: unknown model format {spec.get('format') if isinstance(spec, dict) else None!r} "
+            f"(expected {FORMAT})"
+        )
     members = spec.get("members")
     if not isinstance(members, list) or not members:
         raise IntegrityError(f"{path}: no members; the model is damaged")
@@ -139,13 +161,15 @@ def load_model(run_dir: str | Path) -> dict[str, Any]:
             shard = read_shard(confined(model_dir, entry.get("extractor"), where), None)
             for key, t in shard.tensors.items():
                 if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                    raise IntegrityError(f"{where} ({entry['extractor']}): non-finite weight in {key!r}; "
-                                         "refusing to predict with it")
+                    raise IntegrityError(
+                        f"{where} ({entry['extractor']}): non-finite weight in {key!r}; refusing to predict with it"
+                    )
             n_hidden = n_feature_layers(shard.arch)  # a GNN's: pooled embedding + decoder layers
             layer = entry.get("layer")
             if not isinstance(layer, int) or not 0 <= layer < n_hidden:
-                raise IntegrityError(f"{where}: layer {layer!r} does not exist (its source model has {n_hidden} "
-                                     "hidden layers)")
+                raise IntegrityError(
+                    f"{where}: layer {layer!r} does not exist (its source model has {n_hidden} hidden layers)"
+                )
             entry["shard"] = shard
     spec["medians"] = load_medians(confined(model_dir, spec["impute"], str(path))) if spec.get("impute") else {}
     return spec
@@ -164,8 +188,11 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
     for entry in spec["members"]:
         h = spec_key(entry["descriptor_spec"])
         if h not in feats:
-            X, ok, why, note = featurize_imputed(inputs, entry["descriptor_spec"], medians.get(h)) if n else \
-                (np.zeros((0, 0)), np.zeros(0, bool), [], [])
+            X, ok, why, note = (
+                featurize_imputed(inputs, entry["descriptor_spec"], medians.get(h))
+                if n
+                else (np.zeros((0, 0)), np.zeros(0, bool), [], [])
+            )
             feats[h] = (X, ok)
             for i in np.flatnonzero(~ok):
                 if reasons[i] is None:
@@ -178,9 +205,11 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
     if good.any():
         for entry in spec["members"]:
             h = spec_key(entry["descriptor_spec"])
-            member = Member(**{k: entry[k] for k in MEMBER_KEYS},
-                            clip=entry.get("clip", spec.get("input_clip")),  # older models: one clip per run
-                            weight=float(entry.get("weight", 1.0)))  # older models: equal weights
+            member = Member(
+                **{k: entry[k] for k in MEMBER_KEYS},
+                clip=entry.get("clip", spec.get("input_clip")),  # older models: one clip per run
+                weight=float(entry.get("weight", 1.0)),
+            )  # older models: equal weights
             Z = member_features(member, feats[h][0][good], entry["shard"])
             lr = get_learner(entry["learner"])
             preds = [lr.predict(state, Z) for state in entry["states"]]
@@ -199,5 +228,11 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
         sd[good] = np.average(sds, axis=0, weights=weights)
     bounds = interval_frame(pred, spec.get("interval"), sd if len(sds) == len(full) and good.any() else None)
     note = ["; ".join(x) if x and good[i] else None for i, x in enumerate(notes)]
-    return pd.concat([pd.DataFrame({"input": inputs, "prediction": pred, "uncertainty": unc}), bounds,
-                      pd.DataFrame({"reason": reasons, "note": note})], axis=1)
+    return pd.concat(
+        [
+            pd.DataFrame({"input": inputs, "prediction": pred, "uncertainty": unc}),
+            bounds,
+            pd.DataFrame({"reason": reasons, "note": note}),
+        ],
+        axis=1,
+    )

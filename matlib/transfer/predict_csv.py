@@ -9,13 +9,14 @@ import pandas as pd
 
 from matlib.atomic import atomic_write_text
 from matlib.datasets.textfile import read_text_table
-from matlib.text import names_list, shorten
 from matlib.errors import ValidationError
+from matlib.text import names_list, shorten
 from matlib.transfer.model import load_model, predict_transfer
 
 
-def predict_csv(run_dir: str | Path, input_csv: str | Path, output_csv: str | Path,
-                input_column: str | None = None) -> pd.DataFrame:
+def predict_csv(
+    run_dir: str | Path, input_csv: str | Path, output_csv: str | Path, input_column: str | None = None
+) -> pd.DataFrame:
     """Write input rows + prediction, uncertainty, reason, note to output_csv; returns that table."""
     info = load_model(run_dir)
     col = input_column or info.get("input_column") or "input"
@@ -25,8 +26,9 @@ def predict_csv(run_dir: str | Path, input_csv: str | Path, output_csv: str | Pa
     table = read_text_table(path)
     df = table.frame
     if col not in df.columns:
-        raise ValidationError(f"{path}: no column {shorten(repr(col))} (columns: "
-                              f"{names_list(df.columns)}); use --input-column")
+        raise ValidationError(
+            f"{path}: no column {shorten(repr(col))} (columns: {names_list(df.columns)}); use --input-column"
+        )
     inputs = ["" if table.problem[i] or pd.isna(v) else str(v) for i, v in enumerate(df[col])]
     pred = predict_transfer(info, inputs)
     out = df.copy()

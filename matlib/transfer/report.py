@@ -40,8 +40,13 @@ def _table(df: pd.DataFrame, cols: list[str], limits: dict[str, int] | None = No
     limits = {"input": INPUT_CHARS, **(limits or {})}
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for r in df[cols].itertuples(index=False):
-        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else md_text(v, limits.get(c, TEXT_CHARS))
-                                       for c, v in zip(cols, r)) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                f"{v:.4g}" if isinstance(v, float) else md_text(v, limits.get(c, TEXT_CHARS)) for c, v in zip(cols, r)
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -89,7 +94,7 @@ def score_distribution_plot(ranking: pd.DataFrame, baseline: float, path: Path) 
     return path
 
 
-def _honest_lines(res: "TransferResult") -> list[str]:
+def _honest_lines(res: TransferResult) -> list[str]:
     """The nested CV MAE of the chosen, best direct and best transfer option, and the interval's coverage."""
     nested = res.selection.nested
     lines = []
@@ -98,13 +103,15 @@ def _honest_lines(res: "TransferResult") -> list[str]:
         lines.append("- nested CV MAE (every choice re-made without the rows it is scored on): " + ", ".join(parts))
     interval = _interval(res)
     if interval:
-        lines.append(f"- {100 * interval['level']:g}% interval ({interval['method']}): out-of-fold coverage "
-                     f"{100 * interval['oof_coverage']:.0f}% of {interval['n_calibration']} rows"
-                     + (f", half-width {interval['halfwidth']:.4g}" if "scale" not in interval else ""))
+        lines.append(
+            f"- {100 * interval['level']:g}% interval ({interval['method']}): out-of-fold coverage "
+            f"{100 * interval['oof_coverage']:.0f}% of {interval['n_calibration']} rows"
+            + (f", half-width {interval['halfwidth']:.4g}" if "scale" not in interval else "")
+        )
     return lines
 
 
-def _interval(res: "TransferResult") -> dict:
+def _interval(res: TransferResult) -> dict:
     """The saved model's interval settings (empty if none)."""
     from matlib.atomic import read_json
 
@@ -112,40 +119,61 @@ def _interval(res: "TransferResult") -> dict:
     return dict(read_json(path).get("interval") or {}) if path.exists() else {}
 
 
-def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
+def write_report(res: TransferResult, pool: dict[str, np.ndarray]) -> Path:
     """Write report.md and its PNG plots into the run folder."""
     d = res.out_dir
     y = res.target.y_usable
-    parity_plot(y, res.selection.cv.oof.mean(axis=0), d / "parity.png", f"chosen model, CV MAE {res.selection.cv.mae:.4g}")
+    parity_plot(
+        y, res.selection.cv.oof.mean(axis=0), d / "parity.png", f"chosen model, CV MAE {res.selection.cv.mae:.4g}"
+    )
     direct = res.ranking[res.ranking["kind"] == "direct"]
-    score_distribution_plot(res.ranking, float(direct["loo_mae"].min()) if len(direct) else float("nan"),
-                            d / "scores_by_property.png")
+    score_distribution_plot(
+        res.ranking, float(direct["loo_mae"].min()) if len(direct) else float("nan"), d / "scores_by_property.png"
+    )
     tr = res.ranking[res.ranking["kind"] == "transfer"]
     best_direct = res.baselines.head(1)
     best_transfer = res.refined[res.refined["kind"] == "transfer"].head(1)
     lines = [
-        "# Shotgun transfer report", "",
+        "# Shotgun transfer report",
+        "",
         f"- training rows: {len(res.target.inputs)} given, {int(res.target.usable.sum())} usable, "
         f"{len(res.target.skipped_rows)} skipped",
         f"- descriptors used: {md_text(', '.join(s.get('name', '?') for s in res.target.specs.values()))}",
         f"- candidates screened: {len(tr)} (model, layer) pairs; flagged by the leakage guard: {int(tr['leak'].sum())}",
-        f"- chosen model: {md_text(res.selection.option)}, {len(res.selection.members)} member(s), CV MAE {res.selection.cv.mae:.4g} "
+        f"- chosen model: {md_text(res.selection.option)}, {len(res.selection.members)} member(s), "
+        f"CV MAE {res.selection.cv.mae:.4g} "
         f"(RMSE {res.selection.cv.rmse:.4g}); members: {md_text(', '.join(res.selection.members), NOTE_CHARS)}",
         *_honest_lines(res),
         "",
-        "## Transfer vs direct learning (same repeated K-fold splits)", "",
-        _table(pd.concat([best_transfer, best_direct]), ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]),
-        "## Screening ranking (top 20, LOO ridge)", "",
-        _table(res.ranking.head(20), ["rank", "candidate", "kind", "property", "dataset", "descriptor", "loo_mae",
-                                      "loo_rmse", "leak"]),
-        "## Refinement (repeated K-fold CV)", "",
+        "## Transfer vs direct learning (same repeated K-fold splits)",
+        "",
+        _table(
+            pd.concat([best_transfer, best_direct]), ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]
+        ),
+        "## Screening ranking (top 20, LOO ridge)",
+        "",
+        _table(
+            res.ranking.head(20),
+            ["rank", "candidate", "kind", "property", "dataset", "descriptor", "loo_mae", "loo_rmse", "leak"],
+        ),
+        "## Refinement (repeated K-fold CV)",
+        "",
         _table(res.refined.head(30), ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]),
-        "## Final model options (chosen by CV)", "",
-        _table(res.selection.table, [c for c in ("option", "k", "cv_mae", "cv_rmse", "cv_mae_members", "members")
-                                     if c in res.selection.table]),
+        "## Final model options (chosen by CV)",
+        "",
+        _table(
+            res.selection.table,
+            [c for c in ("option", "k", "cv_mae", "cv_rmse", "cv_mae_members", "members") if c in res.selection.table],
+        ),
         "cv_mae of the transfer option is nested (the search re-run inside each outer fold) when direct learning is "
-        "on the menu; cv_mae_members is its members' own CV, optimistic after screening the whole library.", "",
-        "## Plots", "", "![parity](parity.png)", "", "![scores by source property](scores_by_property.png)", "",
+        "on the menu; cv_mae_members is its members' own CV, optimistic after screening the whole library.",
+        "",
+        "## Plots",
+        "",
+        "![parity](parity.png)",
+        "",
+        "![scores by source property](scores_by_property.png)",
+        "",
     ]
     if len(res.target.skipped_rows):
         lines += ["## Skipped rows", "", _table(res.target.skipped_rows.head(50), ["row", "input", "reason"])]
@@ -155,16 +183,20 @@ def write_report(res: "TransferResult", pool: dict[str, np.ndarray]) -> Path:
     return atomic_write_text(d / "report.md", "\n".join(lines))
 
 
-def summary_markdown(res: "TransferResult", top: int = 10) -> str:
+def summary_markdown(res: TransferResult, top: int = 10) -> str:
     """A short Markdown summary (top of the ranking, chosen model, report path) for a flow artifact."""
     cols = ["rank", "candidate", "kind", "property", "dataset", "loo_mae", "leak"]
-    return "\n".join([
-        "# Shotgun transfer", "",
-        f"- usable rows: {int(res.target.usable.sum())}, skipped: {len(res.target.skipped_rows)}",
-        f"- candidates screened: {int((res.ranking['kind'] == 'transfer').sum())}",
-        f"- chosen: {md_text(res.selection.option)}: {md_text(', '.join(res.selection.members), NOTE_CHARS)} "
-        f"(CV MAE {res.selection.cv.mae:.4g})",
-        f"- report: {md_text(res.out_dir / 'report.md', NOTE_CHARS)}",
-        *[f"- note: {md_text(n, NOTE_CHARS)}" for n in res.notes], "",
-        _table(res.ranking.head(top), cols),
-    ])
+    return "\n".join(
+        [
+            "# Shotgun transfer",
+            "",
+            f"- usable rows: {int(res.target.usable.sum())}, skipped: {len(res.target.skipped_rows)}",
+            f"- candidates screened: {int((res.ranking['kind'] == 'transfer').sum())}",
+            f"- chosen: {md_text(res.selection.option)}: {md_text(', '.join(res.selection.members), NOTE_CHARS)} "
+            f"(CV MAE {res.selection.cv.mae:.4g})",
+            f"- report: {md_text(res.out_dir / 'report.md', NOTE_CHARS)}",
+            *[f"- note: {md_text(n, NOTE_CHARS)}" for n in res.notes],
+            "",
+            _table(res.ranking.head(top), cols),
+        ]
+    )

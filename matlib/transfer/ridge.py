@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -169,8 +169,9 @@ def screen_features(
         "fallback": res.fallback.to(F.dtype),
     }
     bad = ~finite | ~torch.isfinite(score)
-    out["fallback"] = torch.where(~torch.isfinite(score), torch.full_like(out["fallback"], FALLBACKS.index("dropped")),
-                                  out["fallback"])
+    out["fallback"] = torch.where(
+        ~torch.isfinite(score), torch.full_like(out["fallback"], FALLBACKS.index("dropped")), out["fallback"]
+    )
     for key in ("loo_mae", "loo_rmse", "gcv", "score"):
         out[key] = torch.where(bad, torch.full_like(out[key], float("inf")), out[key])
     return out

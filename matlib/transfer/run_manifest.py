@@ -93,13 +93,17 @@ def check_replaceable(out: Path) -> None:
         return
     manifest = _manifest(out)
     if manifest is None:
-        raise MatlibError(f"output folder {out} exists and is not a transfer run written by matlib (no matlib "
-                          f"{MANIFEST}); nothing was changed: choose an empty or new folder")
+        raise MatlibError(
+            f"output folder {out} exists and is not a transfer run written by matlib (no matlib "
+            f"{MANIFEST}); nothing was changed: choose an empty or new folder"
+        )
     foreign = _foreign_files(out, manifest)
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-        raise MatlibError(f"output folder {out} holds files matlib did not write ({foreign[0]}{more}); nothing was "
-                          "changed: move them away or choose another folder")
+        raise MatlibError(
+            f"output folder {out} holds files matlib did not write ({foreign[0]}{more}); nothing was "
+            "changed: move them away or choose another folder"
+        )
 
 
 def _clear_leftover(folder: Path) -> None:
@@ -107,8 +111,9 @@ def _clear_leftover(folder: Path) -> None:
     if not folder.exists() and not folder.is_symlink():
         return
     if folder.is_symlink() or not folder.is_dir() or _manifest(folder) is None:
-        raise MatlibError(f"{folder} is in the way of the run's staging folder and was not written by matlib; "
-                          "move it away")
+        raise MatlibError(
+            f"{folder} is in the way of the run's staging folder and was not written by matlib; move it away"
+        )
     shutil.rmtree(folder)
 
 
@@ -120,8 +125,17 @@ def begin_run(out: str | Path) -> Path:
     _clear_leftover(stage)
     _clear_leftover(_retired_dir(out))
     stage.mkdir(parents=True)
-    atomic_write_json(stage / MANIFEST, {"format": RUN_FORMAT, "written_by": WRITER, "version": __version__,
-                                         "complete": False, "started_at": time.time(), "files": {}})
+    atomic_write_json(
+        stage / MANIFEST,
+        {
+            "format": RUN_FORMAT,
+            "written_by": WRITER,
+            "version": __version__,
+            "complete": False,
+            "started_at": time.time(),
+            "files": {},
+        },
+    )
     return stage
 
 
@@ -130,8 +144,9 @@ def work_dir(out: str | Path) -> Path:
     stage = staging_dir(out)
     m = _manifest(stage)
     if m is None or m.get("complete"):
-        raise MatlibError(f"no fit in progress into {out} (no staging folder {stage}); start it again with "
-                          "`matlib transfer fit`")
+        raise MatlibError(
+            f"no fit in progress into {out} (no staging folder {stage}); start it again with `matlib transfer fit`"
+        )
     return stage
 
 
@@ -148,9 +163,18 @@ def seal_run(out: str | Path) -> Path:
             raise IntegrityError(f"staged run {stage}: {rel} is a symbolic link; runs hold only their own files")
         files[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     started = read_json(stage / MANIFEST).get("started_at")
-    atomic_write_json(stage / MANIFEST, {"format": RUN_FORMAT, "written_by": WRITER, "version": __version__,
-                                         "complete": True, "started_at": started, "sealed_at": time.time(),
-                                         "files": files})
+    atomic_write_json(
+        stage / MANIFEST,
+        {
+            "format": RUN_FORMAT,
+            "written_by": WRITER,
+            "version": __version__,
+            "complete": True,
+            "started_at": started,
+            "sealed_at": time.time(),
+            "files": files,
+        },
+    )
     check_replaceable(out)  # again: someone may have written into out while the fit ran
     retired = _retired_dir(out)
     if out.exists():
@@ -176,14 +200,19 @@ def verify_run(run_dir: str | Path) -> Path:
         raise MatlibError(f"no transfer model at {run} (no such run folder{pending}); run `matlib transfer fit` first")
     manifest = _manifest(run)
     if manifest is None:
-        raise MatlibError(f"{run} is not a complete transfer run (no matlib {MANIFEST}: the fit did not finish, or "
-                          "the folder was written by an older matlib); run `matlib transfer fit` again")
+        raise MatlibError(
+            f"{run} is not a complete transfer run (no matlib {MANIFEST}: the fit did not finish, or "
+            "the folder was written by an older matlib); run `matlib transfer fit` again"
+        )
     if not manifest.get("complete"):
-        raise MatlibError(f"{run} is an unfinished transfer run (its fit did not complete); run `matlib transfer fit` "
-                          "again")
+        raise MatlibError(
+            f"{run} is an unfinished transfer run (its fit did not complete); run `matlib transfer fit` again"
+        )
     if stage.exists():
-        raise MatlibError(f"a later fit into {run} did not finish or is still running ({stage}); refusing to serve "
-                          f"the earlier model silently: run the fit again, or delete {stage} to use the earlier one")
+        raise MatlibError(
+            f"a later fit into {run} did not finish or is still running ({stage}); refusing to serve "
+            f"the earlier model silently: run the fit again, or delete {stage} to use the earlier one"
+        )
     files = manifest.get("files")
     if not isinstance(files, dict) or "model/model.json" not in files:
         raise IntegrityError(f"{run}/{MANIFEST} lists no model/model.json; the run is damaged")
@@ -196,6 +225,7 @@ def verify_run(run_dir: str | Path) -> Path:
     model = confined(run, "model", f"run {run}")
     extra = [f"model/{f}" for f in _all_files(model) if f"model/{f}" not in files]
     if extra:
-        raise IntegrityError(f"run {run}: {extra[0]} is not covered by {MANIFEST} (added after the fit); "
-                             "refusing to serve the run")
+        raise IntegrityError(
+            f"run {run}: {extra[0]} is not covered by {MANIFEST} (added after the fit); refusing to serve the run"
+        )
     return run

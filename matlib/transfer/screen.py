@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,18 +15,35 @@ from matlib.transfer.target import TargetFeatures
 GRAPH_CODES = {"molgraph"}  # descriptors that encode graphs for GNN sources (matlib.graphs.code)
 CHUNK = 512  # candidates scored at once (bounds memory: CHUNK x n x h floats)
 
-RANK_COLUMNS = ["candidate", "kind", "model_id", "layer", "clip", "width", "property", "dataset", "dataset_version",
-                "descriptor", "descriptor_hash", "loo_mae", "loo_rmse", "gcv", "alpha", "fallback"]
+RANK_COLUMNS = [
+    "candidate",
+    "kind",
+    "model_id",
+    "layer",
+    "clip",
+    "width",
+    "property",
+    "dataset",
+    "dataset_version",
+    "descriptor",
+    "descriptor_hash",
+    "loo_mae",
+    "loo_rmse",
+    "gcv",
+    "alpha",
+    "fallback",
+]
 
 
-def _score_block(F: torch.Tensor, y: torch.Tensor, grid: Sequence[float],
-                 folds: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()) -> dict[str, np.ndarray]:
+def _score_block(
+    F: torch.Tensor, y: torch.Tensor, grid: Sequence[float], folds: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()
+) -> dict[str, np.ndarray]:
     """screen_features over F [C,n,h] in chunks, as numpy arrays; plus `loo_mae_f{i}`: the LOO MAE on the
     training rows of outer fold i alone (what a screening that never saw fold i's held-out rows would score).
     folds: (training rows, their targets) of each outer fold, as tensors on F's device."""
     parts: list[dict[str, torch.Tensor]] = []
     for start in range(0, F.shape[0], CHUNK):
-        block = F[start:start + CHUNK]
+        block = F[start : start + CHUNK]
         part = screen_features(block, y, grid)
         for i, (rows, y_rows) in enumerate(folds):
             part[fold_column(i)] = screen_features(block[:, rows], y_rows, grid)["loo_mae"]
@@ -57,8 +75,9 @@ def clip_value(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def shard_candidates(shard, rows: pd.DataFrame, target: TargetFeatures, device: str | None = None,
-                     clip: float | None = None) -> Iterator[tuple[str, int, torch.Tensor, pd.DataFrame]]:
+def shard_candidates(
+    shard, rows: pd.DataFrame, target: TargetFeatures, device: str | None = None, clip: float | None = None
+) -> Iterator[tuple[str, int, torch.Tensor, pd.DataFrame]]:
     """(descriptor hash, layer, features [m,n,h], catalog rows) for a shard's usable models, per descriptor."""
     from matlib.library import shard_hidden_features
 
@@ -73,9 +92,16 @@ def shard_candidates(shard, rows: pd.DataFrame, target: TargetFeatures, device: 
             yield str(h), layer, H.index_select(0, take) if len(take) != H.shape[0] else H, group
 
 
-def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID,
-                 layers: str = "all", device: str | None = None, clips: Sequence[float | None] = (None,),
-                 fold_train: Sequence[np.ndarray] = ()) -> pd.DataFrame:
+def screen_shard(
+    shard,
+    catalog: pd.DataFrame,
+    target: TargetFeatures,
+    grid: Sequence[float] = DEFAULT_GRID,
+    layers: str = "all",
+    device: str | None = None,
+    clips: Sequence[float | None] = (None,),
+    fold_train: Sequence[np.ndarray] = (),
+) -> pd.DataFrame:
     """Ranking rows for every (model, layer, clip) of one shard (models whose descriptor the target lacks are left out).
 
     Each clip in clips is one way of feeding the target to the frozen layers (None: as is; c: standardised inputs
@@ -96,9 +122,17 @@ def screen_shard(shard, catalog: pd.DataFrame, target: TargetFeatures, grid: Seq
     return pd.concat(out, ignore_index=True)[columns]
 
 
-def _screen_clip(shard, rows: pd.DataFrame, target: TargetFeatures, y: torch.Tensor, grid: Sequence[float],
-                 layers: str, device: str | None, clip: float | None,
-                 folds: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()) -> list[pd.DataFrame]:
+def _screen_clip(
+    shard,
+    rows: pd.DataFrame,
+    target: TargetFeatures,
+    y: torch.Tensor,
+    grid: Sequence[float],
+    layers: str,
+    device: str | None,
+    clip: float | None,
+    folds: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
+) -> list[pd.DataFrame]:
     """Ranking rows of one shard with one input clamp."""
     out = []
     for h, layer, F, group in shard_candidates(shard, rows, target, device, clip):
@@ -110,14 +144,22 @@ def _screen_clip(shard, rows: pd.DataFrame, target: TargetFeatures, y: torch.Ten
             continue
         g = group[keep]
         scores = _score_block(F[torch.as_tensor(np.flatnonzero(keep), device=F.device)], y, grid, folds)
-        df = pd.DataFrame({
-            "candidate": [candidate_id(m, layer, clip) for m in g["model_id"]],
-            "kind": "transfer", "model_id": g["model_id"].to_numpy(), "layer": layer,
-            "clip": np.nan if clip is None else float(clip),
-            "width": g["arch"].map(lambda a: _width(a, layer)).to_numpy(),
-            "property": g["property"].to_numpy(), "dataset": g["dataset"].to_numpy(),
-            "dataset_version": g["dataset_version"].to_numpy(), "descriptor": g["descriptor"].to_numpy(),
-            "descriptor_hash": h, **scores})
+        df = pd.DataFrame(
+            {
+                "candidate": [candidate_id(m, layer, clip) for m in g["model_id"]],
+                "kind": "transfer",
+                "model_id": g["model_id"].to_numpy(),
+                "layer": layer,
+                "clip": np.nan if clip is None else float(clip),
+                "width": np.array([_width(a, layer) for a in g["arch"]]),
+                "property": g["property"].to_numpy(),
+                "dataset": g["dataset"].to_numpy(),
+                "dataset_version": g["dataset_version"].to_numpy(),
+                "descriptor": g["descriptor"].to_numpy(),
+                "descriptor_hash": h,
+                **scores,
+            }
+        )
         out.append(df)
     return out
 
@@ -131,9 +173,22 @@ def screen_direct(target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID) 
             continue  # a graph code is an input to GNN sources, not a feature vector to learn from directly
         s = screen_features(torch.as_tensor(X, dtype=torch.float64).unsqueeze(0), y, grid)
         name = target.specs[h].get("name")
-        rows.append({"candidate": f"direct:{name}:{h}", "kind": "direct", "model_id": "", "layer": -1, "clip": np.nan,
-                     "width": X.shape[1], "property": "", "dataset": "", "dataset_version": "", "descriptor": name,
-                     "descriptor_hash": h, **{k: float(v[0]) for k, v in s.items()}})
+        rows.append(
+            {
+                "candidate": f"direct:{name}:{h}",
+                "kind": "direct",
+                "model_id": "",
+                "layer": -1,
+                "clip": np.nan,
+                "width": X.shape[1],
+                "property": "",
+                "dataset": "",
+                "dataset_version": "",
+                "descriptor": name,
+                "descriptor_hash": h,
+                **{k: float(v[0]) for k, v in s.items()},
+            }
+        )
     return pd.DataFrame(rows, columns=RANK_COLUMNS + ["score"])
 
 
@@ -168,12 +223,16 @@ def screening_notes(ranking: pd.DataFrame) -> list[str]:
             continue
         shown = ", ".join(hit[:3]) + (f" and {len(hit) - 3} more" if len(hit) > 3 else "")
         if FALLBACKS[code] == "dropped":
-            notes.append(f"screening: {len(hit)} candidate(s) dropped: no finite LOO score (their features' "
-                         f"eigendecomposition failed in float32, float64, with jitter and by SVD, or gave non-finite "
-                         f"values): {shown}")
+            notes.append(
+                f"screening: {len(hit)} candidate(s) dropped: no finite LOO score (their features' "
+                f"eigendecomposition failed in float32, float64, with jitter and by SVD, or gave non-finite "
+                f"values): {shown}"
+            )
         else:
-            notes.append(f"screening: batched eigh did not converge; {len(hit)} candidate(s) scored with the "
-                         f"{FALLBACKS[code]} fallback: {shown}")
+            notes.append(
+                f"screening: batched eigh did not converge; {len(hit)} candidate(s) scored with the "
+                f"{FALLBACKS[code]} fallback: {shown}"
+            )
     return notes
 
 

@@ -67,8 +67,15 @@ def best_learner_key(pool: dict[str, np.ndarray], y: np.ndarray, candidate: str)
 def _option(name: str, oof: np.ndarray, y: np.ndarray, members: list[str], weights: list[float]) -> dict:
     """One scored menu entry (oof: its out-of-fold predictions [repeats, n])."""
     res = cv_scores(oof, y)
-    return {"option": name, "k": len(members), "cv_mae": res.mae, "cv_rmse": res.rmse, "members": members,
-            "weights": weights, "cv": res}
+    return {
+        "option": name,
+        "k": len(members),
+        "cv_mae": res.mae,
+        "cv_rmse": res.rmse,
+        "members": members,
+        "weights": weights,
+        "cv": res,
+    }
 
 
 def _average(pool: dict[str, np.ndarray], members: list[str], weights: list[float]) -> np.ndarray:
@@ -76,8 +83,15 @@ def _average(pool: dict[str, np.ndarray], members: list[str], weights: list[floa
     return np.tensordot(np.asarray(weights), np.stack([pool[m] for m in members]), axes=1)
 
 
-def select_model(pool: dict[str, np.ndarray], y: np.ndarray, transfer: list[str], direct: list[str],
-                 size: int = 10, transfer_oof: np.ndarray | None = None, folds: Folds | None = None) -> Selection:
+def select_model(
+    pool: dict[str, np.ndarray],
+    y: np.ndarray,
+    transfer: list[str],
+    direct: list[str],
+    size: int = 10,
+    transfer_oof: np.ndarray | None = None,
+    folds: Folds | None = None,
+) -> Selection:
     """The option with the lowest CV MAE among: the average of the top `size` transfer candidates (rank order,
     each with its CV-best learner), the CV-best direct (candidate, learner), and the two averaged half and half.
 
@@ -86,7 +100,7 @@ def select_model(pool: dict[str, np.ndarray], y: np.ndarray, transfer: list[str]
     folds: the folds of the pool's predictions; given, the direct option is scored with its choice nested
     (`fold_select_oof`) and `nested` holds the nested MAE of the chosen, the direct and the transfer option.
     """
-    keys = [k for k in (best_learner_key(pool, y, c) for c in transfer) if k is not None][:max(1, size)]
+    keys = [k for k in (best_learner_key(pool, y, c) for c in transfer) if k is not None][: max(1, size)]
     best_direct = _lowest_cv(pool, y, set(direct))
     options = []
     if keys:
@@ -95,22 +109,35 @@ def select_model(pool: dict[str, np.ndarray], y: np.ndarray, transfer: list[str]
         members_mae = cv_scores(t_oof, y).mae
         if transfer_oof is not None:
             t_oof = np.broadcast_to(np.asarray(transfer_oof, dtype=float).reshape(-1, len(y))[:1], t_oof.shape)
-        options.append({**_option(f"transfer: mean of top {len(keys)}", t_oof, y, keys, t_weights),
-                        "cv_mae_members": members_mae})  # the members' own CV: optimistic, for the report
+        options.append(
+            {**_option(f"transfer: mean of top {len(keys)}", t_oof, y, keys, t_weights), "cv_mae_members": members_mae}
+        )  # the members' own CV: optimistic, for the report
     d_oof = None
     if best_direct is not None:
         d_keys = sorted(k for k in pool if k.rsplit("|", 1)[0] in set(direct))
         d_oof = pool[best_direct] if folds is None else fold_select_oof({k: pool[k] for k in d_keys}, y, folds)
-        options.append({**_option("direct", d_oof, y, [best_direct], [1.0]),
-                        "cv_mae_members": cv_scores(pool[best_direct], y).mae})
+        options.append(
+            {**_option("direct", d_oof, y, [best_direct], [1.0]), "cv_mae_members": cv_scores(pool[best_direct], y).mae}
+        )
     if keys and best_direct is not None:
-        options.append(_option("transfer + direct", 0.5 * t_oof + 0.5 * d_oof, y, keys + [best_direct],
-                               [0.5 / len(keys)] * len(keys) + [0.5]))
+        options.append(
+            _option(
+                "transfer + direct",
+                0.5 * t_oof + 0.5 * d_oof,
+                y,
+                keys + [best_direct],
+                [0.5 / len(keys)] * len(keys) + [0.5],
+            )
+        )
     if not options:
         raise ValueError("empty selection pool")
     best = min(options, key=lambda o: o["cv_mae"])  # min keeps the first of equals
-    table = pd.DataFrame([{k: (", ".join(v) if k == "members" else v) for k, v in o.items() if k not in ("cv", "weights")}
-                          for o in options])
+    table = pd.DataFrame(
+        [
+            {k: (", ".join(v) if k == "members" else v) for k, v in o.items() if k not in ("cv", "weights")}
+            for o in options
+        ]
+    )
     nested: dict[str, float] = {}
     if folds is not None:
         nested["chosen"] = cv_scores(fold_select_oof({o["option"]: o["cv"].oof for o in options}, y, folds), y).mae

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES
 
 from matlib.atomic import read_parquet
-from matlib.text import names_list, shorten
 from matlib.errors import MatlibError, ValidationError
+from matlib.text import names_list, shorten
 from matlib.transfer.target_checks import check_range, merge_repeats, outlier_note
 
 MIN_ROWS = 8
@@ -40,32 +41,35 @@ def read_target_csv(path: str | Path, input_column: str, target_column: str) -> 
     df = table.frame
     for col in (input_column, target_column):
         if col not in df.columns:
-            raise ValidationError(f"{path}: no column {shorten(repr(col))} (columns: "
-                                  f"{names_list(df.columns)})")
+            raise ValidationError(f"{path}: no column {shorten(repr(col))} (columns: {names_list(df.columns)})")
     if not len(df):
         raise ValidationError(f"{path}: no data rows (the file has only a header line)")
     inputs = ["" if pd.isna(v) else str(v).strip() for v in df[input_column]]
-    y = [Unreadable(table.reason(i)) if table.problem[i] else (None if pd.isna(v) or str(v).strip() in NA_TEXT else v)
-         for i, v in enumerate(df[target_column])]
+    y = [
+        Unreadable(table.reason(i)) if table.problem[i] else (None if pd.isna(v) or str(v).strip() in NA_TEXT else v)
+        for i, v in enumerate(df[target_column])
+    ]
     return inputs, pd.Series(y, dtype=object, name=target_column)
 
 
 def parse_target(values: Iterable[Any], column: str = "target") -> tuple[np.ndarray, list[str | None]]:
-    """Numeric target values (NaN where missing/non-numeric, with a reason); one-line error if the column is not numeric."""
+    """Numeric target values (NaN where missing/non-numeric, with a reason); one-line error for a non-numeric column."""
     raw = pd.Series(list(values), dtype=object)
     if not len(raw):
         raise ValidationError(f"target column {column!r} has no rows")
     unreadable = raw.map(lambda v: isinstance(v, Unreadable))
     num = pd.to_numeric(raw.where(~unreadable, None), errors="coerce").astype(np.float64)
-    present = ~unreadable & raw.map(lambda v: not (v is None or (isinstance(v, float) and np.isnan(v))
-                                                   or str(v).strip() == ""))
+    present = ~unreadable & raw.map(
+        lambda v: not (v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "")
+    )
     bad = present & ~np.isfinite(num)
     if present.sum() == 0:
         raise ValidationError(f"target column {column!r} has no values ({len(raw)} rows, all empty or unreadable)")
     if bad.sum() * 2 > present.sum():
         first = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValidationError(f"target column {column!r} is not numeric (row {first + 1}: "
-                              f"{shorten(repr(raw.iloc[first]))})")
+        raise ValidationError(
+            f"target column {column!r} is not numeric (row {first + 1}: {shorten(repr(raw.iloc[first]))})"
+        )
     reasons: list[str | None] = []
     for i in range(len(raw)):
         if unreadable.iloc[i]:
@@ -106,8 +110,9 @@ def featurize_inputs(inputs: Sequence[str], spec: dict) -> tuple[np.ndarray, np.
     return np.asarray(res.X, dtype=np.float32), np.asarray(res.ok, dtype=bool), list(res.reasons), feat.input_kind
 
 
-def prepare_target(inputs: Sequence[str], y_values: Iterable[Any], specs: dict[str, dict],
-                   target_column: str = "target") -> TargetFeatures:
+def prepare_target(
+    inputs: Sequence[str], y_values: Iterable[Any], specs: dict[str, dict], target_column: str = "target"
+) -> TargetFeatures:
     """Validate the target, featurise once per spec, keep the rows every used spec can featurise."""
     inputs = ["" if v is None else str(v).strip() for v in inputs]
     y, y_reasons = parse_target(y_values, target_column)
@@ -129,7 +134,8 @@ def prepare_target(inputs: Sequence[str], y_values: Iterable[Any], specs: dict[s
         first = next((i for i in range(n) if inputs[i]), 0)
         raise ValidationError(
             f"none of the library's descriptors ({', '.join(s.get('name', '?') for s in specs.values()) or 'none'}) "
-            f"can featurise the inputs (row {first + 1}: {shorten(inputs[first]) if n else ''!r})")
+            f"can featurise the inputs (row {first + 1}: {shorten(inputs[first]) if n else ''!r})"
+        )
     kind = max(by_kind, key=lambda k: (max(by_kind[k]), np.mean(by_kind[k])))
     used: list[str] = []
     for h, r in results.items():
@@ -138,8 +144,9 @@ def prepare_target(inputs: Sequence[str], y_values: Iterable[Any], specs: dict[s
             notes.append(f"descriptor {name} ({h}) skipped: it featurises {r[3]}s, the inputs look like {kind}s")
         elif coverage[h] < MIN_SPEC_COVERAGE:
             first = next((x for x in r[2] if x), "")
-            notes.append(f"descriptor {name} ({h}) skipped: only {coverage[h]:.0%} of the inputs could be "
-                         f"featurised ({first})")
+            notes.append(
+                f"descriptor {name} ({h}) skipped: only {coverage[h]:.0%} of the inputs could be featurised ({first})"
+            )
         else:
             used.append(h)
     reasons: list[str | None] = list(y_reasons)
@@ -154,24 +161,37 @@ def prepare_target(inputs: Sequence[str], y_values: Iterable[Any], specs: dict[s
     check_range(y, usable, target_column)
     y, repeat_notes = merge_repeats(inputs, y, usable, reasons, kind, target_column)
     notes += repeat_notes
-    skipped = pd.DataFrame({"row": np.flatnonzero(~usable) + 1,
-                            "input": [inputs[i] for i in np.flatnonzero(~usable)],
-                            "reason": [reasons[i] for i in np.flatnonzero(~usable)]})
+    skipped = pd.DataFrame(
+        {
+            "row": np.flatnonzero(~usable) + 1,
+            "input": [inputs[i] for i in np.flatnonzero(~usable)],
+            "reason": [reasons[i] for i in np.flatnonzero(~usable)],
+        }
+    )
     n_ok = int(usable.sum())
     if n_ok < MIN_ROWS:
-        raise ValidationError(f"only {n_ok} usable training rows (need at least {MIN_ROWS}; {len(skipped)} skipped"
-                              + (f", e.g. row {skipped['row'].iloc[0]}: {skipped['reason'].iloc[0]}" if len(skipped) else "")
-                              + ")")
+        raise ValidationError(
+            f"only {n_ok} usable training rows (need at least {MIN_ROWS}; {len(skipped)} skipped"
+            + (f", e.g. row {skipped['row'].iloc[0]}: {skipped['reason'].iloc[0]}" if len(skipped) else "")
+            + ")"
+        )
     yu = y[usable]
     if np.ptp(yu) <= 1e-12 * max(1.0, float(np.abs(yu).max())):
-        raise ValidationError(f"target column {target_column!r} is constant ({float(yu[0]):.6g}) over the {n_ok} "
-                              "usable rows")
+        raise ValidationError(
+            f"target column {target_column!r} is constant ({float(yu[0]):.6g}) over the {n_ok} usable rows"
+        )
     outliers = outlier_note(y, usable, target_column)
     if outliers:
         notes.append(outliers)
-    return TargetFeatures(inputs=inputs, y=y, usable=usable,
-                          features={h: results[h][0][usable] for h in used},
-                          specs={h: specs[h] for h in used}, skipped_rows=skipped, notes=notes)
+    return TargetFeatures(
+        inputs=inputs,
+        y=y,
+        usable=usable,
+        features={h: results[h][0][usable] for h in used},
+        specs={h: specs[h] for h in used},
+        skipped_rows=skipped,
+        notes=notes,
+    )
 
 
 def spec_json(spec: Any) -> dict:
@@ -187,13 +207,21 @@ def save_target(folder: Path, target: TargetFeatures) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({h: np.ascontiguousarray(X) for h, X in target.features.items()} or {"_": np.zeros(1, np.float32)},
-              str(folder / "features.safetensors"))
+    save_file(
+        {h: np.ascontiguousarray(X) for h, X in target.features.items()} or {"_": np.zeros(1, np.float32)},
+        str(folder / "features.safetensors"),
+    )
     atomic_write_parquet(folder / "skipped_rows.parquet", target.skipped_rows.astype({"input": str, "reason": str}))
-    atomic_write_json(folder / "target.json", {"inputs": target.inputs, "y": [None if not np.isfinite(v) else float(v)
-                                                                               for v in target.y],
-                                               "usable": target.usable.tolist(), "specs": target.specs,
-                                               "notes": target.notes})
+    atomic_write_json(
+        folder / "target.json",
+        {
+            "inputs": target.inputs,
+            "y": [None if not np.isfinite(v) else float(v) for v in target.y],
+            "usable": target.usable.tolist(),
+            "specs": target.specs,
+            "notes": target.notes,
+        },
+    )
     return folder
 
 
@@ -206,7 +234,12 @@ def load_target(folder: Path) -> TargetFeatures:
     folder = Path(folder)
     d = read_json(folder / "target.json")
     feats = load_file(str(folder / "features.safetensors"))
-    return TargetFeatures(inputs=d["inputs"], y=np.array([np.nan if v is None else v for v in d["y"]], dtype=np.float64),
-                          usable=np.array(d["usable"], dtype=bool), features={h: feats[h] for h in d["specs"]},
-                          specs=d["specs"], skipped_rows=read_parquet(folder / "skipped_rows.parquet"),
-                          notes=list(d["notes"]))
+    return TargetFeatures(
+        inputs=d["inputs"],
+        y=np.array([np.nan if v is None else v for v in d["y"]], dtype=np.float64),
+        usable=np.array(d["usable"], dtype=bool),
+        features={h: feats[h] for h in d["specs"]},
+        specs=d["specs"],
+        skipped_rows=read_parquet(folder / "skipped_rows.parquet"),
+        notes=list(d["notes"]),
+    )

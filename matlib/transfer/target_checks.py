@@ -13,12 +13,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from matlib.text import shorten
 from matlib.errors import ValidationError
+from matlib.text import shorten
 
 OUTLIER_Z = 10.0  # robust z-score above which a target value is reported as an extreme outlier
 MAD_TO_SD = 1.4826  # MAD of a normal distribution x 1.4826 = its standard deviation
@@ -34,8 +34,10 @@ def max_deviation(n: int) -> float:
 
 def _rows(rows: Sequence[int], values: Sequence[float] | None = None) -> str:
     """'row 3 (1e+308), row 9 (...) and 4 more' for 0-based rows."""
-    shown = [f"row {r + 1}" + (f" ({v:.4g})" if values is not None else "") for r, v in
-             zip(rows[:SHOWN], values[:SHOWN] if values is not None else [None] * SHOWN)]
+    shown = [
+        f"row {r + 1}" + (f" ({v:.4g})" if values is not None else "")
+        for r, v in zip(rows[:SHOWN], values[:SHOWN] if values is not None else [None] * SHOWN)
+    ]
     more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
     return ", ".join(shown) + more
 
@@ -56,7 +58,8 @@ def check_range(y: np.ndarray, usable: np.ndarray, column: str) -> None:
         raise ValidationError(
             f"target column {column!r}: value(s) too large for the fit's arithmetic (|value| and |value - median| "
             f"must stay below {limit:.2g} for {len(idx)} rows) at {_rows(rows.tolist(), y[rows].tolist())}; "
-            "rescale the target (e.g. other units or a log) or remove those rows")
+            "rescale the target (e.g. other units or a log) or remove those rows"
+        )
 
 
 def robust_z(values: np.ndarray) -> np.ndarray:
@@ -82,9 +85,11 @@ def outlier_note(y: np.ndarray, usable: np.ndarray, column: str) -> str | None:
     rows = idx[order]
     detail = ", ".join(f"row {r + 1} ({y[r]:.4g}, z={z[k]:.0f})" for r, k in zip(rows[:SHOWN], order[:SHOWN]))
     more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
-    return (f"target {column!r}: {len(rows)} extreme outlier(s) (robust z-score |y - median| / (1.4826 MAD) > "
-            f"{OUTLIER_Z:g}; median {np.median(y[idx]):.4g}): {detail}{more}; they are kept: check them, a typo or "
-            "a unit mix-up dominates a small training set")
+    return (
+        f"target {column!r}: {len(rows)} extreme outlier(s) (robust z-score |y - median| / (1.4826 MAD) > "
+        f"{OUTLIER_Z:g}; median {np.median(y[idx]):.4g}): {detail}{more}; they are kept: check them, a typo or "
+        "a unit mix-up dominates a small training set"
+    )
 
 
 def material_key(text: str, kind: str) -> str | None:
@@ -106,8 +111,9 @@ def material_key(text: str, kind: str) -> str | None:
     return Chem.MolToSmiles(mol) if mol is not None else None
 
 
-def merge_repeats(inputs: Sequence[str], y: np.ndarray, usable: np.ndarray, reasons: list[str | None], kind: str,
-                  column: str) -> tuple[np.ndarray, list[str]]:
+def merge_repeats(
+    inputs: Sequence[str], y: np.ndarray, usable: np.ndarray, reasons: list[str | None], kind: str, column: str
+) -> tuple[np.ndarray, list[str]]:
     """Merge usable rows holding the same material into their first row (mean target); returns (y, notes).
 
     Updates usable and reasons in place: a merged row becomes unusable with the reason naming the row it went to.
@@ -131,17 +137,27 @@ def merge_repeats(inputs: Sequence[str], y: np.ndarray, usable: np.ndarray, reas
         y[g[0]] = mean
         for j in g[1:]:
             usable[j] = False
-            reasons[j] = (f"same material as row {g[0] + 1} ({shorten(inputs[g[0]])!r}): merged into it "
-                          f"(target {vals[g.index(j)]:.6g}; mean of {len(g)} rows {mean:.6g})")
+            reasons[j] = (
+                f"same material as row {g[0] + 1} ({shorten(inputs[g[0]])!r}): merged into it "
+                f"(target {vals[g.index(j)]:.6g}; mean of {len(g)} rows {mean:.6g})"
+            )
     n_rows = sum(len(g) for g in repeated)
-    notes = [f"repeated inputs: {len(repeated)} material(s) appear in more than one row ({n_rows} rows); each is "
-             f"merged into its first row with the mean {column!r} (one row per material, so no material is on both "
-             f"sides of a CV split)"]
+    notes = [
+        f"repeated inputs: {len(repeated)} material(s) appear in more than one row ({n_rows} rows); each is "
+        f"merged into its first row with the mean {column!r} (one row per material, so no material is on both "
+        f"sides of a CV split)"
+    ]
     if conflicts:
-        shown = "; ".join(f"row {g[0] + 1} {shorten(inputs[g[0]], 30)!r}: "
-                          + ", ".join(f"{v:.4g}" for v in vals[:6]) + (" ..." if len(vals) > 6 else "")
-                          + f" -> {mean:.4g}" for g, vals, mean in conflicts[:SHOWN])
+        shown = "; ".join(
+            f"row {g[0] + 1} {shorten(inputs[g[0]], 30)!r}: "
+            + ", ".join(f"{v:.4g}" for v in vals[:6])
+            + (" ..." if len(vals) > 6 else "")
+            + f" -> {mean:.4g}"
+            for g, vals, mean in conflicts[:SHOWN]
+        )
         more = f"; and {len(conflicts) - SHOWN} more" if len(conflicts) > SHOWN else ""
-        notes.append(f"conflicting repeats: {len(conflicts)} material(s) have different {column!r} values in "
-                     f"different rows, averaged: {shown}{more}")
+        notes.append(
+            f"conflicting repeats: {len(conflicts)} material(s) have different {column!r} values in "
+            f"different rows, averaged: {shown}{more}"
+        )
     return y, notes

@@ -40,16 +40,34 @@ def test_unknown_option(tmp_path: Path) -> None:
 
 def test_import_missing_file(tmp_path: Path) -> None:
     proc = run_matlib(
-        "data", "import", "--name", "x", "--file", str(tmp_path / "nope.csv"),
-        "--input-column", "formula", "--target-column", "target", home=tmp_path,
+        "data",
+        "import",
+        "--name",
+        "x",
+        "--file",
+        str(tmp_path / "nope.csv"),
+        "--input-column",
+        "formula",
+        "--target-column",
+        "target",
+        home=tmp_path,
     )
     assert_one_line_error(proc, "nope.csv")
 
 
 def test_import_wrong_column(tmp_path: Path, samples_dir: Path) -> None:
     proc = run_matlib(
-        "data", "import", "--name", "x", "--file", str(samples_dir / "mp_gap_sample.csv"),
-        "--input-column", "formula", "--target-column", "no_such_column", home=tmp_path,
+        "data",
+        "import",
+        "--name",
+        "x",
+        "--file",
+        str(samples_dir / "mp_gap_sample.csv"),
+        "--input-column",
+        "formula",
+        "--target-column",
+        "no_such_column",
+        home=tmp_path,
     )
     assert_one_line_error(proc, "no_such_column")
 
@@ -59,8 +77,18 @@ def test_transfer_fit_wrong_column(tmp_path: Path, samples_dir: Path, column: st
     cols = {"input": "smiles", "target": "logSolubility"}
     cols[column] = "missing_col"
     proc = run_matlib(
-        "transfer", "fit", "--library", str(tmp_path / "lib"), "--train", str(samples_dir / "esol_sample.csv"),
-        "--input-column", cols["input"], "--target-column", cols["target"], "--out", str(tmp_path / "run"),
+        "transfer",
+        "fit",
+        "--library",
+        str(tmp_path / "lib"),
+        "--train",
+        str(samples_dir / "esol_sample.csv"),
+        "--input-column",
+        cols["input"],
+        "--target-column",
+        cols["target"],
+        "--out",
+        str(tmp_path / "run"),
         home=tmp_path,
     )
     assert_one_line_error(proc)
@@ -68,7 +96,14 @@ def test_transfer_fit_wrong_column(tmp_path: Path, samples_dir: Path, column: st
 
 def test_transfer_predict_missing_model(tmp_path: Path, samples_dir: Path) -> None:
     proc = run_matlib(
-        "transfer", "predict", "--model", str(tmp_path / "no-run"), "--input", str(samples_dir / "esol_sample.csv"),
-        "--output", str(tmp_path / "p.csv"), home=tmp_path,
+        "transfer",
+        "predict",
+        "--model",
+        str(tmp_path / "no-run"),
+        "--input",
+        str(samples_dir / "esol_sample.csv"),
+        "--output",
+        str(tmp_path / "p.csv"),
+        home=tmp_path,
     )
     assert_one_line_error(proc, "no-run")

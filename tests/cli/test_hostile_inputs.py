@@ -12,16 +12,28 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _matlib(*args: str, home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "MATLIB_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "matlib.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "matlib.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_bad_names_are_one_line_errors_and_write_nothing(real_data, tmp_path):
     home = tmp_path / "home"
     esol = str(real_data / "targets" / "esol.csv")
     for name in ("..", ".", "two\nlines", "n" * 300, "a/b"):
-        r = _matlib("data", "import", "--name", name, "--file", esol, "--input-column", "smiles",
-                    "--target-column", "logSolubility", home=home)
+        r = _matlib(
+            "data",
+            "import",
+            "--name",
+            name,
+            "--file",
+            esol,
+            "--input-column",
+            "smiles",
+            "--target-column",
+            "logSolubility",
+            home=home,
+        )
         assert r.returncode == 1, (name, r.stdout)
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: invalid dataset name"), r.stderr
         assert "OSError" not in r.stderr and "Traceback" not in r.stderr
@@ -36,8 +48,19 @@ def test_one_bad_row_is_quarantined_not_the_file(real_data, tmp_path):
     lines[6] = lines[6].rstrip(b"\r\n") + b",extra\n"  # an extra field
     path = tmp_path / "esol40.csv"
     path.write_bytes(b"".join(lines))
-    r = _matlib("data", "import", "--name", "esol40", "--file", str(path), "--input-column", "smiles",
-                "--target-column", "logSolubility", home=tmp_path / "home")
+    r = _matlib(
+        "data",
+        "import",
+        "--name",
+        "esol40",
+        "--file",
+        str(path),
+        "--input-column",
+        "smiles",
+        "--target-column",
+        "logSolubility",
+        home=tmp_path / "home",
+    )
     assert r.returncode == 0, r.stderr
     assert "38 rows kept, 2 quarantined" in r.stdout
     assert "quarantined 1: line 4: not valid UTF-8" in r.stdout and "quarantined 1: line 7: 3 fields" in r.stdout

@@ -77,15 +77,17 @@ def test_bad_rows_quarantined_with_row_field_reason(tmp_path):
 
 
 def test_parquet_ids_and_conflicting_duplicate_ids(tmp_path):
-    df = pd.DataFrame({"id": ["a", "b", "b", "c", "c"], "smiles": ["CCO", "CC", "CCC", "C", "C"],
-                       "y": [1.0, 2.0, 3.0, 4.0, 4.0]})
+    df = pd.DataFrame(
+        {"id": ["a", "b", "b", "c", "c"], "smiles": ["CCO", "CC", "CCC", "C", "C"], "y": [1.0, 2.0, 3.0, 4.0, 4.0]}
+    )
     df.to_parquet(tmp_path / "t.parquet")
     store = Store(tmp_path / "s")
     ds = import_table(store, "t", tmp_path / "t.parquet", "smiles", ["y"], id_column="id")
     assert sorted(ds.records["record_id"]) == ["a", "c"]
     q = ds.quarantine(store)
     assert sorted(q["reason"]) == ["duplicate record_id with different content"] * 2 + [
-        "exact duplicate of an earlier row (kept once)"]
+        "exact duplicate of an earlier row (kept once)"
+    ]
 
 
 def test_clear_errors(tmp_path, real_data):

@@ -124,7 +124,9 @@ def test_import_quarantines_unreadable_rows_with_line_numbers(tmp_path):
     q = ds.quarantine(Store(tmp_path / "store"))
     bad = q[q["field"] == "row"]
     assert bad["row"].tolist() == [3, 8]
-    assert bad["reason"].iloc[0].startswith("line 5: not valid UTF-8") and bad["reason"].iloc[1].startswith("line 10: 4 fields")
+    assert bad["reason"].iloc[0].startswith("line 5: not valid UTF-8") and bad["reason"].iloc[1].startswith(
+        "line 10: 4 fields"
+    )
     assert read_table(path).attrs["unreadable"]["line"].tolist() == [5, 10]
 
 

@@ -22,8 +22,20 @@ def test_commit_load_and_manifest(real_data, tmp_path):
     rec, q = _records(real_data)
     ds = commit_version(store, "egap", rec, "aflow", q)
     assert len(ds.version) == 16 and ds.path == store.datasets("egap") / ds.version
-    for key in ("name", "version", "parent", "source", "fetched_at", "kind", "n_rows", "n_quarantined",
-                "properties", "sha256", "diff", "created_by"):
+    for key in (
+        "name",
+        "version",
+        "parent",
+        "source",
+        "fetched_at",
+        "kind",
+        "n_rows",
+        "n_quarantined",
+        "properties",
+        "sha256",
+        "diff",
+        "created_by",
+    ):
         assert key in ds.manifest
     assert ds.manifest["properties"] == ["target"] and ds.manifest["parent"] is None
     assert list(ds.records.columns[:3]) == ["record_id", "input", "kind"]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
-from tests.fixtures import TEST_DATA
 
+from tests.fixtures import TEST_DATA
 
 
 @pytest.fixture(scope="session")
@@ -51,5 +50,11 @@ def polymer_smiles() -> list[str]:
 def mp_records() -> pd.DataFrame:
     """2,000 real MP formulas as dataset records (record_id, input, kind, e_form)."""
     df = pd.read_csv(TEST_DATA / "mp" / "matbench_mp_e_form.csv").head(2000)
-    return pd.DataFrame({"record_id": [f"mp-{i:05d}" for i in range(len(df))], "input": df["formula"],
-                         "kind": "composition", "e_form": df["target"].astype("float64")})
+    return pd.DataFrame(
+        {
+            "record_id": [f"mp-{i:05d}" for i in range(len(df))],
+            "input": df["formula"],
+            "kind": "composition",
+            "e_form": df["target"].astype("float64"),
+        }
+    )

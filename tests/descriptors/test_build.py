@@ -66,8 +66,9 @@ def test_refresh_computes_only_changed_rows(store, mp_records):
     rec.loc[10, "input"] = "Fe2O3"  # changed input
     rec.loc[11, "e_form"] = 9.0  # changed property only: its features are reused
     rec = rec.drop(index=[20, 21])  # removed
-    added = pd.DataFrame({"record_id": ["new-1", "new-2"], "input": ["NaCl", "Bk2O3"], "kind": "composition",
-                          "e_form": [0.5, 0.1]})
+    added = pd.DataFrame(
+        {"record_id": ["new-1", "new-2"], "input": ["NaCl", "Bk2O3"], "kind": "composition", "e_form": [0.5, 0.1]}
+    )
     ds2 = commit_version(store, "mp_e", pd.concat([rec, added], ignore_index=True), "test")
     assert ds2.diff == {"added": 2, "changed": 2, "removed": 2}
     path = build_descriptors(store, "mp_e", "xenonpy", progress=False)
@@ -82,8 +83,14 @@ def test_refresh_computes_only_changed_rows(store, mp_records):
 
 
 def test_molecules_kind_mismatch_and_polymers(store, polymer_smiles):
-    rec = pd.DataFrame({"record_id": [f"p{i:03d}" for i in range(60)], "input": polymer_smiles[:60],
-                        "kind": "molecule", "y": np.arange(60, dtype="float64")})
+    rec = pd.DataFrame(
+        {
+            "record_id": [f"p{i:03d}" for i in range(60)],
+            "input": polymer_smiles[:60],
+            "kind": "molecule",
+            "y": np.arange(60, dtype="float64"),
+        }
+    )
     commit_version(store, "poly", rec, "test")
     path = build_descriptors(store, "poly", DescriptorSpec("morgan", {"n_bits": 256}), progress=False)
     assert build_info(path)["n_failed"] == 0
@@ -106,11 +113,19 @@ def test_build_on_a_real_dask_local_cluster(store, mp_records, qm9_smiles):
     from distributed import Client, LocalCluster
 
     commit_version(store, "mp_e", mp_records, "test")
-    rec = pd.DataFrame({"record_id": [f"q{i:03d}" for i in range(200)], "input": qm9_smiles[:200],
-                        "kind": "molecule", "y": np.zeros(200)})
+    rec = pd.DataFrame(
+        {
+            "record_id": [f"q{i:03d}" for i in range(200)],
+            "input": qm9_smiles[:200],
+            "kind": "molecule",
+            "y": np.zeros(200),
+        }
+    )
     commit_version(store, "qm9s", rec, "test")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
         p = build_descriptors(store, "mp_e", "magpie", client=client, partition_rows=400, progress=False)
         pm = build_descriptors(store, "qm9s", "maccs", client=client, partition_rows=50, progress=False)
         workers = set(client.scheduler_info()["workers"])

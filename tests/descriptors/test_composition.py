@@ -37,12 +37,22 @@ def test_issue_example_and_nesting():
     assert parse_formula("Fe0O2") == {"O": 2.0}  # zero amounts are absent, as in pymatgen
 
 
-@pytest.mark.parametrize("bad, words", [
-    ("Xx2O", "unknown element 'Xx'"), ("", "empty"), ("   ", "empty"), ("Fe(O2", "unclosed"),
-    ("FeO)2", "unbalanced"), ("2Fe", "without an element"), ("Fe2O3!", "unexpected character"),
-    ("fe2o3", "unexpected character"), ("Fe0", "no element with a positive amount"), ("()", "empty brackets"),
-    ("Fe(O]", "unbalanced"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("Xx2O", "unknown element 'Xx'"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("Fe(O2", "unclosed"),
+        ("FeO)2", "unbalanced"),
+        ("2Fe", "without an element"),
+        ("Fe2O3!", "unexpected character"),
+        ("fe2o3", "unexpected character"),
+        ("Fe0", "no element with a positive amount"),
+        ("()", "empty brackets"),
+        ("Fe(O]", "unbalanced"),
+    ],
+)
 def test_bad_formulas_raise_with_reason(bad, words):
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
         parse_formula(bad)
@@ -60,7 +70,7 @@ def test_amount_matrix_parses_distinct_formulas_once(mp_formulas):
     assert am.amounts.shape == (n_distinct, len(SYMBOLS))
     assert (am.row_to_distinct[:-3] >= 0).all() and am.row_to_distinct[-3] == -1 and am.row_to_distinct[-1] == -1
     assert am.reasons[-3].startswith("unknown element") and am.reasons[-1] == "empty formula"
-    assert np.array_equal(am.row_to_distinct[:100], am.row_to_distinct[len(mp_formulas):len(mp_formulas) + 100])
+    assert np.array_equal(am.row_to_distinct[:100], am.row_to_distinct[len(mp_formulas) : len(mp_formulas) + 100])
     fe2o3 = am.amounts[am.row_to_distinct[-2]].toarray()[0]
     assert fe2o3[25] == 2.0 and fe2o3[7] == 3.0 and fe2o3.sum() == 5.0
 

@@ -38,9 +38,14 @@ json.dump({"path": path, "tasks": asyncio.run(names())}, open(out, "w"))
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MATLIB_"))}
     home = tmp_path / "prefect"
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
-               PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-               PYTHONPATH=str(REPO), MATLIB_HOME=str(tmp_path / "home"))
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false",
+        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        PYTHONPATH=str(REPO),
+        MATLIB_HOME=str(tmp_path / "home"),
+    )
     return env
 
 
@@ -50,8 +55,14 @@ def test_flow_runs_one_task_per_batch(tmp_path, mp_records):
     rec.loc[0, "input"] = "Zz2O"  # cannot happen after the data room's validation; here it proves quarantine
     ds = commit_version(store, "mp_e", rec, "test")
     out = tmp_path / "out.json"
-    cp = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(store.root), str(out)], cwd=REPO,
-                        env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    cp = subprocess.run(
+        [sys.executable, "-c", FLOW_SCRIPT, str(store.root), str(out)],
+        cwd=REPO,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert cp.returncode == 0, cp.stderr[-3000:]
     res = json.loads(out.read_text())
     path = Path(res["path"])
@@ -70,17 +81,32 @@ def test_cli_build_and_ls(tmp_path, mp_records):
     commit_version(store, "mp_e", mp_records.head(300), "test")
     env = _env(tmp_path)
     cmd = [sys.executable, "-c", "from matlib.cli import main; main()"]
-    cp = subprocess.run(cmd + ["descriptors", "build", "--dataset", "mp_e", "--descriptor", "xenonpy"],
-                        env=env, capture_output=True, text=True, timeout=300)
+    cp = subprocess.run(
+        cmd + ["descriptors", "build", "--dataset", "mp_e", "--descriptor", "xenonpy"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cp.returncode == 0, cp.stderr
     assert "rows=300 computed=300 reused=0 failed=0" in cp.stdout
-    again = subprocess.run(cmd + ["descriptors", "build", "--dataset", "mp_e", "--descriptor", "xenonpy"],
-                           env=env, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        cmd + ["descriptors", "build", "--dataset", "mp_e", "--descriptor", "xenonpy"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.stdout == cp.stdout and "computed=300" in again.stdout  # cached: the same table
     assert "xenonpy mp_e@" in cp.stderr and "xenonpy mp_e@" not in again.stderr  # progress bar only when computing
     ls = subprocess.run(cmd + ["descriptors", "ls"], env=env, capture_output=True, text=True, timeout=300)
     assert ls.returncode == 0 and "rdkit2d" in ls.stdout and "mp_e@" in ls.stdout
-    bad = subprocess.run(cmd + ["descriptors", "build", "--dataset", "mp_e", "--descriptor", "soap"],
-                         env=env, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        cmd + ["descriptors", "build", "--dataset", "mp_e", "--descriptor", "soap"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 1 and bad.stderr.startswith("error: unknown descriptor 'soap'")
     assert len(bad.stderr.strip().splitlines()) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from rdkit import Chem
@@ -48,8 +47,18 @@ def test_maccs_and_rdkit2d_match_rdkit(qm9_smiles):
 
 
 def test_charged_and_odd_smiles():
-    smiles = ["[NH4+]", "[O-]C(=O)C", "[Na+].[Cl-]", "C[N+](C)(C)C", "c1ccccc1", "C1CC", "c1cccc1",
-              "not a smiles", "", "[2H]OC"]
+    smiles = [
+        "[NH4+]",
+        "[O-]C(=O)C",
+        "[Na+].[Cl-]",
+        "C[N+](C)(C)C",
+        "c1ccccc1",
+        "C1CC",
+        "c1cccc1",
+        "not a smiles",
+        "",
+        "[2H]OC",
+    ]
     for name in ("morgan", "maccs", "rdkit2d"):
         res = get_featurizer(name).featurize(smiles)
         # RDKit's BCUT2D descriptors are NaN for a salt of single ions: that row is a failure with a reason

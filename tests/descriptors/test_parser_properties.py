@@ -14,14 +14,46 @@ from matlib.descriptors.composition import amount_matrix, parse_formula
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Formula-like text: element symbols, digits, brackets, separators and any other character, mixed.
-FORMULA_PIECES = st.one_of(st.sampled_from(["Fe", "O", "Na", "Cl", "H", "Xx", "Uuo", "2", "0.5", ".3", "1e3", "(",
-                                            ")", "[", "]", "{", "}", " ", "\n", "\r", "\t", "\x00", "-", "+",
-                                            "é", "\u2028"]),
-                           st.text(max_size=3))
+FORMULA_PIECES = st.one_of(
+    st.sampled_from(
+        [
+            "Fe",
+            "O",
+            "Na",
+            "Cl",
+            "H",
+            "Xx",
+            "Uuo",
+            "2",
+            "0.5",
+            ".3",
+            "1e3",
+            "(",
+            ")",
+            "[",
+            "]",
+            "{",
+            "}",
+            " ",
+            "\n",
+            "\r",
+            "\t",
+            "\x00",
+            "-",
+            "+",
+            "é",
+            "\u2028",
+        ]
+    ),
+    st.text(max_size=3),
+)
 FORMULAS = st.lists(st.lists(FORMULA_PIECES, max_size=8).map("".join), max_size=12)
-SMILES_PIECES = st.one_of(st.sampled_from(["C", "c1ccccc1", "O", "N", "(", ")", "=", "#", "*", "[Se]", "1", " ",
-                                           "\n", "Cl", "[nH]", "@", "/", "\\"]),
-                          st.text(max_size=2))
+SMILES_PIECES = st.one_of(
+    st.sampled_from(
+        ["C", "c1ccccc1", "O", "N", "(", ")", "=", "#", "*", "[Se]", "1", " ", "\n", "Cl", "[nH]", "@", "/", "\\"]
+    ),
+    st.text(max_size=2),
+)
 SMILES = st.lists(st.lists(SMILES_PIECES, max_size=8).map("".join), max_size=8)
 
 

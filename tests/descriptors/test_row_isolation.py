@@ -13,10 +13,43 @@ import pytest
 from matlib.descriptors import get_featurizer
 from matlib.descriptors.spec import list_descriptors
 
-HOSTILE_FORMULAS = ["NaCl", "Fe\nO", "MgO", "Al2O3", "SiO2", "", "Fe\n\nO\nNaCl", "\n", "Ca\n", "Ti\r\nO2",
-                    "Fe1e400", "Fe99999999999999999", "<script>", None, 5, float("nan"), "K2O", "Fe2O3"]
-HOSTILE_SMILES = ["CCO", "C\nO", "C C", "c1ccccc1", "", "\n", "CCO\n", "N\x00C", "C1CC((", None, 5, float("nan"),
-                  "*CC(*)c1ccccc1", "O=C(O)c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O"]
+HOSTILE_FORMULAS = [
+    "NaCl",
+    "Fe\nO",
+    "MgO",
+    "Al2O3",
+    "SiO2",
+    "",
+    "Fe\n\nO\nNaCl",
+    "\n",
+    "Ca\n",
+    "Ti\r\nO2",
+    "Fe1e400",
+    "Fe99999999999999999",
+    "<script>",
+    None,
+    5,
+    float("nan"),
+    "K2O",
+    "Fe2O3",
+]
+HOSTILE_SMILES = [
+    "CCO",
+    "C\nO",
+    "C C",
+    "c1ccccc1",
+    "",
+    "\n",
+    "CCO\n",
+    "N\x00C",
+    "C1CC((",
+    None,
+    5,
+    float("nan"),
+    "*CC(*)c1ccccc1",
+    "O=C(O)c1ccccc1",
+    "CC(=O)Oc1ccccc1C(=O)O",
+]
 NAMES = [d["name"] for d in list_descriptors()]
 PARAMS = {"concat": {"parts": [{"name": "rdkit2d"}, {"name": "morgan"}]}}  # descriptors that need parameters
 

@@ -52,7 +52,7 @@ def test_optional_geometric_and_harmonic_means(table):
     a, b = table.loc["Fe", prop], table.loc["O", prop]
     g = feat.feature_names.index(f"gmean:{prop}")
     h = feat.feature_names.index(f"hmean:{prop}")
-    assert res.X[0, g] == pytest.approx(a ** 0.4 * b ** 0.6, rel=1e-6)
+    assert res.X[0, g] == pytest.approx(a**0.4 * b**0.6, rel=1e-6)
     assert res.X[0, h] == pytest.approx(1 / (0.4 / a + 0.6 / b), rel=1e-6)
 
 

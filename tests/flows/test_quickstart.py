@@ -13,11 +13,15 @@ import pandas as pd
 def test_quickstart_end_to_end(tmp_path: Path) -> None:
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)  # ephemeral mode, as on a fresh machine
-    env.update({"MATLIB_HOME": str(tmp_path / "store"), "PREFECT_HOME": str(tmp_path / "prefect"),
-                "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {"MATLIB_HOME": str(tmp_path / "store"), "PREFECT_HOME": str(tmp_path / "prefect"), "PYTHONUNBUFFERED": "1"}
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "matlib.cli", "quickstart", "--models-per-property", "3", "--epochs", "15"],
-        capture_output=True, text=True, env=env, timeout=900,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
@@ -34,8 +38,14 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
     lib = store / "library" / "quickstart"
     catalog = pd.read_parquet(lib / "catalog.parquet")
     assert len(catalog) == 18 and catalog["model_id"].is_unique
-    assert set(catalog["property"]) == {"HOMO_LUMO_gap_au", "Polarizability_bohr3", "Heatcapacity_Cv_cal_mol_K",
-                                        "Dipole_debye", "e_form_eV_per_atom", "band_gap_eV"}
+    assert set(catalog["property"]) == {
+        "HOMO_LUMO_gap_au",
+        "Polarizability_bohr3",
+        "Heatcapacity_Cv_cal_mol_K",
+        "Dipole_debye",
+        "e_form_eV_per_atom",
+        "band_gap_eV",
+    }
     assert list(lib.glob("shards/*.safetensors"))
     assert not list(store.rglob("*.pkl")) and not list(store.rglob("*.pickle"))
     # 4. ranking printed next to the direct baselines, ranking table written

@@ -43,11 +43,13 @@ def test_max_neighbors_and_second_shell(nacl):
 
 
 def test_optimade_and_pymatgen_json_give_the_same_graph(nacl):
-    optimade = {"lattice_vectors": nacl.lattice.matrix.tolist(),
-                "cartesian_site_positions": nacl.cart_coords.tolist(),
-                "species_at_sites": [s.specie.symbol for s in nacl],
-                "species": [{"name": e, "chemical_symbols": [e], "concentration": [1.0]} for e in ("Na", "Cl")],
-                "dimension_types": [1, 1, 1]}
+    optimade = {
+        "lattice_vectors": nacl.lattice.matrix.tolist(),
+        "cartesian_site_positions": nacl.cart_coords.tolist(),
+        "species_at_sites": [s.specie.symbol for s in nacl],
+        "species": [{"name": e, "chemical_symbols": [e], "concentration": [1.0]} for e in ("Na", "Cl")],
+        "dimension_types": [1, 1, 1],
+    }
     a = structure_to_graph(json.dumps(optimade), 3.5)
     b = structure_to_graph(json.dumps(nacl.as_dict()), 3.5)
     np.testing.assert_array_equal(a.x, b.x)
@@ -62,7 +64,7 @@ def test_optimade_and_pymatgen_json_give_the_same_graph(nacl):
 
 def test_crystalgraph_spec_expands_distances_on_gaussians(nacl):
     spec = GraphSpec("crystalgraph", {"cutoff": 3.5})
-    gs, ok, reasons = spec.featurize([json.dumps(nacl.as_dict()), "", "{\"x\": 1}"])
+    gs, ok, reasons = spec.featurize([json.dumps(nacl.as_dict()), "", '{"x": 1}'])
     assert ok.tolist() == [True, False, False] and reasons[1] == "no structure"
     assert gs.n_node_features == N_ELEMENTS and gs.n_edge_features == 18  # 0..3.5 every 0.2 -> 18 centres
     b = gs.batch([0])

@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matlib.graphs.molecular import (ATOM_FEATURE_NAMES, ATOM_SYMBOLS, BOND_FEATURE_NAMES, N_ATOM_FEATURES,
-                                     N_BOND_FEATURES, smiles_to_graph)
+from matlib.graphs.molecular import (
+    ATOM_FEATURE_NAMES,
+    ATOM_SYMBOLS,
+    BOND_FEATURE_NAMES,
+    N_ATOM_FEATURES,
+    N_BOND_FEATURES,
+    smiles_to_graph,
+)
 
 
 def on(row: np.ndarray, names=ATOM_FEATURE_NAMES) -> dict[str, float]:
@@ -22,19 +28,36 @@ def test_layout_is_the_canonical_74_and_12():
     assert ATOM_FEATURE_NAMES.index("implicit_valence_0") == 54
     assert ATOM_FEATURE_NAMES.index("formal_charge") == 61
     assert ATOM_FEATURE_NAMES.index("radical_electrons") == 62
-    assert ATOM_FEATURE_NAMES[63:68] == ["hybridization_SP", "hybridization_SP2", "hybridization_SP3",
-                                         "hybridization_SP3D", "hybridization_SP3D2"]
+    assert ATOM_FEATURE_NAMES[63:68] == [
+        "hybridization_SP",
+        "hybridization_SP2",
+        "hybridization_SP3",
+        "hybridization_SP3D",
+        "hybridization_SP3D2",
+    ]
     assert ATOM_FEATURE_NAMES[68] == "aromatic" and ATOM_FEATURE_NAMES[69:] == [f"total_h_{i}" for i in range(5)]
-    assert BOND_FEATURE_NAMES[:6] == ["bond_single", "bond_double", "bond_triple", "bond_aromatic", "conjugated",
-                                      "in_ring"]
+    assert BOND_FEATURE_NAMES[:6] == [
+        "bond_single",
+        "bond_double",
+        "bond_triple",
+        "bond_aromatic",
+        "conjugated",
+        "in_ring",
+    ]
 
 
 def test_ammonium_is_a_charged_sp3_nitrogen_with_four_h():
     g = smiles_to_graph("[NH4+]")
     assert g.x.shape == (1, 74) and g.n_edges == 0
     # N, no heavy neighbours, the 4 H written in the bracket are explicit (implicit valence 0), charge +1, sp3
-    assert on(g.x[0]) == {"type_N": 1, "degree_0": 1, "implicit_valence_0": 1, "formal_charge": 1.0,
-                          "hybridization_SP3": 1, "total_h_4": 1}
+    assert on(g.x[0]) == {
+        "type_N": 1,
+        "degree_0": 1,
+        "implicit_valence_0": 1,
+        "formal_charge": 1.0,
+        "hybridization_SP3": 1,
+        "total_h_4": 1,
+    }
 
 
 def test_acetate_oxygen_carries_minus_one():
@@ -49,11 +72,23 @@ def test_pyridine_ring_is_aromatic():
     assert g.x.shape == (6, 74)
     carbon, nitrogen = on(g.x[0]), on(g.x[3])
     # aromatic CH: two ring neighbours, one implicit H, sp2
-    assert carbon == {"type_C": 1, "degree_2": 1, "implicit_valence_1": 1, "hybridization_SP2": 1, "aromatic": 1,
-                      "total_h_1": 1}
+    assert carbon == {
+        "type_C": 1,
+        "degree_2": 1,
+        "implicit_valence_1": 1,
+        "hybridization_SP2": 1,
+        "aromatic": 1,
+        "total_h_1": 1,
+    }
     # pyridine N: two ring neighbours, no H, sp2, aromatic
-    assert nitrogen == {"type_N": 1, "degree_2": 1, "implicit_valence_0": 1, "hybridization_SP2": 1, "aromatic": 1,
-                        "total_h_0": 1}
+    assert nitrogen == {
+        "type_N": 1,
+        "degree_2": 1,
+        "implicit_valence_0": 1,
+        "hybridization_SP2": 1,
+        "aromatic": 1,
+        "total_h_0": 1,
+    }
     # 6 ring bonds -> 12 directed edges, each aromatic, conjugated, in a ring, no stereo
     assert g.edge_index.shape == (2, 12)
     for row in g.edge_attr:

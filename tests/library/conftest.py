@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.fixtures import TEST_DATA
 
+from tests.fixtures import TEST_DATA
 
 
 def small_config(name: str, models: int = 24, sample_rows: int = 400, **extra) -> dict:
@@ -18,15 +18,22 @@ def small_config(name: str, models: int = 24, sample_rows: int = 400, **extra) -
         "family_size": 8,
         "architecture": {"n_layers": [1, 3], "max_width": 24},
         "training": {"epochs": 3, "batch_size": 64, "patience": 3},
-        "groups": [{
-            "dataset": "mp_dielectric",
-            "import": {"file": str(TEST_DATA / "mp" / "matbench_dielectric.csv"), "input_column": "formula",
-                       "target_columns": ["target"], "kind": "composition", "sample_rows": sample_rows},
-            "descriptors": ["magpie"],
-            "properties": ["target"],
-            "property_names": {"target": "refractive_index"},
-            "models_per_property": models,
-        }],
+        "groups": [
+            {
+                "dataset": "mp_dielectric",
+                "import": {
+                    "file": str(TEST_DATA / "mp" / "matbench_dielectric.csv"),
+                    "input_column": "formula",
+                    "target_columns": ["target"],
+                    "kind": "composition",
+                    "sample_rows": sample_rows,
+                },
+                "descriptors": ["magpie"],
+                "properties": ["target"],
+                "property_names": {"target": "refractive_index"},
+                "models_per_property": models,
+            }
+        ],
     }
     cfg.update(extra)
     return cfg

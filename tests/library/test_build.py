@@ -41,13 +41,19 @@ def test_families_share_a_bucket(built_library):
 
 def test_config_errors_are_one_line(tmp_path, make_config):
     with pytest.raises(ValidationError, match="unknown keys \\['colour'\\]"):
-        load_config({"name": "x", "groups": [{"dataset": "d", "descriptors": "magpie", "properties": "p"}],
-                     "colour": 1})
+        load_config(
+            {"name": "x", "groups": [{"dataset": "d", "descriptors": "magpie", "properties": "p"}], "colour": 1}
+        )
     with pytest.raises(ValidationError, match="missing required key 'properties'"):
         load_config({"name": "x", "groups": [{"dataset": "d", "descriptors": "magpie"}]})
     with pytest.raises(ValidationError, match="training config: unknown keys \\['epoch'\\]"):
-        load_config({"name": "x", "training": {"epoch": 3}, "groups": [{"dataset": "d", "descriptors": "magpie",
-                                                                         "properties": "p"}]})
+        load_config(
+            {
+                "name": "x",
+                "training": {"epoch": 3},
+                "groups": [{"dataset": "d", "descriptors": "magpie", "properties": "p"}],
+            }
+        )
     bad = make_config("bad")
     bad["groups"][0]["properties"] = ["band_gap"]
     with pytest.raises(ValidationError, match="has no property 'band_gap'"):

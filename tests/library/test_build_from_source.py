@@ -14,11 +14,21 @@ from tests.fixtures.http_server import FAST, FixtureServer
 def _config(url: str) -> dict:
     """Six tiny models on OQMD band gaps crawled from the loopback server's OQMD REST API."""
     return {
-        "name": "crawled", "seed": 0, "shard_size": 3, "family_size": 3,
+        "name": "crawled",
+        "seed": 0,
+        "shard_size": 3,
+        "family_size": 3,
         "architecture": {"n_layers": [1, 2], "max_width": 16},
         "training": {"epochs": 2, "batch_size": 16, "patience": 2},
-        "groups": [{"dataset": "oqmd", "refresh": {"url": url, "page_size": 16, **FAST},
-                    "descriptors": ["magpie"], "properties": ["band_gap"], "models_per_property": 6}],
+        "groups": [
+            {
+                "dataset": "oqmd",
+                "refresh": {"url": url, "page_size": 16, **FAST},
+                "descriptors": ["magpie"],
+                "properties": ["band_gap"],
+                "models_per_property": 6,
+            }
+        ],
     }
 
 

@@ -46,7 +46,7 @@ def test_bundle_is_content_addressed_and_complete(built_library, bundle, tmp_pat
     assert {"manifest.json", "catalog.parquet"} <= paths
     assert {f"shards/{s}.safetensors" for s in Library(lib).manifest["shards"]} <= paths
     assert meta["datasets"] == Library(lib).manifest["datasets"] and set(meta["licences"]) == set(meta["datasets"])
-    assert pack_library(lib, tmp_path) .name == bundle.name  # same library, same version
+    assert pack_library(lib, tmp_path).name == bundle.name  # same library, same version
 
 
 def test_pull_over_http_then_fit_ranks_as_the_local_library(built_library, bundle, tmp_path):
@@ -55,8 +55,10 @@ def test_pull_over_http_then_fit_ranks_as_the_local_library(built_library, bundl
     inputs, y = _target()
     with FileServer(bundle) as server:
         pulled = resolve_library(store, server.url)  # a URL: pulled into the store once
-        assert resolve_library(store, server.url) == pulled and len(server.requests) == 1 + len(
-            json.loads((bundle / BUNDLE_FILE).read_text())["files"]) + 1
+        assert (
+            resolve_library(store, server.url) == pulled
+            and len(server.requests) == 1 + len(json.loads((bundle / BUNDLE_FILE).read_text())["files"]) + 1
+        )
     assert pulled.parent == pulled_root(store) and Library(pulled).verify() == len(Library(lib).manifest["shards"])
     assert resolve_library(store, Library(lib).name) == pulled  # by the pulled bundle's name, offline
     local = fit_transfer(lib, inputs, y, tmp_path / "local", **FIT)

@@ -73,8 +73,9 @@ class _FullDisk:
         return f
 
 
-@pytest.mark.parametrize("when", ["/data/", "/shards/", "/parts/", "/sources/", "/full-disk/.catalog.parquet",
-                                  "/full-disk/.manifest.json"])
+@pytest.mark.parametrize(
+    "when", ["/data/", "/shards/", "/parts/", "/sources/", "/full-disk/.catalog.parquet", "/full-disk/.manifest.json"]
+)
 def test_full_disk_during_build_is_a_clear_error_then_a_resume_completes(make_config, tmp_path, monkeypatch, when):
     store = Store(tmp_path / "store")
     cfg = _config(make_config, "full-disk")
@@ -92,8 +93,9 @@ def test_full_disk_during_build_is_a_clear_error_then_a_resume_completes(make_co
     _assert_complete(store, cfg, build_library(store, cfg))
 
 
-def test_full_disk_while_rebuilding_a_complete_library_takes_its_manifest_away(built_library, make_config, tmp_path,
-                                                                               monkeypatch):
+def test_full_disk_while_rebuilding_a_complete_library_takes_its_manifest_away(
+    built_library, make_config, tmp_path, monkeypatch
+):
     """Finalising again over a complete library: the old manifest goes first, so a failure never leaves an old
     manifest describing a new catalog."""
     root = Path(shutil.copytree(built_library[0], tmp_path / "store"))
@@ -149,8 +151,18 @@ def test_shard_corrupted_between_build_and_fit_is_refused(built_library, tmp_pat
     path.write_bytes(bytes(data))
     formulas = ["NaCl", "MgO", "Al2O3", "SiO2", "TiO2", "ZnO", "GaAs", "CdS", "KCl", "LiF"]
     with pytest.raises(IntegrityError) as err:
-        fit_transfer(lib_dir, formulas, [1.54, 1.74, 1.77, 1.46, 2.6, 2.0, 3.9, 2.5, 1.49, 1.39], tmp_path / "run",
-                     top_k=1, repeats=1, folds=2, max_overlap=1.0, learners=("ridge",), direct_learners=("ridge",))
+        fit_transfer(
+            lib_dir,
+            formulas,
+            [1.54, 1.74, 1.77, 1.46, 2.6, 2.0, 3.9, 2.5, 1.49, 1.39],
+            tmp_path / "run",
+            top_k=1,
+            repeats=1,
+            folds=2,
+            max_overlap=1.0,
+            learners=("ridge",),
+            direct_learners=("ridge",),
+        )
     assert victim in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "run").exists()  # no run folder that looks finished
     path.unlink()  # a lost shard: also a clear error
@@ -181,8 +193,11 @@ def test_killed_worker_during_build_ends_complete(make_config, tmp_path):
     cfg["training"] = {**cfg["training"], "epochs": 30, "patience": 30}
     lib_dir = store.library(cfg["name"])
     result: dict = {}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
+
         def build() -> None:
             try:
                 result["path"] = build_library(store, cfg, client=client)

@@ -41,17 +41,42 @@ def _config(tmp_path: Path) -> Path:
     """2,000 tiny models: 1,000 each on real MP refractive indices and AFLOW Debye temperatures (Magpie)."""
     tiny = {"architecture": {"n_layers": [1, 2], "max_width": 8, "width_fraction": [0.02, 0.06]}}
     cfg = {
-        "name": "kill-test", "seed": 1, "shard_size": 50, "family_size": 50,
+        "name": "kill-test",
+        "seed": 1,
+        "shard_size": 50,
+        "family_size": 50,
         "training": {"epochs": 12, "batch_size": 64, "patience": 12},
         "groups": [
-            {"dataset": "mp_dielectric", "descriptors": ["magpie"], "properties": ["target"],
-             "property_names": {"target": "refractive_index"}, "models_per_property": 1000, **tiny,
-             "import": {"file": str(TEST_DATA / "mp" / "matbench_dielectric.csv"), "input_column": "formula",
-                        "target_columns": ["target"], "kind": "composition", "sample_rows": 400}},
-            {"dataset": "aflow_debye", "descriptors": ["magpie"], "properties": ["target"],
-             "property_names": {"target": "debye_temperature"}, "models_per_property": 1000, **tiny,
-             "import": {"file": str(TEST_DATA / "aflow" / "ael_debye_temperature.csv"), "input_column": "formula",
-                        "target_columns": ["target"], "kind": "composition", "sample_rows": 400}},
+            {
+                "dataset": "mp_dielectric",
+                "descriptors": ["magpie"],
+                "properties": ["target"],
+                "property_names": {"target": "refractive_index"},
+                "models_per_property": 1000,
+                **tiny,
+                "import": {
+                    "file": str(TEST_DATA / "mp" / "matbench_dielectric.csv"),
+                    "input_column": "formula",
+                    "target_columns": ["target"],
+                    "kind": "composition",
+                    "sample_rows": 400,
+                },
+            },
+            {
+                "dataset": "aflow_debye",
+                "descriptors": ["magpie"],
+                "properties": ["target"],
+                "property_names": {"target": "debye_temperature"},
+                "models_per_property": 1000,
+                **tiny,
+                "import": {
+                    "file": str(TEST_DATA / "aflow" / "ael_debye_temperature.csv"),
+                    "input_column": "formula",
+                    "target_columns": ["target"],
+                    "kind": "composition",
+                    "sample_rows": 400,
+                },
+            },
         ],
     }
     path = tmp_path / "library.yaml"
@@ -62,9 +87,15 @@ def _config(tmp_path: Path) -> Path:
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MATLIB_"))}
     home = tmp_path / "prefect"
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180", PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-               PYTHONPATH=str(REPO), MATLIB_HOME=str(tmp_path / "store"))
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        PYTHONPATH=str(REPO),
+        MATLIB_HOME=str(tmp_path / "store"),
+    )
     return env
 
 
@@ -89,12 +120,27 @@ def test_flow_survives_a_killed_worker_and_stores_every_model_once(tmp_path):
 
     config = _config(tmp_path)
     out = tmp_path / "out.json"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
         pids_before = set(client.run(os.getpid).values())
-        proc = subprocess.Popen([sys.executable, "-c", FLOW_SCRIPT, str(config), cluster.scheduler_address,
-                                 str(tmp_path / "store"), str(out)], cwd=REPO, env=_env(tmp_path),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                FLOW_SCRIPT,
+                str(config),
+                cluster.scheduler_address,
+                str(tmp_path / "store"),
+                str(out),
+            ],
+            cwd=REPO,
+            env=_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         killed = _kill_a_busy_worker(client, tmp_path / "store" / "library" / "kill-test" / "parts", proc)
         log, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, log[-4000:]
@@ -119,9 +165,22 @@ def test_flow_survives_a_killed_worker_and_stores_every_model_once(tmp_path):
     # a rerun through the flow skips every finished shard and changes nothing
     before = {p.name: p.stat().st_mtime_ns for p in (lib.path / "shards").glob("*")}
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
-        cp = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(config), cluster.scheduler_address,
-                             str(tmp_path / "store"), str(out)], cwd=REPO, env=_env(tmp_path),
-                            capture_output=True, text=True, timeout=600)
+        cp = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                FLOW_SCRIPT,
+                str(config),
+                cluster.scheduler_address,
+                str(tmp_path / "store"),
+                str(out),
+            ],
+            cwd=REPO,
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert cp.returncode == 0, cp.stderr[-4000:]
     assert {p.name: p.stat().st_mtime_ns for p in (lib.path / "shards").glob("*")} == before
     pd.testing.assert_frame_equal(Library(res["path"]).catalog, cat)

@@ -13,21 +13,39 @@ from matlib.errors import ValidationError
 
 def gnn_config(samples_dir, name: str = "g", multi_task: bool = False) -> dict:
     """A tiny library: MLPs on rdkit2d and GNNs on graphs of 300 shipped QM9 molecules."""
-    imp = {"file": str(samples_dir / "qm9_sample.csv"), "input_column": "smiles",
-           "target_columns": ["Heatcapacity_Cv_cal_mol_K", "Polarizability_bohr3"], "kind": "molecule",
-           "sample_rows": 300}
+    imp = {
+        "file": str(samples_dir / "qm9_sample.csv"),
+        "input_column": "smiles",
+        "target_columns": ["Heatcapacity_Cv_cal_mol_K", "Polarizability_bohr3"],
+        "kind": "molecule",
+        "sample_rows": 300,
+    }
     return {
-        "name": name, "seed": 0, "shard_size": 4, "family_size": 4,
+        "name": name,
+        "seed": 0,
+        "shard_size": 4,
+        "family_size": 4,
         "architecture": {"n_layers": [1, 2], "max_width": 16},
         "training": {"epochs": 2, "batch_size": 64, "patience": 2},
         "groups": [
-            {"dataset": "qm9s", "import": imp, "descriptors": ["rdkit2d"], "properties": ["Polarizability_bohr3"],
-             "models_per_property": 4},
-            {"model": "gnn", "dataset": "qm9s", "import": imp,
-             "properties": ["Heatcapacity_Cv_cal_mol_K", "Polarizability_bohr3"], "multi_task": multi_task,
-             "models_per_property": 6, "family_size": 3,
-             "architecture": {"depth": [1, 3], "width": [16], "decoder_width": [8, 16]},
-             "training": {"epochs": 3, "batch_size": 32, "patience": 3}},
+            {
+                "dataset": "qm9s",
+                "import": imp,
+                "descriptors": ["rdkit2d"],
+                "properties": ["Polarizability_bohr3"],
+                "models_per_property": 4,
+            },
+            {
+                "model": "gnn",
+                "dataset": "qm9s",
+                "import": imp,
+                "properties": ["Heatcapacity_Cv_cal_mol_K", "Polarizability_bohr3"],
+                "multi_task": multi_task,
+                "models_per_property": 6,
+                "family_size": 3,
+                "architecture": {"depth": [1, 3], "width": [16], "decoder_width": [8, 16]},
+                "training": {"epochs": 3, "batch_size": 32, "patience": 3},
+            },
         ],
     }
 

@@ -34,8 +34,12 @@ def _one_line(exc: BaseException) -> str:
 
 def _matlib(*args: str) -> subprocess.CompletedProcess:
     """The real CLI entry point in a subprocess."""
-    return subprocess.run([sys.executable, "-c", "from matlib.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", "from matlib.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _swap_rows(lib: Path) -> tuple[str, str, str]:
@@ -70,7 +74,7 @@ def test_remapped_catalog_row_is_refused(copy):
     """Probe: remapping `row` in catalog.parquet made fit use another model's weights with exit 0."""
     _swap_rows(copy)
     with pytest.raises(IntegrityError) as err:
-        Library(copy).catalog
+        _ = Library(copy).catalog
     assert "catalog.parquet was modified or corrupted" in _one_line(err.value)
 
 
@@ -89,11 +93,34 @@ def test_remapped_catalog_fails_transfer_fit_in_one_line(built_library, tmp_path
     lib = Path(shutil.copytree(built_library[1], tmp_path / "lib"))
     _swap_rows(lib)
     train = tmp_path / "t.csv"
-    pd.DataFrame({"formula": ["NaCl", "MgO", "Al2O3", "SiO2", "TiO2", "ZnO", "GaAs", "CdS", "KCl", "LiF"],
-                  "n": [1.54, 1.74, 1.77, 1.46, 2.6, 2.0, 3.9, 2.5, 1.49, 1.39]}).to_csv(train, index=False)
-    r = _matlib("transfer", "fit", "--library", str(lib), "--train", str(train), "--input-column", "formula",
-                "--target-column", "n", "--out", str(tmp_path / "run"), "--top-k", "1", "--repeats", "1",
-                "--folds", "2", "--max-overlap", "1")
+    pd.DataFrame(
+        {
+            "formula": ["NaCl", "MgO", "Al2O3", "SiO2", "TiO2", "ZnO", "GaAs", "CdS", "KCl", "LiF"],
+            "n": [1.54, 1.74, 1.77, 1.46, 2.6, 2.0, 3.9, 2.5, 1.49, 1.39],
+        }
+    ).to_csv(train, index=False)
+    r = _matlib(
+        "transfer",
+        "fit",
+        "--library",
+        str(lib),
+        "--train",
+        str(train),
+        "--input-column",
+        "formula",
+        "--target-column",
+        "n",
+        "--out",
+        str(tmp_path / "run"),
+        "--top-k",
+        "1",
+        "--repeats",
+        "1",
+        "--folds",
+        "2",
+        "--max-overlap",
+        "1",
+    )
     assert r.returncode == 1 and r.stderr.strip().count("\n") == 0, r.stderr
     assert "catalog.parquet" in r.stderr
 
@@ -107,7 +134,7 @@ def test_catalog_row_outside_the_shard_is_one_line(copy, row):
     cat.to_parquet(copy / "catalog.parquet", index=False)
     _fix_manifest(copy)
     with pytest.raises(IntegrityError) as err:
-        Library(copy).catalog
+        _ = Library(copy).catalog
     assert f"row {row} is outside" in _one_line(err.value)
 
 
@@ -132,7 +159,7 @@ def test_library_of_an_older_matlib_is_refused_in_one_line(copy):
     del m["catalog"]
     (copy / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(IntegrityError) as err:
-        Library(copy).catalog
+        _ = Library(copy).catalog
     assert "does not cover catalog.parquet" in _one_line(err.value) and "rebuild" in str(err.value)
 
 

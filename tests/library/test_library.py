@@ -56,7 +56,7 @@ def test_load_model_matches_stacked_shard_and_hidden_features(built_library):
                 for layer, f in enumerate(model.hidden_features(x)):
                     assert feats[layer].shape[:2] == (len(shard), 50)
                     assert torch.allclose(f, feats[layer][m, :, : f.shape[1]], atol=1e-5)
-                    assert torch.all(feats[layer][m, :, f.shape[1]:] == 0)  # padding is exactly zero
+                    assert torch.all(feats[layer][m, :, f.shape[1] :] == 0)  # padding is exactly zero
 
 
 def test_loaded_model_reproduces_catalog_metrics(built_library):

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
-from tests.fixtures import TEST_DATA
 
+from tests.fixtures import TEST_DATA
 
 
 def magpie_slice(n: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(X, y): Magpie features and log refractive index of n real MP compositions."""
     from matlib.descriptors import get_featurizer
 
-    df = pd.read_csv(TEST_DATA / "mp" / "matbench_dielectric.csv").iloc[offset:offset + n]
+    df = pd.read_csv(TEST_DATA / "mp" / "matbench_dielectric.csv").iloc[offset : offset + n]
     res = get_featurizer("magpie").featurize(df["formula"].tolist())
     X, y = res.X[res.ok], np.log(df["target"].to_numpy(np.float32)[res.ok])
     return X.astype(np.float32), y.astype(np.float32)

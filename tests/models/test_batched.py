@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from matlib.errors import ValidationError
 import matlib.models.batched as batched
+from matlib.errors import ValidationError
 from matlib.models import TrainConfig, sample_architecture, train_batched, train_single
 from matlib.models.arch import padded_arch
 
@@ -13,8 +13,10 @@ CFG = TrainConfig(epochs=8, batch_size=64, patience=3, lr=2e-3)
 
 
 def _archs(n_in, n, **space):
-    return [sample_architecture(n_in, 100 + s, {"n_layers": [1, 3], "max_width": 64, **space}, family_seed=1)
-            for s in range(n)]
+    return [
+        sample_architecture(n_in, 100 + s, {"n_layers": [1, 3], "max_width": 64, **space}, family_seed=1)
+        for s in range(n)
+    ]
 
 
 def test_batched_matches_reference_within_seed_noise(dielectric_xy):
@@ -64,7 +66,7 @@ def test_padding_is_exact(dielectric_xy, activation, batchnorm):
         assert together.metrics[m]["mae"] == pytest.approx(alone.metrics[0]["mae"], rel=2e-3)
         w = alone.tensors["l0.weight"][0]
         assert torch.allclose(together.tensors["l0.weight"][m][: w.shape[0]], w, atol=1e-3)
-        assert torch.all(together.tensors["l0.weight"][m][w.shape[0]:] == 0)
+        assert torch.all(together.tensors["l0.weight"][m][w.shape[0] :] == 0)
 
 
 @pytest.mark.parametrize("activation", ["silu", "softplus"])  # softplus: masks sliced per chunk too
@@ -102,8 +104,9 @@ def test_diverging_models_are_marked_failed(dielectric_xy):
     X, y = dielectric_xy
     archs = _archs(X.shape[1], 3, dropout=[0.0], batchnorm=[False], activation=["relu"])
     yb = y.copy()
-    res = train_batched(X, yb, archs, [0, 1, 2], TrainConfig(epochs=3, batch_size=64, lr=1e6, diverge_loss=10.0),
-                        device="cpu")
+    res = train_batched(
+        X, yb, archs, [0, 1, 2], TrainConfig(epochs=3, batch_size=64, lr=1e6, diverge_loss=10.0), device="cpu"
+    )
     assert all(m["status"] == "failed" and "diverged" in m["reason"] for m in res.metrics)
     ok = train_batched(X, yb, archs, [0, 1, 2], TrainConfig(epochs=3, batch_size=64), device="cpu")
     assert all(m["status"] == "ok" for m in ok.metrics)

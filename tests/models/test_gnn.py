@@ -25,8 +25,18 @@ def qm9_graphs(samples_dir):
 
 def arch_for(pooling: str, edge: bool = True, depth: int = 2) -> dict:
     """A small fixed GNN arch."""
-    return {"model": "gnn", "n_node": 74, "n_edge": 12, "depth": depth, "width": 16, "pooling": pooling,
-            "decoder": [16, 8], "activation": "silu", "edge_features": edge, "n_out": 1}
+    return {
+        "model": "gnn",
+        "n_node": 74,
+        "n_edge": 12,
+        "depth": depth,
+        "width": 16,
+        "pooling": pooling,
+        "decoder": [16, 8],
+        "activation": "silu",
+        "edge_features": edge,
+        "n_out": 1,
+    }
 
 
 @pytest.mark.parametrize("pooling", ["mean", "sum", "attention"])
@@ -110,8 +120,18 @@ def test_crystal_graphs_train_batched_like_one_at_a_time(real_data):
     gs, ok, _ = GraphSpec("crystalgraph", {"cutoff": 6.0, "max_neighbors": 8}).featurize([json.dumps(d) for d in docs])
     assert ok.all()
     y = np.array([d["nsites"] for d in docs], dtype=np.float64)  # a property of the structure itself
-    arch = {"model": "gnn", "n_node": gs.n_node_features, "n_edge": gs.n_edge_features, "depth": 2, "width": 8,
-            "pooling": "sum", "decoder": [8], "activation": "softplus", "edge_features": True, "n_out": 1}
+    arch = {
+        "model": "gnn",
+        "n_node": gs.n_node_features,
+        "n_edge": gs.n_edge_features,
+        "depth": 2,
+        "width": 8,
+        "pooling": "sum",
+        "decoder": [8],
+        "activation": "softplus",
+        "edge_features": True,
+        "n_out": 1,
+    }
     cfg = GNNTrainConfig(epochs=5, batch_size=4, lr=1e-2, patience=5, val_fraction=0.2, test_fraction=0.2)
     a = train_gnn_batched(gs, y, arch, [1, 2, 3], cfg, split_seed=0)
     b = train_gnn_single(gs, y, arch, [1, 2, 3], cfg, split_seed=0)

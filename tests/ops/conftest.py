@@ -9,14 +9,27 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from tests.fixtures import TEST_DATA
-from tests.ops.opsutil import (BIN, PYTHON, REPO, DaskCluster, PrefectServer, free_port, prefect_env,
-                     start_process, write_library_config, write_slice,
-                     stop_process, tail, wait_port)
+from tests.ops.opsutil import (
+    BIN,
+    PYTHON,
+    REPO,
+    DaskCluster,
+    PrefectServer,
+    free_port,
+    prefect_env,
+    start_process,
+    stop_process,
+    tail,
+    wait_port,
+    write_library_config,
+    write_slice,
+)
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +42,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
     log = home / "server.log"
     proc = start_process(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        server_env, log,
+        server_env,
+        log,
     )
     deadline = time.monotonic() + 180
     healthy = False
@@ -64,9 +78,20 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskClust
     env["DASK_DISTRIBUTED__WORKER__DAEMON"] = "false"
     logs = [tmp_path / "scheduler.log"]
     sched = start_process(
-        [PYTHON, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
-         "--dashboard-address", ":0", "--no-show"],
-        env, logs[0],
+        [
+            PYTHON,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            ":0",
+            "--no-show",
+        ],
+        env,
+        logs[0],
     )
     workers: list[subprocess.Popen] = []
     names = ["ops-worker-a", "ops-worker-b"]
@@ -75,11 +100,29 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskClust
         for name in names:
             log = tmp_path / f"{name}.log"
             logs.append(log)
-            workers.append(start_process(
-                [PYTHON, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads", "1",
-                 "--name", name, "--no-dashboard", "--memory-limit", "2GB", "--local-directory", str(tmp_path / name)],
-                env, log,
-            ))
+            workers.append(
+                start_process(
+                    [
+                        PYTHON,
+                        "-m",
+                        "distributed.cli.dask_worker",
+                        address,
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--name",
+                        name,
+                        "--no-dashboard",
+                        "--memory-limit",
+                        "2GB",
+                        "--local-directory",
+                        str(tmp_path / name),
+                    ],
+                    env,
+                    log,
+                )
+            )
         from distributed import Client
 
         with Client(address, timeout="60s") as client:
@@ -91,8 +134,6 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskClust
         stop_process(sched)
 
 
-
-
 @pytest.fixture(scope="session")
 def tiny_library(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A small real model library (magpie models of MP formation energy) built with matlib, no Prefect."""
@@ -101,8 +142,9 @@ def tiny_library(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     root = tmp_path_factory.mktemp("tiny-library")
     table = write_slice(TEST_DATA / "mp" / "matbench_mp_e_form.csv", root / "e_form.csv", 300, step=11)
-    config = write_library_config(root / "library.yaml", "ops-tiny", table, "formula", "target",
-                                  models=4, shard_size=2, epochs=5, max_rows=300)
+    config = write_library_config(
+        root / "library.yaml", "ops-tiny", table, "formula", "target", models=4, shard_size=2, epochs=5, max_rows=300
+    )
     store = root / "store"
     lib = build_library(Store(store), config)
     return {"store": store, "library": lib, "config": config}

@@ -69,14 +69,22 @@ class PrefectServer:
     repo: Path = REPO
     logs: list[Path] = field(default_factory=list)
 
-    def cli(self, *args: str, timeout: float = 240, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, timeout: float = 240, check: bool = True, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
         """Run `prefect <args>` from the repo root against this server."""
         cp = subprocess.run(
-            [str(BIN / "prefect"), *args], cwd=REPO, env=env or self.env,
-            capture_output=True, text=True, timeout=timeout,
+            [str(BIN / "prefect"), *args],
+            cwd=REPO,
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and cp.returncode != 0:
-            raise AssertionError(f"prefect {' '.join(args)} failed ({cp.returncode}):\n{cp.stdout[-3000:]}\n{cp.stderr[-3000:]}")
+            raise AssertionError(
+                f"prefect {' '.join(args)} failed ({cp.returncode}):\n{cp.stdout[-3000:]}\n{cp.stderr[-3000:]}"
+            )
         return cp
 
     def get(self, path: str) -> httpx.Response:
@@ -143,21 +151,37 @@ def write_slice(src: Path, dst: Path, n: int, step: int = 1) -> Path:
     return dst
 
 
-def write_library_config(path: Path, name: str, table: Path, input_column: str, target: str,
-                         models: int = 4, shard_size: int = 2, epochs: int = 3, max_rows: int = 200) -> Path:
+def write_library_config(
+    path: Path,
+    name: str,
+    table: Path,
+    input_column: str,
+    target: str,
+    models: int = 4,
+    shard_size: int = 2,
+    epochs: int = 3,
+    max_rows: int = 200,
+) -> Path:
     """A small real library-build config (one group: magpie on a composition table) written to path."""
     import yaml
 
     cfg = {
-        "name": name, "seed": 0, "shard_size": shard_size, "family_size": shard_size,
+        "name": name,
+        "seed": 0,
+        "shard_size": shard_size,
+        "family_size": shard_size,
         "architecture": {"n_layers": [1, 2]},
         "training": {"epochs": epochs, "batch_size": 32, "patience": 2},
-        "groups": [{
-            "dataset": f"{name}-data",
-            "import": {"file": str(table), "input_column": input_column, "target_columns": [target]},
-            "descriptors": ["magpie"], "properties": [target],
-            "models_per_property": models, "max_rows": max_rows,
-        }],
+        "groups": [
+            {
+                "dataset": f"{name}-data",
+                "import": {"file": str(table), "input_column": input_column, "target_columns": [target]},
+                "descriptors": ["magpie"],
+                "properties": [target],
+                "models_per_property": models,
+                "max_rows": max_rows,
+            }
+        ],
     }
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

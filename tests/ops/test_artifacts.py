@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from tests.ops.opsutil import PYTHON, REPO
 
 from matlib.errors import MatlibError
 from tasks import artifacts
+from tests.ops.opsutil import PYTHON, REPO
 
 
 def test_artifact_key_is_valid_for_prefect() -> None:
@@ -26,8 +26,10 @@ def test_invalid_key_and_secret_are_refused_before_any_api_call() -> None:
 
 def test_summary_markdown_lists_counts_table_and_links() -> None:
     md = artifacts.summary_markdown(
-        "refresh qm9", {"rows fetched": 120, "rows quarantined": 3},
-        [{"model": "m-1", "r2": 0.91234}], {"report": "/tmp/r/report.md"},
+        "refresh qm9",
+        {"rows fetched": 120, "rows quarantined": 3},
+        [{"model": "m-1", "r2": 0.91234}],
+        {"report": "/tmp/r/report.md"},
     )
     assert "- **rows fetched**: 120" in md and "- **rows quarantined**: 3" in md
     assert "| m-1 | 0.9123 |" in md and "- report: `/tmp/r/report.md`" in md
@@ -51,8 +53,9 @@ report_flow(sys.argv[1])
 def test_flow_publishes_markdown_and_link(prefect_server, tmp_path) -> None:
     report = tmp_path / "report.md"
     report.write_text("# report\n")
-    cp = subprocess.run([PYTHON, "-c", FLOW, str(report)], cwd=REPO, env=prefect_server.env,
-                        capture_output=True, text=True, timeout=180)
+    cp = subprocess.run(
+        [PYTHON, "-c", FLOW, str(report)], cwd=REPO, env=prefect_server.env, capture_output=True, text=True, timeout=180
+    )
     assert cp.returncode == 0, cp.stderr[-3000:]
     found = prefect_server.post("/artifacts/filter", {"artifacts": {"key": {"any_": ["ops-summary", "ops-report"]}}})
     found.raise_for_status()

@@ -6,10 +6,10 @@ import json
 import subprocess
 
 import pytest
-from tests.ops.opsutil import PYTHON, REPO, DaskCluster, free_port, prefect_env
 
 from matlib import cluster
 from matlib.errors import MatlibError
+from tests.ops.opsutil import PYTHON, REPO, DaskCluster, free_port, prefect_env
 
 
 def test_kind_and_spec_follow_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -17,7 +17,10 @@ def test_kind_and_spec_follow_configuration(monkeypatch: pytest.MonkeyPatch) -> 
     assert cluster.cluster_kind() == "local"  # this machine has no GPU
     spec = cluster.cluster_spec(n_workers=2, threads_per_worker=1)
     assert (spec.cluster_class, spec.cluster_kwargs["n_workers"], spec.cluster_kwargs["processes"]) == (
-        "matlib.cluster.local_cluster", 2, True)
+        "matlib.cluster.local_cluster",
+        2,
+        True,
+    )
     monkeypatch.setenv(cluster.ADDRESS_ENV, "10.1.2.3:8786")
     assert cluster.cluster_kind() == "address"
     assert cluster.cluster_spec().address == "tcp://10.1.2.3:8786"
@@ -48,7 +51,8 @@ def test_local_cluster_without_gpu_imports_nothing_gpu_specific(tmp_path) -> Non
         "with dask_client(n_workers=1, threads_per_worker=1) as c:\n"
         "    assert c.submit(sum, [1, 2, 3]).result() == 6\n"
         "    n = len(c.scheduler_info()['workers'])\n"
-        "print(cluster_kind(), n, type(r).__name__, r.cluster_class, 'dask_cuda' in sys.modules, 'cupy' in sys.modules)\n"
+        "print(cluster_kind(), n, type(r).__name__, r.cluster_class,\n"
+        "      'dask_cuda' in sys.modules, 'cupy' in sys.modules)\n"
     )
     env = prefect_env(tmp_path, None)
     cp = subprocess.run([PYTHON, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
@@ -68,8 +72,12 @@ def test_local_cluster_runs_with_its_housekeeping_settings(monkeypatch: pytest.M
         return {k: v.callback_time for k, v in server.periodic_callbacks.items()}
 
     def worker_settings(client) -> tuple[int, tuple[dict, bool]]:  # noqa: ANN001 - a distributed.Client
-        (pid, settings), = client.run(lambda dask_worker: (os.getpid(), (
-            periodic(dask_worker), dask.config.get("distributed.worker.profile.enabled")))).values()
+        ((pid, settings),) = client.run(
+            lambda dask_worker: (
+                os.getpid(),
+                (periodic(dask_worker), dask.config.get("distributed.worker.profile.enabled")),
+            )
+        ).values()
         return pid, settings
 
     monkeypatch.delenv(cluster.ADDRESS_ENV, raising=False)
@@ -77,7 +85,7 @@ def test_local_cluster_runs_with_its_housekeeping_settings(monkeypatch: pytest.M
     with cluster.dask_client(n_workers=1, threads_per_worker=1) as client:
         pid, (worker, profiling) = worker_settings(client)
         scheduler = client.run_on_scheduler(lambda dask_scheduler: periodic(dask_scheduler))
-        nanny, = (periodic(n) for n in client.cluster.workers.values())
+        (nanny,) = (periodic(n) for n in client.cluster.workers.values())
         os.kill(pid, signal.SIGKILL)  # the nanny starts a new worker process: it gets the same settings
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -110,8 +118,14 @@ def test_get_client_uses_existing_scheduler(dask_cluster: DaskCluster, monkeypat
 def test_prefect_flow_fans_out_on_existing_cluster(dask_cluster: DaskCluster, prefect_server, tmp_path) -> None:
     out = tmp_path / "where.json"
     env = dict(prefect_server.env, MATLIB_DASK_ADDRESS=dask_cluster.address)
-    cp = subprocess.run([PYTHON, str(REPO / "tests/ops/ops_flows.py"), "6", str(out)], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=300)
+    cp = subprocess.run(
+        [PYTHON, str(REPO / "tests/ops/ops_flows.py"), "6", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cp.returncode == 0, cp.stdout[-2000:] + cp.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["kind"] == "address"

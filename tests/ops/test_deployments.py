@@ -41,8 +41,14 @@ def test_deploy_trigger_shotgun_transfer_and_run_it_on_a_worker(prefect_server, 
     # trigger the on-demand search with parameters, as a user would
     target = write_slice(TEST_DATA / "mp" / "matbench_dielectric.csv", tmp_path / "dielectric.csv", 80, step=13)
     out = tmp_path / "transfer-run"
-    params = {"library": str(tiny_library["library"]), "train": str(target), "input_column": "formula",
-              "target_column": "target", "out": str(out), "top_k": 2}
+    params = {
+        "library": str(tiny_library["library"]),
+        "train": str(target),
+        "input_column": "formula",
+        "target_column": "target",
+        "out": str(out),
+        "top_k": 2,
+    }
     flow_name = srv.get(f"/flows/{deps['shotgun-transfer']['flow_id']}").json()["name"]
     cp = srv.cli("deployment", "run", f"{flow_name}/shotgun-transfer", "--params", json.dumps(params))
     run_id = re.search(r"UUID:\s*([0-9a-f-]{36})", cp.stdout).group(1)

@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pandas as pd
+
 from tests.fixtures import TEST_DATA
 from tests.ops.opsutil import PYTHON, REPO, DaskCluster, write_library_config, write_slice
 
@@ -32,13 +33,15 @@ def _executed(address: str) -> dict[str, tuple[int, list[str]]]:
 
 def test_library_build_runs_on_the_existing_cluster(dask_cluster: DaskCluster, prefect_server, tmp_path) -> None:
     table = write_slice(TEST_DATA / "mp" / "matbench_dielectric.csv", tmp_path / "dielectric.csv", 240)
-    config = write_library_config(tmp_path / "library.yaml", "ops-cluster", table, "formula", "target",
-                                  models=4, shard_size=1, epochs=2)
+    config = write_library_config(
+        tmp_path / "library.yaml", "ops-cluster", table, "formula", "target", models=4, shard_size=1, epochs=2
+    )
     store = tmp_path / "store"
     before = _executed(dask_cluster.address)
     env = dict(prefect_server.env, MATLIB_DASK_ADDRESS=dask_cluster.address, MATLIB_HOME=str(store))
-    cp = subprocess.run([PYTHON, "-c", BUILD, str(config), str(store)], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=400)
+    cp = subprocess.run(
+        [PYTHON, "-c", BUILD, str(config), str(store)], cwd=REPO, env=env, capture_output=True, text=True, timeout=400
+    )
     assert cp.returncode == 0, cp.stdout[-3000:] + cp.stderr[-4000:]
     lib = store / "library" / "ops-cluster"
     catalog = pd.read_parquet(lib / "catalog.parquet")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
 from tests.fixtures import TEST_DATA
 from tests.ops.opsutil import PYTHON, REPO, start_process, tail, write_library_config, write_slice
 
@@ -31,8 +32,17 @@ def _done_records(lib: Path) -> dict[str, tuple[int, str]]:
 
 def test_rerun_after_crash_reuses_finished_shards(prefect_server, tmp_path) -> None:
     table = write_slice(TEST_DATA / "mp" / "matbench_mp_gap.csv", tmp_path / "gap.csv", 300, step=7)
-    config = write_library_config(tmp_path / "library.yaml", "ops-crash", table, "formula", "target",
-                                  models=8, shard_size=1, epochs=40, max_rows=300)
+    config = write_library_config(
+        tmp_path / "library.yaml",
+        "ops-crash",
+        table,
+        "formula",
+        "target",
+        models=8,
+        shard_size=1,
+        epochs=40,
+        max_rows=300,
+    )
     store = tmp_path / "store"
     lib = store / "library" / "ops-crash"
     env = dict(prefect_server.env, MATLIB_HOME=str(store), MATLIB_DASK_WORKERS="1", MATLIB_DASK_THREADS="1")
@@ -55,8 +65,9 @@ def test_rerun_after_crash_reuses_finished_shards(prefect_server, tmp_path) -> N
     desc_mtimes = {p: p.stat().st_mtime_ns for p in descriptors}
 
     # 2nd run: completes, and the shards finished before the crash are not recomputed
-    cp = subprocess.run([PYTHON, "-c", BUILD, str(config), str(store)], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=400)
+    cp = subprocess.run(
+        [PYTHON, "-c", BUILD, str(config), str(store)], cwd=REPO, env=env, capture_output=True, text=True, timeout=400
+    )
     assert cp.returncode == 0, cp.stdout[-3000:] + cp.stderr[-4000:]
     after = _done_records(lib)
     assert len(after) == 8
@@ -68,8 +79,9 @@ def test_rerun_after_crash_reuses_finished_shards(prefect_server, tmp_path) -> N
     manifest = json.loads((lib / "manifest.json").read_text())
     assert manifest["n_models"] == 8
     # the rerun's own summary artifact says the same: the finished shards were skipped
-    arts = prefect_server.post("/artifacts/filter", {"artifacts": {"key": {"any_": ["library-ops-crash"]}},
-                                                     "sort": "CREATED_DESC"}).json()
+    arts = prefect_server.post(
+        "/artifacts/filter", {"artifacts": {"key": {"any_": ["library-ops-crash"]}}, "sort": "CREATED_DESC"}
+    ).json()
     assert arts, "the library build published no summary artifact"
     assert f"shards: 8 ({len(finished)} skipped as already built)" in arts[0]["data"], arts[0]["data"]
     print(f"reused {len(finished)} of 8 shards after the crash", file=sys.stderr)

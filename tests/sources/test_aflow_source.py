@@ -26,8 +26,15 @@ def test_aflux_paging_and_keywords(server, store):
 
 
 def test_aflux_request_syntax(server, store):
-    refresh(store, "aflow", url=server.url + "/API/aflux/v1.0", page_size=20, fields="Egap,ael_debye_temperature",
-            filter="Egap(*)", **FAST)
+    refresh(
+        store,
+        "aflow",
+        url=server.url + "/API/aflux/v1.0",
+        page_size=20,
+        fields="Egap,ael_debye_temperature",
+        filter="Egap(*)",
+        **FAST,
+    )
     raw = [r["raw_query"] for r in server.requests if r["route"] == "aflow"]
     assert raw[0] == "auid,compound,Egap,ael_debye_temperature,Egap(*),$paging(1,20),$format(json)"
     assert raw[1].endswith("$paging(2,20),$format(json)") and len(raw) == 3
@@ -42,6 +49,7 @@ def test_aflux_error_answer_is_one_line(server, store):
 def test_aflux_older_keyed_answer_is_read_in_order():
     """Older AFLUX servers answer an object keyed "i of N"; it is read in i order and gives the total N."""
     from matlib.sources.paging import AfluxPager
+
     pager = AfluxPager("https://aflow.org/API/aflux/v1.0/", "auid,compound,Egap", 2)
     payload = {"2 of 3": {"auid": "aflow:b"}, "1 of 3": {"auid": "aflow:a"}}
     assert [e["auid"] for e in pager.records(payload)] == ["aflow:a", "aflow:b"] and pager.total(payload) == 3

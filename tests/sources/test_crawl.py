@@ -71,11 +71,14 @@ def test_limit_stops_early(server, store):
     assert len(server.hits("oqmd")) == 3  # 4 + 4 + 4 records fetched, 10 kept
 
 
-@pytest.mark.parametrize("action, words", [
-    ("403bot", "blocked as a bot by the service's firewall, not a key problem"),
-    ("403limit", "the server refused the page size: lower --page-size"),
-    ("403key", "check the API key"),
-])
+@pytest.mark.parametrize(
+    "action, words",
+    [
+        ("403bot", "blocked as a bot by the service's firewall, not a key problem"),
+        ("403limit", "the server refused the page size: lower --page-size"),
+        ("403key", "check the API key"),
+    ],
+)
 def test_403_is_worded_by_what_the_response_says(server, store, action, words):
     """Failed before: every 403 was reported as 'check the API key'."""
     server.fail("optimade", action)
@@ -118,6 +121,8 @@ def test_credentials_in_url_never_printed_or_saved(server, store, caplog):
 
 
 def test_redact_url_forms():
-    assert redact_url("GET http://u:p%40ss@h:8/x?a=1&api_key=K&token=T&fields=x") == \
-        "GET http://***@h:8/x?a=1&api_key=***&token=***&fields=x"
+    assert (
+        redact_url("GET http://u:p%40ss@h:8/x?a=1&api_key=K&token=T&fields=x")
+        == "GET http://***@h:8/x?a=1&api_key=***&token=***&fields=x"
+    )
     assert redact_url("https://h/x?sort_key=1") == "https://h/x?sort_key=***"

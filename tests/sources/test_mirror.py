@@ -43,8 +43,10 @@ def built(tmp_path_factory):
 def _same(a, b) -> None:
     cols = sorted(a.records.columns)
     assert cols == sorted(b.records.columns)
-    pd.testing.assert_frame_equal(a.records[cols].sort_values("record_id").reset_index(drop=True),
-                                  b.records[cols].sort_values("record_id").reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        a.records[cols].sort_values("record_id").reset_index(drop=True),
+        b.records[cols].sort_values("record_id").reset_index(drop=True),
+    )
     assert a.version == b.version  # content-addressed: the same records give the same version
 
 
@@ -55,8 +57,11 @@ URLS = {"mp": "", "oqmd": "", "aflow": "/API/aflux/v1.0", "qm9": "/ndownloader/f
 def test_mirror_folder_gives_the_loopback_dataset(built, server, tmp_path, monkeypatch, source):
     bm, mirror = built
     monkeypatch.setenv("MP_API_KEY", MP_KEY)
-    server.mp, server.oqmd, server.aflow = (bm.mp_docs(TEST_DATA, ROWS), bm.oqmd_entries(TEST_DATA, ROWS),
-                                            bm.aflow_entries(TEST_DATA, ROWS))
+    server.mp, server.oqmd, server.aflow = (
+        bm.mp_docs(TEST_DATA, ROWS),
+        bm.oqmd_entries(TEST_DATA, ROWS),
+        bm.aflow_entries(TEST_DATA, ROWS),
+    )
     server.tarball, server.uncharacterized = bm.qm9_files(TEST_DATA, ROWS)
     live = refresh(Store(tmp_path / "a"), source, url=server.url + URLS[source], **FAST)
     monkeypatch.delenv("MP_API_KEY")  # a mirror needs no key
@@ -90,6 +95,7 @@ def test_mirror_refuses_missing_and_corrupt_files(built, tmp_path):
     assert "\n" not in str(err.value)
     bad = tmp_path / "bad"
     import shutil
+
     shutil.copytree(mirror, bad)
     manifest = json.loads((bad / MANIFEST).read_text())
     key = next(k for k in manifest["files"] if k.startswith("aflow.org"))
@@ -102,11 +108,13 @@ def test_mirror_refuses_missing_and_corrupt_files(built, tmp_path):
 
 def test_recording_a_mirror_from_a_service(server, tmp_path, monkeypatch):
     """The --from-service path (here against the loopback service): record, then refresh offline."""
-    from matlib.sources.base import refresh_source
     from matlib.sources import get_source
+    from matlib.sources.base import refresh_source
+
     rec = RecordingTransport(tmp_path / "m", inner=httpx.HTTPTransport(), origin="service")
-    live = refresh_source(Store(tmp_path / "a"), get_source("oqmd"), server.url, None,
-                          {**FAST, "page_size": 15, "transport": rec})
+    live = refresh_source(
+        Store(tmp_path / "a"), get_source("oqmd"), server.url, None, {**FAST, "page_size": 15, "transport": rec}
+    )
     rec.finish()
     files = json.loads((tmp_path / "m" / MANIFEST).read_text())["files"]
     assert len(files) == 3 and all(k.startswith("127.0.0.1_") for k in files)
@@ -116,9 +124,12 @@ def test_recording_a_mirror_from_a_service(server, tmp_path, monkeypatch):
 
 
 def test_mirror_key_layout():
-    assert mirror_key("https://api.materialsproject.org/materials/summary/?_skip=0&_limit=5") == \
-        mirror_key("https://api.materialsproject.org/materials/summary/?_limit=5&_skip=0")
-    assert mirror_key("https://ndownloader.figshare.com/files/3195389") == "ndownloader.figshare.com/files/3195389/index"
+    assert mirror_key("https://api.materialsproject.org/materials/summary/?_skip=0&_limit=5") == mirror_key(
+        "https://api.materialsproject.org/materials/summary/?_limit=5&_skip=0"
+    )
+    assert (
+        mirror_key("https://ndownloader.figshare.com/files/3195389") == "ndownloader.figshare.com/files/3195389/index"
+    )
     assert mirror_key("http://u:p@h:8080/x?api_key=K&a=1") == mirror_key("http://h:8080/x?a=1")
     assert mirror_key("http://h:8080/x").startswith("h_8080/x/")
     with pytest.raises(MatlibError):
@@ -134,6 +145,7 @@ def test_recording_files_a_redirected_download_under_the_url_asked_for(tmp_path)
         if request.url.host == "ndownloader.figshare.com":
             return httpx.Response(302, headers={"Location": signed})
         return httpx.Response(200, content=b"BZh9-tarball-bytes")
+
     rec = RecordingTransport(tmp_path / "m", inner=httpx.MockTransport(handle))
     with httpx.Client(transport=rec, follow_redirects=True) as client:
         assert client.get("https://ndownloader.figshare.com/files/3195389").content == b"BZh9-tarball-bytes"

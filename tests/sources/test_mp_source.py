@@ -14,8 +14,14 @@ from tests.fixtures.http_server import FAST, MP_KEY
 
 def test_mp_crawl_sends_key_header_and_configured_fields(server, store, monkeypatch):
     monkeypatch.setenv("MP_API_KEY", MP_KEY)
-    ds = refresh(store, "mp", url=server.url, page_size=15,
-                 fields="material_id,formula_pretty,energy_above_hull,total_magnetization", **FAST)
+    ds = refresh(
+        store,
+        "mp",
+        url=server.url,
+        page_size=15,
+        fields="material_id,formula_pretty,energy_above_hull,total_magnetization",
+        **FAST,
+    )
     hits = server.hits("mp")
     assert [h["query"]["_skip"] for h in hits] == ["0", "15", "30"]
     assert all(h["headers"].get("X-API-KEY") == MP_KEY for h in hits)
@@ -67,6 +73,7 @@ def test_key_never_in_logs_raw_files_checkpoints_or_manifests(server, store, mon
         refresh(store, "mp", url=server.url, page_size=20, **FAST)
         # a URL-with-params line that carries the key is redacted while a crawl is running
         from matlib.sources.crawl import Crawler
+
         with Crawler(store, "mp-logcheck", {}, secrets=[MP_KEY]):
             log.info("GET %s", f"{server.url}/materials/summary/?api_key={MP_KEY}&_limit=5")
     text = caplog.text

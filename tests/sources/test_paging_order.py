@@ -28,6 +28,7 @@ def test_resumed_mp_crawl_over_a_changing_listing_loses_and_duplicates_nothing(s
         if calls["n"] > 2:
             raise ConnectionError("down")
         return original(q)
+
     server.mp_page = flaky
     with pytest.raises(MatlibError):
         refresh(store, "mp", url=server.url, **opts)
@@ -52,6 +53,7 @@ def test_listing_that_grows_during_the_crawl_is_refused(server, store, monkeypat
         if q.get("_skip") == "16":
             server.mp.insert(0, {**server.mp[0], "material_id": "mp-0999"})
         return original(q)
+
     server.mp_page = growing
     with pytest.raises(MatlibError) as err:
         refresh(store, "mp", url=server.url, page_size=8, fields="energy_above_hull", **FAST)
@@ -68,6 +70,7 @@ def test_oqmd_listing_total_moved_is_refused(server, store):
         if q.get("offset") == "20":
             server.oqmd.pop(0)
         return original(q, path)
+
     server.oqmd_page = shrinking
     with pytest.raises(MatlibError, match="went from 40 to 39 records"):
         refresh(store, "oqmd", url=server.url, page_size=10, **FAST)

@@ -12,8 +12,16 @@ import pytest
 from matlib.datasets import list_datasets
 from matlib.errors import MatlibError
 from matlib.sources import refresh
-from matlib.sources.qm9 import (DEFAULT_URL, HARTREE_EV, KNOWN_FILES, excluded_url, figshare_file_id,
-                                parse_uncharacterized, parse_xyz, qm9_float)
+from matlib.sources.qm9 import (
+    DEFAULT_URL,
+    HARTREE_EV,
+    KNOWN_FILES,
+    excluded_url,
+    figshare_file_id,
+    parse_uncharacterized,
+    parse_xyz,
+    qm9_float,
+)
 from tests.fixtures import TEST_DATA
 from tests.fixtures.http_server import FAST, qm9_tarball, uncharacterized_txt
 
@@ -48,8 +56,11 @@ def test_uncharacterized_molecules_are_quarantined_or_flagged(server, store):
     assert ds.manifest["crawl"]["n_uncharacterized_listed"] == 2
     flagged = refresh(store, "qm9", url=server.url + FIGSHARE, uncharacterized="flag", name="qm9flag", **FAST)
     rec = flagged.records.set_index("record_id")
-    assert len(rec) == 3 and rec.at["dsgdb9nsd_067017", "uncharacterized"] and not rec.at["dsgdb9nsd_017001",
-                                                                                            "uncharacterized"]
+    assert (
+        len(rec) == 3
+        and rec.at["dsgdb9nsd_067017", "uncharacterized"]
+        and not rec.at["dsgdb9nsd_017001", "uncharacterized"]
+    )
 
 
 def test_waf_challenge_202_is_a_one_line_error_not_a_done_snapshot(server, store):
@@ -88,8 +99,10 @@ def test_documented_checksums_for_figshare_urls():
     assert figshare_file_id("https://api.figshare.com/v2/file/download/3195389") == "3195389"
     assert figshare_file_id("http://127.0.0.1:8000/ndownloader/files/3195389") is None  # not figshare: recorded only
     assert excluded_url(DEFAULT_URL) == "https://ndownloader.figshare.com/files/3195404"
-    assert excluded_url("https://api.figshare.com/v2/file/download/3195389") == \
-        "https://api.figshare.com/v2/file/download/3195404"
+    assert (
+        excluded_url("https://api.figshare.com/v2/file/download/3195389")
+        == "https://api.figshare.com/v2/file/download/3195404"
+    )
     assert excluded_url("http://x/dsgdb9nsd.xyz.tar.bz2") is None
 
 

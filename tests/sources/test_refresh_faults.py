@@ -20,11 +20,13 @@ REPO = Path(__file__).resolve().parents[2]
 def test_second_refresh_reports_exact_diff(server, store):
     first = refresh(store, "oqmd", url=server.url, page_size=10, **FAST)
     assert first.diff == {"added": 40, "changed": 0, "removed": 0}
-    removed = [server.oqmd.pop(i) for i in (30, 20, 10)]          # 3 removed
-    server.oqmd[0]["band_gap"] += 0.5                              # 2 changed
+    removed = [server.oqmd.pop(i) for i in (30, 20, 10)]  # 3 removed
+    server.oqmd[0]["band_gap"] += 0.5  # 2 changed
     server.oqmd[1]["name"] = "Fe2O3"
-    server.oqmd.extend({"name": n, "entry_id": 90000 + i, "band_gap": 1.0 + i, "spacegroup": None}
-                       for i, n in enumerate(["NaCl", "KBr", "MgO", "GaN"]))  # 4 added
+    server.oqmd.extend(
+        {"name": n, "entry_id": 90000 + i, "band_gap": 1.0 + i, "spacegroup": None}
+        for i, n in enumerate(["NaCl", "KBr", "MgO", "GaN"])
+    )  # 4 added
     second = refresh(store, "oqmd", url=server.url, page_size=10, **FAST)
     assert second.diff == {"added": 4, "changed": 2, "removed": 3}
     assert second.manifest["parent"] == first.version and second.manifest["diff"] == second.diff
@@ -45,8 +47,23 @@ def _checkpoint(store) -> dict | None:
 
 def test_killed_crawl_resumes_without_loss_or_duplicates(server, store):
     server.delay = 0.15
-    cmd = [sys.executable, "-m", "matlib.cli", "data", "refresh", "--source", "oqmd", "--url", server.url,
-           "--page-size", "4", "--rate", "0", "--home", str(store.root)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "matlib.cli",
+        "data",
+        "refresh",
+        "--source",
+        "oqmd",
+        "--url",
+        server.url,
+        "--page-size",
+        "4",
+        "--rate",
+        "0",
+        "--home",
+        str(store.root),
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -41,15 +41,28 @@ def test_refresh_data_flow(server, tmp_path):
     server.fail("mp", "429:0")  # a warning line with the MP URL and its params goes to Prefect's logs
     home = tmp_path / "prefect"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MATLIB_"))}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
-               PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-               PREFECT_LOGGING_LEVEL="DEBUG", PREFECT_LOGGING_EXTRA_LOGGERS="matlib", PYTHONPATH=str(REPO), MP_API_KEY=MP_KEY,
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")  # a loaded CI machine starts it slowly
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false",
+        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        PREFECT_LOGGING_LEVEL="DEBUG",
+        PREFECT_LOGGING_EXTRA_LOGGERS="matlib",
+        PYTHONPATH=str(REPO),
+        MP_API_KEY=MP_KEY,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
+    )  # a loaded CI machine starts it slowly
     out = tmp_path / "out.json"
     root = tmp_path / "store"
     opts = {**FAST, "max_attempts": 2, "page_size": 10}
-    p = subprocess.run([sys.executable, "-c", SCRIPT, server.url, str(root), str(out), json.dumps(opts)],
-                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-c", SCRIPT, server.url, str(root), str(out), json.dumps(opts)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     got = json.loads(out.read_text())
     by_source = {r["source"]: r for r in got["results"]}

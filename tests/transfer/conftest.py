@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+
 from tests.fixtures import TEST_DATA
 
 ESOL = TEST_DATA / "targets" / "esol.csv"
 POLYMER = TEST_DATA / "targets" / "polymer_o2_permeability.csv"
 
 
-@lru_cache(maxsize=None)
+@cache
 def esol_rows(n: int) -> pd.DataFrame:
     """The first n ESOL rows (smiles, logSolubility)."""
     return pd.read_csv(ESOL).head(n)
@@ -44,14 +45,32 @@ LIBRARY_CONFIG = {
     "shard_size": 4,
     "training": {"epochs": 8, "batch_size": 64, "patience": 3},
     "groups": [
-        {"dataset": "qm9_sample", "descriptors": ["maccs"], "properties": ["HOMO_LUMO_gap_au", "Polarizability_bohr3"],
-         "models_per_property": 3, "max_rows": 400,
-         "import": {"file": str(REPO / "data" / "samples" / "qm9_sample.csv"), "input_column": "smiles",
-                    "target_columns": ["HOMO_LUMO_gap_au", "Polarizability_bohr3"], "kind": "molecule"}},
-        {"dataset": "mp_gap_sample", "descriptors": ["magpie"], "properties": ["band_gap_eV"],
-         "models_per_property": 3, "max_rows": 400,
-         "import": {"file": str(REPO / "data" / "samples" / "mp_gap_sample.csv"), "input_column": "formula",
-                    "target_columns": ["band_gap_eV"], "kind": "composition"}},
+        {
+            "dataset": "qm9_sample",
+            "descriptors": ["maccs"],
+            "properties": ["HOMO_LUMO_gap_au", "Polarizability_bohr3"],
+            "models_per_property": 3,
+            "max_rows": 400,
+            "import": {
+                "file": str(REPO / "data" / "samples" / "qm9_sample.csv"),
+                "input_column": "smiles",
+                "target_columns": ["HOMO_LUMO_gap_au", "Polarizability_bohr3"],
+                "kind": "molecule",
+            },
+        },
+        {
+            "dataset": "mp_gap_sample",
+            "descriptors": ["magpie"],
+            "properties": ["band_gap_eV"],
+            "models_per_property": 3,
+            "max_rows": 400,
+            "import": {
+                "file": str(REPO / "data" / "samples" / "mp_gap_sample.csv"),
+                "input_column": "formula",
+                "target_columns": ["band_gap_eV"],
+                "kind": "composition",
+            },
+        },
     ],
 }
 

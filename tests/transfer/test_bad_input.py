@@ -76,8 +76,9 @@ def test_descriptor_that_cannot_featurise_is_skipped_with_note(specs):
     assert [s["name"] for s in t.specs.values()] == ["maccs"]
     assert any("magpie" in n and "skipped" in n for n in t.notes)
     # and the other way round: formulas use magpie, maccs is skipped
-    from tests.transfer.conftest import REPO
     import pandas as pd
+
+    from tests.transfer.conftest import REPO
 
     mp = pd.read_csv(REPO / "data" / "samples" / "mp_gap_sample.csv").tail(30)
     t2 = prepare_target(mp["formula"].tolist(), mp["band_gap_eV"].tolist(), specs, "band_gap_eV")

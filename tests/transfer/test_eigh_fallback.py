@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from matlib.transfer import fit_transfer
-from matlib.transfer import ridge
+from matlib.transfer import fit_transfer, ridge
 from matlib.transfer.ridge import ridge_loo, screen_features
 from tests.transfer.conftest import FAST, esol_morgan, esol_rows
 
@@ -23,7 +22,7 @@ def _candidates(n: int = 40, h: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """Five real candidates (column slices of ESOL Morgan counts) + one whose features are identical columns."""
     X, y = esol_morgan(n, bits=128)
     X = torch.as_tensor(X, dtype=torch.float32)
-    cands = [X[:, i * h:(i + 1) * h] for i in range(5)]
+    cands = [X[:, i * h : (i + 1) * h] for i in range(5)]
     cands.insert(2, X[:, :1].repeat(1, h))  # every column the same: a rank-1, highly repeated spectrum
     return torch.stack(cands), torch.as_tensor(y, dtype=torch.float32)
 
@@ -44,7 +43,8 @@ def _flaky_eigh(fail_dtypes: tuple[torch.dtype, ...]):
             if len(bad):
                 raise torch.linalg.LinAlgError(
                     f"linalg.eigh: (Batch element {int(bad[0])}): The algorithm failed to converge because the input "
-                    "matrix is ill-conditioned or has too many repeated eigenvalues (error code: 7).")
+                    "matrix is ill-conditioned or has too many repeated eigenvalues (error code: 7)."
+                )
         return REAL_EIGH(G, *args, **kwargs)
 
     return eigh
@@ -85,7 +85,7 @@ def test_undecomposable_candidate_is_dropped_alone():
     assert [ridge.FALLBACKS[int(c)] for c in res.fallback] == ["none"] * 4 + ["dropped", "none"]
     assert not torch.isfinite(res.loo_mae[4]).any()
     for c in (0, 1, 2, 3, 5):
-        alone = ridge_loo(F[c:c + 1], y, lam)
+        alone = ridge_loo(F[c : c + 1], y, lam)
         assert torch.allclose(res.loo_mae[c], alone.loo_mae[0], rtol=1e-4)
     s, V, code = ridge.gram_eigh(F.transpose(1, 2) @ F)
     assert code.tolist() == [0, 0, 0, 0, 4, 0] and torch.isnan(s[4]).all() and torch.isfinite(s[[0, 1, 2, 3, 5]]).all()
@@ -104,8 +104,10 @@ def test_fit_survives_failing_batched_eigh(small_library, esol_table, tmp_path, 
 
     def eigh(G, *args, **kwargs):
         if G.dtype == torch.float32 and G.dim() == 3 and G.shape[0] > 1:
-            raise torch.linalg.LinAlgError("linalg.eigh: (Batch element 1): The algorithm failed to converge "
-                                           "because the input matrix is ill-conditioned (error code: 3).")
+            raise torch.linalg.LinAlgError(
+                "linalg.eigh: (Batch element 1): The algorithm failed to converge "
+                "because the input matrix is ill-conditioned (error code: 3)."
+            )
         return REAL_EIGH(G, *args, **kwargs)
 
     monkeypatch.setattr(torch.linalg, "eigh", eigh)

@@ -18,8 +18,18 @@ def two_runs(small_library, tmp_path_factory):
     runs = []
     for name in ("a", "b"):
         out = tmp_path_factory.mktemp("runs") / name
-        runs.append(fit_transfer(small_library, df["smiles"].tolist(), df["logSolubility"].tolist(), out,
-                                 target_column="logSolubility", input_column="smiles", seed=7, **FAST))
+        runs.append(
+            fit_transfer(
+                small_library,
+                df["smiles"].tolist(),
+                df["logSolubility"].tolist(),
+                out,
+                target_column="logSolubility",
+                input_column="smiles",
+                seed=7,
+                **FAST,
+            )
+        )
     return df, runs
 
 
@@ -38,8 +48,15 @@ def test_ranking_and_choice_deterministic_for_a_seed(two_runs):
 def test_outputs_written_and_safe(two_runs):
     _, (a, _) = two_runs
     d = a.out_dir
-    for name in ("ranking.parquet", "refined.parquet", "report.md", "parity.png", "scores_by_property.png",
-                 "model/model.json", "run.json"):
+    for name in (
+        "ranking.parquet",
+        "refined.parquet",
+        "report.md",
+        "parity.png",
+        "scores_by_property.png",
+        "model/model.json",
+        "run.json",
+    ):
         assert (d / name).exists(), name
     files = [p.suffix for p in (d / "model").rglob("*") if p.is_file()]
     assert set(files) <= {".json", ".safetensors", ".txt"}
@@ -74,8 +91,10 @@ def test_predict_keeps_order_and_count_with_bad_rows(two_runs):
     np.testing.assert_allclose(rev["prediction"].to_numpy()[::-1], p["prediction"].to_numpy(), rtol=1e-6)
     # the saved model reproduces its training predictions' scale
     train = predict_transfer(a.out_dir, df["smiles"].tolist())
-    assert np.abs(train["prediction"] - df["logSolubility"].to_numpy()).mean() < np.abs(
-        df["logSolubility"] - df["logSolubility"].mean()).mean()
+    assert (
+        np.abs(train["prediction"] - df["logSolubility"].to_numpy()).mean()
+        < np.abs(df["logSolubility"] - df["logSolubility"].mean()).mean()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +102,17 @@ def transfer_only_run(small_library, tmp_path_factory):
     """A fit whose menu holds transfer options only, so its model has transfer members whatever CV prefers."""
     df = esol_rows(200).sample(40, random_state=3)
     out = tmp_path_factory.mktemp("runs") / "transfer-only"
-    res = fit_transfer(small_library, df["smiles"].tolist(), df["logSolubility"].tolist(), out,
-                       target_column="logSolubility", input_column="smiles", seed=7, include_direct=False, **FAST)
+    res = fit_transfer(
+        small_library,
+        df["smiles"].tolist(),
+        df["logSolubility"].tolist(),
+        out,
+        target_column="logSolubility",
+        input_column="smiles",
+        seed=7,
+        include_direct=False,
+        **FAST,
+    )
     return df, res
 
 

@@ -15,12 +15,30 @@ REPO_SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
 def gnn_only_config() -> dict:
     """GNNs (two families per property) on graphs of 300 shipped QM9 molecules."""
-    imp = {"file": str(REPO_SAMPLES / "qm9_sample.csv"), "input_column": "smiles",
-           "target_columns": ["Polarizability_bohr3", "HOMO_LUMO_gap_au"], "kind": "molecule", "sample_rows": 300}
-    return {"name": "gnn-transfer", "seed": 0, "shard_size": 4, "family_size": 2, "groups": [
-        {"model": "gnn", "dataset": "qm9g", "import": imp, "properties": ["Polarizability_bohr3", "HOMO_LUMO_gap_au"],
-         "models_per_property": 4, "architecture": {"depth": [1, 3], "width": [16], "decoder_width": [16]},
-         "training": {"epochs": 4, "batch_size": 32, "patience": 4}}]}
+    imp = {
+        "file": str(REPO_SAMPLES / "qm9_sample.csv"),
+        "input_column": "smiles",
+        "target_columns": ["Polarizability_bohr3", "HOMO_LUMO_gap_au"],
+        "kind": "molecule",
+        "sample_rows": 300,
+    }
+    return {
+        "name": "gnn-transfer",
+        "seed": 0,
+        "shard_size": 4,
+        "family_size": 2,
+        "groups": [
+            {
+                "model": "gnn",
+                "dataset": "qm9g",
+                "import": imp,
+                "properties": ["Polarizability_bohr3", "HOMO_LUMO_gap_au"],
+                "models_per_property": 4,
+                "architecture": {"depth": [1, 3], "width": [16], "decoder_width": [16]},
+                "training": {"epochs": 4, "batch_size": 32, "patience": 4},
+            }
+        ],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +53,21 @@ def gnn_run(tmp_path_factory):
     lib = build_library(store, gnn_only_config())
     esol = pd.read_csv(REPO_SAMPLES / "esol_sample.csv").head(60)
     out = root / "run"
-    res = fit_transfer(lib, esol["smiles"].tolist(), esol["logSolubility"].tolist(), out, store=store,
-                       learners=("ridge", "finetune"), finetune_top=2, top_k=3, ensemble_size=3, folds=3, repeats=1,
-                       include_direct=False, report=False)
+    res = fit_transfer(
+        lib,
+        esol["smiles"].tolist(),
+        esol["logSolubility"].tolist(),
+        out,
+        store=store,
+        learners=("ridge", "finetune"),
+        finetune_top=2,
+        top_k=3,
+        ensemble_size=3,
+        folds=3,
+        repeats=1,
+        include_direct=False,
+        report=False,
+    )
     return lib, out, esol, res
 
 
@@ -88,9 +118,14 @@ def test_saved_model_loads_and_predicts_in_input_order(gnn_run):
     perm = np.random.default_rng(0).permutation(len(smiles))
     shuffled = predict_transfer(out, [smiles[i] for i in perm])
     # float32 graph batches of another composition sum in another order: equal to rounding
-    np.testing.assert_allclose(shuffled["prediction"].to_numpy(), first["prediction"].to_numpy()[perm], rtol=1e-5,
-                               equal_nan=True)
+    np.testing.assert_allclose(
+        shuffled["prediction"].to_numpy(), first["prediction"].to_numpy()[perm], rtol=1e-5, equal_nan=True
+    )
     # predictions are on the target's scale (ESOL log mol/L), not on a source property's
     assert -12 < float(np.nanmean(first["prediction"])) < 2
-    torch.testing.assert_close(torch.tensor(predict_transfer(out, smiles[:5])["prediction"].to_numpy()),
-                               torch.tensor(first["prediction"].to_numpy()[:5]), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        torch.tensor(predict_transfer(out, smiles[:5])["prediction"].to_numpy()),
+        torch.tensor(first["prediction"].to_numpy()[:5]),
+        rtol=1e-5,
+        atol=1e-5,
+    )

@@ -25,8 +25,12 @@ LONG = "X" * 20000
 
 
 def _matlib(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from matlib.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-c", "from matlib.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -48,6 +52,7 @@ def _gap_rows(n: int = 40) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- target range, outliers, repeats (5, 12, 13)
 
+
 def test_one_huge_target_is_refused_naming_the_row(specs):
     df = _gap_rows()
     y = df["band_gap_eV"].tolist()
@@ -64,8 +69,22 @@ def test_all_extreme_targets_are_one_line_not_arange(small_library, tmp_path):
     df["band_gap_eV"] = [1e308 if i % 2 else -1e308 for i in range(len(df))]
     path = tmp_path / "huge.csv"
     df.to_csv(path, index=False)
-    r = _matlib("transfer", "fit", "--library", str(small_library), "--train", str(path), "--input-column",
-                "formula", "--target-column", "band_gap_eV", "--out", str(tmp_path / "run"), "--max-overlap", "1")
+    r = _matlib(
+        "transfer",
+        "fit",
+        "--library",
+        str(small_library),
+        "--train",
+        str(path),
+        "--input-column",
+        "formula",
+        "--target-column",
+        "band_gap_eV",
+        "--out",
+        str(tmp_path / "run"),
+        "--max-overlap",
+        "1",
+    )
     assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
     assert "too large for the fit's arithmetic" in r.stderr and "row 1 (-1e+308)" in r.stderr
     assert "arange" not in r.stderr and not (tmp_path / "run" / "model").exists()
@@ -152,6 +171,7 @@ def test_unreadable_rows_are_skipped_with_their_line(specs, tmp_path):
 
 # ---------------------------------------------------------------- the issue's CLI probes (1, 8, 11, 12)
 
+
 @pytest.fixture(scope="module")
 def hostile_run(small_library, tmp_path_factory):
     """`matlib transfer fit` on real MP band gaps plus hostile rows: markup and a 20,000-character input, a
@@ -160,16 +180,43 @@ def hostile_run(small_library, tmp_path_factory):
     df = _gap_rows(40)
     body = df.to_csv(index=False).encode()
     outlier = pd.read_csv(MP_GAP).drop_duplicates("formula")["formula"].iloc[0]  # not among the 40 rows
-    extra = pd.DataFrame({"formula": [SCRIPT, IMG, REMOTE, LONG, "[/x]", df["formula"][2], outlier],
-                          "band_gap_eV": [1.0, 1.0, 1.0, 1.0, 1.0, df["band_gap_eV"][2] + 3.0, 500.0]}).to_csv(
-        index=False, header=False).encode()
+    extra = (
+        pd.DataFrame(
+            {
+                "formula": [SCRIPT, IMG, REMOTE, LONG, "[/x]", df["formula"][2], outlier],
+                "band_gap_eV": [1.0, 1.0, 1.0, 1.0, 1.0, df["band_gap_eV"][2] + 3.0, 500.0],
+            }
+        )
+        .to_csv(index=False, header=False)
+        .encode()
+    )
     body += extra + b"Mg\xffO,2.5\n" + b"CaO,3.0,surplus\n"
     path = d / "train.csv"
     path.write_bytes(body)
     out = d / "run"
-    r = _matlib("transfer", "fit", "--library", str(small_library), "--train", str(path), "--input-column", "formula",
-                "--target-column", "band_gap_eV", "--out", str(out), "--top-k", "2", "--repeats", "1", "--folds", "4",
-                "--max-overlap", "1", "--allow-leakage")  # the library was trained on these very materials
+    r = _matlib(
+        "transfer",
+        "fit",
+        "--library",
+        str(small_library),
+        "--train",
+        str(path),
+        "--input-column",
+        "formula",
+        "--target-column",
+        "band_gap_eV",
+        "--out",
+        str(out),
+        "--top-k",
+        "2",
+        "--repeats",
+        "1",
+        "--folds",
+        "4",
+        "--max-overlap",
+        "1",
+        "--allow-leakage",
+    )  # the library was trained on these very materials
     return r, out, d
 
 
@@ -238,9 +285,13 @@ def test_predict_sets_unreadable_rows_aside(hostile_run):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-FORMULA_TEXT = st.lists(st.one_of(st.sampled_from(["Na", "Cl", "Mg", "O", "Fe", "2", "0.5", "(", ")", " ", "\n", ",",
-                                                   '"', "<b>", "Xx", "é"]), st.text(max_size=3)),
-                        max_size=6).map("".join)
+FORMULA_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(["Na", "Cl", "Mg", "O", "Fe", "2", "0.5", "(", ")", " ", "\n", ",", '"', "<b>", "Xx", "é"]),
+        st.text(max_size=3),
+    ),
+    max_size=6,
+).map("".join)
 CELL_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=10)
 
 

@@ -18,13 +18,24 @@ from tests.transfer.conftest import REPO, esol_rows
 EBSELEN = "O=C1N([Se]c2ccccc12)c3ccccc3"
 
 RDKIT_LIBRARY = {
-    "name": "rdkit2d-test", "seed": 0, "shard_size": 4,
+    "name": "rdkit2d-test",
+    "seed": 0,
+    "shard_size": 4,
     "training": {"epochs": 4, "batch_size": 64, "patience": 4},
     "groups": [
-        {"dataset": "qm9_sample", "descriptors": ["rdkit2d"], "properties": ["HOMO_LUMO_gap_au"],
-         "models_per_property": 2, "max_rows": 300,
-         "import": {"file": str(REPO / "data" / "samples" / "qm9_sample.csv"), "input_column": "smiles",
-                    "target_columns": ["HOMO_LUMO_gap_au"], "kind": "molecule"}},
+        {
+            "dataset": "qm9_sample",
+            "descriptors": ["rdkit2d"],
+            "properties": ["HOMO_LUMO_gap_au"],
+            "models_per_property": 2,
+            "max_rows": 300,
+            "import": {
+                "file": str(REPO / "data" / "samples" / "qm9_sample.csv"),
+                "input_column": "smiles",
+                "target_columns": ["HOMO_LUMO_gap_au"],
+                "kind": "molecule",
+            },
+        },
     ],
 }
 
@@ -37,9 +48,21 @@ def rdkit_run(tmp_path_factory) -> Path:
 
     lib = build_library(Store(tmp_path_factory.mktemp("store")), RDKIT_LIBRARY)
     df = esol_rows(200).sample(40, random_state=5)
-    res = fit_transfer(lib, df["smiles"].tolist(), df["logSolubility"].tolist(), tmp_path_factory.mktemp("r") / "run",
-                       target_column="logSolubility", input_column="smiles", top_k=2, repeats=1, folds=4,
-                       max_overlap=1.0, learners=("ridge",), direct_learners=("ridge",), report=False)
+    res = fit_transfer(
+        lib,
+        df["smiles"].tolist(),
+        df["logSolubility"].tolist(),
+        tmp_path_factory.mktemp("r") / "run",
+        target_column="logSolubility",
+        input_column="smiles",
+        top_k=2,
+        repeats=1,
+        folds=4,
+        max_overlap=1.0,
+        learners=("ridge",),
+        direct_learners=("ridge",),
+        report=False,
+    )
     return res.out_dir
 
 
@@ -79,9 +102,24 @@ def test_ebselen_through_the_cli_keeps_the_note_column(rdkit_run, tmp_path):
 
     src = tmp_path / "x.csv"
     pd.DataFrame({"smiles": ["CCO", EBSELEN]}).to_csv(src, index=False)
-    r = subprocess.run([sys.executable, "-c", "from matlib.cli import main; main()", "transfer", "predict", "--model",
-                        str(rdkit_run), "--input", str(src), "--output", str(tmp_path / "p.csv")],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from matlib.cli import main; main()",
+            "transfer",
+            "predict",
+            "--model",
+            str(rdkit_run),
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "p.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     out = pd.read_csv(tmp_path / "p.csv")
     stdout = " ".join(r.stdout.split())  # rich wraps long lines

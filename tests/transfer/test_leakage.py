@@ -19,9 +19,18 @@ def test_canonical_keys():
 def test_same_data_and_overlap_flagged(small_library, tmp_path):
     # target = rows the QM9 models were trained on, with their own HOMO-LUMO gap values, renamed column
     qm9 = pd.read_csv(REPO / "data" / "samples" / "qm9_sample.csv").head(30)
-    res = fit_transfer(small_library, qm9["smiles"].tolist(), qm9["HOMO_LUMO_gap_au"].tolist(), tmp_path / "leak",
-                       target_column="gap", top_k=2, repeats=1, folds=4, learners=("ridge",),
-                       direct_learners=("ridge",))
+    res = fit_transfer(
+        small_library,
+        qm9["smiles"].tolist(),
+        qm9["HOMO_LUMO_gap_au"].tolist(),
+        tmp_path / "leak",
+        target_column="gap",
+        top_k=2,
+        repeats=1,
+        folds=4,
+        learners=("ridge",),
+        direct_learners=("ridge",),
+    )
     tr = res.ranking[res.ranking["kind"] == "transfer"]
     assert tr["leak"].all()
     lib = Library(small_library).catalog.set_index("model_id")
@@ -31,17 +40,37 @@ def test_same_data_and_overlap_flagged(small_library, tmp_path):
     assert (res.refined["kind"] == "direct").all()  # nothing flagged reaches refinement
     assert any("leakage guard" in n for n in res.notes)
     # explicitly allowing leakage keeps them
-    res2 = fit_transfer(small_library, qm9["smiles"].tolist(), qm9["HOMO_LUMO_gap_au"].tolist(), tmp_path / "allow",
-                        target_column="gap", top_k=2, repeats=1, folds=4, allow_leakage=True,
-                        learners=("ridge",), direct_learners=("ridge",))
+    res2 = fit_transfer(
+        small_library,
+        qm9["smiles"].tolist(),
+        qm9["HOMO_LUMO_gap_au"].tolist(),
+        tmp_path / "allow",
+        target_column="gap",
+        top_k=2,
+        repeats=1,
+        folds=4,
+        allow_leakage=True,
+        learners=("ridge",),
+        direct_learners=("ridge",),
+    )
     assert (res2.refined["kind"] == "transfer").any()
 
 
 def test_same_property_name_flagged(small_library, tmp_path):
     esol = pd.read_csv(TEST_DATA / "targets" / "esol.csv").head(30)
-    res = fit_transfer(small_library, esol["smiles"].tolist(), esol["logSolubility"].tolist(), tmp_path / "p",
-                       target_column="Polarizability_bohr3", top_k=1, repeats=1, folds=4, max_overlap=1.0,
-                       learners=("ridge",), direct_learners=("ridge",))
+    res = fit_transfer(
+        small_library,
+        esol["smiles"].tolist(),
+        esol["logSolubility"].tolist(),
+        tmp_path / "p",
+        target_column="Polarizability_bohr3",
+        top_k=1,
+        repeats=1,
+        folds=4,
+        max_overlap=1.0,
+        learners=("ridge",),
+        direct_learners=("ridge",),
+    )
     tr = res.ranking[res.ranking["kind"] == "transfer"]
     lib = Library(small_library).catalog.set_index("model_id")
     pol = tr["model_id"].map(lib["property"]) == "Polarizability_bohr3"
@@ -51,9 +80,20 @@ def test_same_property_name_flagged(small_library, tmp_path):
 
 def _qm9_fit(library, out, **extra):
     qm9 = pd.read_csv(REPO / "data" / "samples" / "qm9_sample.csv").head(30)
-    return fit_transfer(library, qm9["smiles"].tolist(), qm9["HOMO_LUMO_gap_au"].tolist(), out, target_column="gap",
-                        top_k=2, repeats=1, folds=4, learners=("ridge",), direct_learners=("ridge",), report=False,
-                        **extra)
+    return fit_transfer(
+        library,
+        qm9["smiles"].tolist(),
+        qm9["HOMO_LUMO_gap_au"].tolist(),
+        out,
+        target_column="gap",
+        top_k=2,
+        repeats=1,
+        folds=4,
+        learners=("ridge",),
+        direct_learners=("ridge",),
+        report=False,
+        **extra,
+    )
 
 
 def _pulled(small_library, tmp_path, keep_sources: bool = True):

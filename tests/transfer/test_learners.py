@@ -43,10 +43,10 @@ def test_finetune_starts_from_source_and_roundtrips(small_library, tmp_path, eso
     import torch
 
     from matlib.library import Library, shard_hidden_features
-    from matlib.transfer.model import slice_shard
-    from tests.transfer.conftest import esol_rows
-    from matlib.transfer.target import featurize_inputs
     from matlib.transfer.fit import library_specs
+    from matlib.transfer.model import slice_shard
+    from matlib.transfer.target import featurize_inputs
+    from tests.transfer.conftest import esol_rows
 
     lib = Library(small_library)
     shard = next(s for s in lib.iter_shards() if s.arch["n_in"] == 167)  # a maccs shard

@@ -16,8 +16,16 @@ def menu_run(small_library, tmp_path_factory):
     df = esol_rows(300).sample(frac=1.0, random_state=11)
     train, held = df.iloc[:60], df.iloc[60:100]
     out = tmp_path_factory.mktemp("menu") / "run"
-    res = fit_transfer(small_library, train["smiles"].tolist(), train["logSolubility"].tolist(), out,
-                       target_column="logSolubility", input_column="smiles", seed=3, **{**FAST, "repeats": 2})
+    res = fit_transfer(
+        small_library,
+        train["smiles"].tolist(),
+        train["logSolubility"].tolist(),
+        out,
+        target_column="logSolubility",
+        input_column="smiles",
+        seed=3,
+        **{**FAST, "repeats": 2},
+    )
     return res, train, held
 
 

@@ -28,8 +28,16 @@ RIDGE = {**FAST, "learners": ("ridge",), "direct_learners": ("ridge",), "include
 
 def _fit(library: Path, out: Path, seed: int = 0, **extra):
     df = esol_rows(200).sample(30, random_state=seed)
-    return fit_transfer(library, df["smiles"].tolist(), df["logSolubility"].tolist(), out,
-                        target_column="logSolubility", input_column="smiles", seed=seed, **{**RIDGE, **extra})
+    return fit_transfer(
+        library,
+        df["smiles"].tolist(),
+        df["logSolubility"].tolist(),
+        out,
+        target_column="logSolubility",
+        input_column="smiles",
+        seed=seed,
+        **{**RIDGE, **extra},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +69,13 @@ def _reseal(run: Path) -> None:
 
 
 def _matlib(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from matlib.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=600, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-c", "from matlib.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+    )
 
 
 def test_complete_run_has_a_manifest_covering_every_file(run):
@@ -97,9 +110,28 @@ def test_fit_of_extreme_targets_fails_and_leaves_no_model(small_library, tmp_pat
     train = tmp_path / "t.csv"
     df.assign(y=[1e308 if i % 2 else -1e308 for i in range(len(df))]).to_csv(train, index=False)
     out = tmp_path / "run"
-    r = _matlib("transfer", "fit", "--library", str(small_library), "--train", str(train), "--input-column", "smiles",
-                "--target-column", "y", "--out", str(out), "--top-k", "1", "--repeats", "1", "--folds", "4",
-                "--max-overlap", "1")
+    r = _matlib(
+        "transfer",
+        "fit",
+        "--library",
+        str(small_library),
+        "--train",
+        str(train),
+        "--input-column",
+        "smiles",
+        "--target-column",
+        "y",
+        "--out",
+        str(out),
+        "--top-k",
+        "1",
+        "--repeats",
+        "1",
+        "--folds",
+        "4",
+        "--max-overlap",
+        "1",
+    )
     if r.returncode == 0:  # accepted: then the run is complete and sealed
         assert (out / MANIFEST).exists()
         return
@@ -132,8 +164,13 @@ def test_kill_9_of_a_rerun_never_serves_the_old_model_silently(run, small_librar
     """kill -9 of a rerun over a complete run, during screening or after the new model is written."""
     out = Path(shutil.copytree(run, tmp_path / "run"))
     old = (out / "model" / "model.json").read_bytes()
-    r = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(small_library), str(esol_table), str(out), where],
-                       capture_output=True, text=True, timeout=600, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(small_library), str(esol_table), str(out), where],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
     assert r.returncode == -9, r.stderr[-2000:]
     assert (out / "model" / "model.json").read_bytes() == old  # the old run is untouched ...
     with pytest.raises(MatlibError) as err:  # ... and not served as if the rerun had not happened
@@ -161,8 +198,9 @@ def test_predict_refuses_a_run_without_manifest(copy):
     assert "not a complete transfer run" in _one_line(err.value)
 
 
-@pytest.mark.parametrize("rel", ["model/extractors/m0.safetensors", "model/model.json",
-                                 "model/members/m0/fit0/learner.safetensors"])
+@pytest.mark.parametrize(
+    "rel", ["model/extractors/m0.safetensors", "model/model.json", "model/members/m0/fit0/learner.safetensors"]
+)
 def test_flipped_bytes_are_refused_naming_the_file(copy, rel):
     path = copy / rel
     data = bytearray(path.read_bytes())
@@ -180,8 +218,15 @@ def test_file_added_under_model_is_refused(copy):
     assert "extra.safetensors" in _one_line(err.value) and "not covered" in str(err.value)
 
 
-@pytest.mark.parametrize("field,value", [("extractor", "../../../etc/passwd"), ("extractor", "/etc/passwd"),
-                                         ("fits", ["../../model/members/m0/fit0"]), ("fits", ["/tmp"])])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("extractor", "../../../etc/passwd"),
+        ("extractor", "/etc/passwd"),
+        ("fits", ["../../model/members/m0/fit0"]),
+        ("fits", ["/tmp"]),
+    ],
+)
 def test_model_json_paths_stay_inside_the_run(copy, field, value):
     spec = json.loads((copy / "model" / "model.json").read_text())
     spec["members"][0][field] = value
@@ -235,8 +280,12 @@ def test_non_finite_extractor_weight_is_refused(copy):
     key = next(k for k in tensors if k.endswith("weight"))
     tensors[key] = tensors[key].clone()
     tensors[key].view(-1)[0] = float("inf")
-    write_shard(path, shard.arch, {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in tensors.items()},
-                {"model_ids": shard.model_ids})
+    write_shard(
+        path,
+        shard.arch,
+        {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in tensors.items()},
+        {"model_ids": shard.model_ids},
+    )
     _reseal(copy)
     with pytest.raises(IntegrityError) as err:
         predict_transfer(copy, ["CCO"])
@@ -287,13 +336,41 @@ def test_forged_manifest_from_someone_else_is_not_matlibs(tmp_path, small_librar
 def test_out_pointing_at_a_file_is_one_line(small_library, esol_table, tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("not a folder")
-    r = _matlib("transfer", "fit", "--library", str(small_library), "--train", str(esol_table), "--input-column",
-                "smiles", "--target-column", "logSolubility", "--out", str(target), "--top-k", "1")
+    r = _matlib(
+        "transfer",
+        "fit",
+        "--library",
+        str(small_library),
+        "--train",
+        str(esol_table),
+        "--input-column",
+        "smiles",
+        "--target-column",
+        "logSolubility",
+        "--out",
+        str(target),
+        "--top-k",
+        "1",
+    )
     assert r.returncode == 1 and r.stderr.strip().count("\n") == 0, r.stderr
     assert "is a file, not a folder" in r.stderr and "NotADirectoryError" not in r.stderr
     assert target.read_text() == "not a folder"
-    r = _matlib("transfer", "fit", "--library", str(small_library), "--train", str(esol_table), "--input-column",
-                "smiles", "--target-column", "logSolubility", "--out", str(target / "sub"), "--top-k", "1")
+    r = _matlib(
+        "transfer",
+        "fit",
+        "--library",
+        str(small_library),
+        "--train",
+        str(esol_table),
+        "--input-column",
+        "smiles",
+        "--target-column",
+        "logSolubility",
+        "--out",
+        str(target / "sub"),
+        "--top-k",
+        "1",
+    )
     assert r.returncode == 1 and "is a file, not a folder" in r.stderr and r.stderr.strip().count("\n") == 0
 
 

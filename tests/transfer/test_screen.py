@@ -15,8 +15,9 @@ def _target(lib, n=40):
     from tests.transfer.conftest import esol_rows
 
     df = esol_rows(n)
-    return prepare_target(df["smiles"].tolist(), df["logSolubility"].tolist(), library_specs(lib.catalog),
-                          "logSolubility")
+    return prepare_target(
+        df["smiles"].tolist(), df["logSolubility"].tolist(), library_specs(lib.catalog), "logSolubility"
+    )
 
 
 def test_screen_matches_each_model_loaded_alone(small_library):
@@ -47,7 +48,8 @@ def test_streaming_parts_equal_whole(small_library):
 
 def test_input_clip_clamps_standardised_inputs(small_library):
     from matlib.library import shard_hidden_features
-    from matlib.transfer.fit import INPUT_CLIP, screen_library as screen
+    from matlib.transfer.fit import INPUT_CLIP
+    from matlib.transfer.fit import screen_library as screen
 
     lib = Library(small_library)
     target = _target(lib)
