@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from matlib.descriptors.spec import DescriptorSpec
+from matlib.descriptors.spec import DescriptorSpec, registered
 
 
 @dataclass
@@ -50,3 +51,10 @@ class Featurizer:
     def n_features(self) -> int:
         """Number of features d."""
         return len(self.feature_names)
+
+
+def get_featurizer(spec: DescriptorSpec | str | dict[str, Any]) -> Featurizer:
+    """The featurizer of a spec (or a registered name, or a spec dict)."""
+    spec = DescriptorSpec.coerce(spec)
+    featurizer: Featurizer = registered(spec.name).factory(spec)
+    return featurizer

@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, read_parquet
+from matlib.datasets import load_dataset
+from matlib.descriptors.base import get_featurizer
 from matlib.descriptors.spec import DescriptorSpec
 from matlib.errors import MatlibError
 from matlib.store import Store
@@ -69,12 +71,6 @@ def is_complete(path: Path) -> bool:
     return (path / BUILD_JSON).exists()
 
 
-def _load_dataset(store: Store, ref: str):
-    from matlib.datasets import load_dataset
-
-    return load_dataset(store, ref)
-
-
 def part_table(record_ids: Sequence[str], inputs: Sequence[str], X: np.ndarray) -> pa.Table:
     """One part: record_id, input, features (fixed-size list of float32, one entry per feature)."""
     X = np.ascontiguousarray(X, dtype=np.float32)
@@ -109,11 +105,9 @@ def plan_build(
     store: Store, dataset_ref: str, spec: DescriptorSpec | str | dict, partition_rows: int | None = None
 ) -> BuildPlan:
     """Check the cache and stage the rows still to compute (reusing the parent version's unchanged rows)."""
-    from matlib.descriptors import get_featurizer
-
     spec = DescriptorSpec.coerce(spec)
     feat = get_featurizer(spec)
-    ds = _load_dataset(store, dataset_ref)
+    ds = load_dataset(store, dataset_ref)
     out = table_dir(store, spec, ds.version)
     parent = ds.manifest.get("parent")
     base = dict(
@@ -168,8 +162,6 @@ def _reuse_parent(parent_dir: Path, stage: Path, rec: pd.DataFrame) -> tuple[int
 
 def compute_batch(plan: BuildPlan | dict, batch: int) -> dict[str, int]:
     """Featurise one staged batch into part-c-<batch>.parquet (+ its quarantine rows)."""
-    from matlib.descriptors import get_featurizer
-
     plan = plan if isinstance(plan, BuildPlan) else BuildPlan(**plan)
     stage = Path(plan.stage_dir)
     todo = pq.read_table(stage / TODO, filters=[("batch", "=", batch)]).to_pandas()
@@ -219,8 +211,6 @@ def finalize_build(plan: BuildPlan | dict) -> Path:
         p.unlink()
     (stage / TODO).unlink(missing_ok=True)
     spec_dict = plan.spec
-    from matlib.descriptors import get_featurizer
-
     feature_names = get_featurizer(DescriptorSpec.from_dict(spec_dict)).feature_names
     atomic_write_json(stage / "spec.json", spec_dict)
     atomic_write_json(out.parent / "spec.json", spec_dict)
@@ -324,7 +314,7 @@ def load_descriptors(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(record_ids, X float32) of a built table, sorted by record_id; failed rows dropped unless asked."""
     spec = DescriptorSpec.coerce(spec)
-    ds = _load_dataset(store, dataset_ref)
+    ds = load_dataset(store, dataset_ref)
     path = table_dir(store, spec, ds.version)
     if not is_complete(path):
         raise MatlibError(
