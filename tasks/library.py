@@ -18,11 +18,6 @@ _LOCK = threading.Lock()
 _CLIENTS: dict[str, Any] = {}
 
 
-def _store(store_root: str | None) -> Store:
-    """The store at store_root, else $MATLIB_HOME."""
-    return Store(store_root) if store_root else Store.default()
-
-
 def client_for(address: str | None) -> Any:
     """A Dask client on address: the process's default client when it matches, else one cached per address."""
     if not address:
@@ -54,13 +49,13 @@ def close_clients() -> None:
 def prepare_library_group(store_root: str | None, config: str, group: int, address: str | None = None) -> list[dict]:
     """Import/featurise one config group and write its training tables; returns the prepared units."""
     cfg = load_config(config)
-    return prepare_group(_store(store_root), cfg, group, client_for(address))
+    return prepare_group(Store.at(store_root), cfg, group, client_for(address))
 
 
 @task(name="library-plan", cache_policy=NO_CACHE)
 def plan_library(store_root: str | None, config: str, units: list[dict]) -> list[dict]:
     """Split all models into shard jobs (finished shards are kept in the list; their tasks skip them)."""
-    return plan_shards(_store(store_root), load_config(config), units)
+    return plan_shards(Store.at(store_root), load_config(config), units)
 
 
 @task(
@@ -83,6 +78,6 @@ def train_library_shard(job: dict, address: str | None = None) -> dict:
 
 
 @task(name="library-finalize", cache_policy=NO_CACHE)
-def finalize_library(store_root: str | None, config: str, jobs: list[dict], results: list[dict]) -> str:
-    """Write catalog.parquet and manifest.json from every shard part; returns the library folder."""
-    return str(finalize(_store(store_root), load_config(config), jobs))
+def finalize_library(store_root: str | None, config: str, jobs: list[dict]) -> str:
+    """Write catalog.parquet and manifest.json from the shard parts (run after the shards: `wait_for=`)."""
+    return str(finalize(Store.at(store_root), load_config(config), jobs))
