@@ -63,7 +63,7 @@ class Store:
     @classmethod
     def at(cls, root: str | Path | None) -> Store:
         """The store at root, else the default one ($MATLIB_HOME)."""
-        return cls(root) if root else cls.default()
+        return cls(Path(root)) if root else cls.default()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))

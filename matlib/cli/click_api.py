@@ -11,6 +11,6 @@ from __future__ import annotations
 try:
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - older typer on plain click
-    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[no-redef]
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
 __all__ = ["ClickException", "NoArgsIsHelpError", "UsageError"]

@@ -117,9 +117,9 @@ def ls(
         for (p, d, desc), g in cat.groupby(["property", "dataset", "descriptor"]):
             good = g[g["status"] == "ok"]
             summary.add_row(
-                p,
-                d,
-                desc,
+                str(p),
+                str(d),
+                str(desc),
                 str(len(g)),
                 str(len(g) - len(good)),
                 f"{good['mae'].median():.4g}",

@@ -45,7 +45,7 @@ def _check_smiles(smiles: str) -> str | None:
 
     from matlib.descriptors.molecular import smiles_text_problem
 
-    RDLogger.DisableLog("rdApp.*")
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
     problem = smiles_text_problem(smiles)
     if problem:
         return problem

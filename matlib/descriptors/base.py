@@ -23,7 +23,7 @@ class FeatureResult:
         """Turn rows holding NaN/inf (e.g. from an RDKit descriptor) into failures naming the features."""
         bad = self.ok & ~np.isfinite(self.X).all(axis=1) if self.X.size else np.zeros_like(self.ok)
         for i in np.flatnonzero(bad):
-            cols = [feature_names[j] for j in np.flatnonzero(~np.isfinite(self.X[i]))]
+            cols = [feature_names[int(j)] for j in np.flatnonzero(~np.isfinite(self.X[i]))]
             more = f" and {len(cols) - 3} more" if len(cols) > 3 else ""
             self.reasons[i] = f"non-finite descriptor value in {', '.join(cols[:3])}{more}"
         self.ok = self.ok & ~bad

@@ -56,6 +56,12 @@ class BuildPlan:
     parent: str | None
     cached: bool
 
+    def stage(self) -> Path:
+        """The staging folder of a build that is not cached."""
+        if self.stage_dir is None:
+            raise MatlibError(f"descriptor build of {self.dataset}@{self.version} has no staging folder (cached)")
+        return Path(self.stage_dir)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict form."""
         return asdict(self)
@@ -110,7 +116,7 @@ def plan_build(
     ds = load_dataset(store, dataset_ref)
     out = table_dir(store, spec, ds.version)
     parent = ds.manifest.get("parent")
-    base = dict(
+    base: dict[str, Any] = dict(
         spec=spec.to_dict(),
         dataset=ds.name,
         version=ds.version,
@@ -163,7 +169,7 @@ def _reuse_parent(parent_dir: Path, stage: Path, rec: pd.DataFrame) -> tuple[int
 def compute_batch(plan: BuildPlan | dict, batch: int) -> dict[str, int]:
     """Featurise one staged batch into part-c-<batch>.parquet (+ its quarantine rows)."""
     plan = plan if isinstance(plan, BuildPlan) else BuildPlan(**plan)
-    stage = Path(plan.stage_dir)
+    stage = plan.stage()
     todo = pq.read_table(stage / TODO, filters=[("batch", "=", batch)]).to_pandas()
     feat = get_featurizer(DescriptorSpec.from_dict(plan.spec))
     inputs = todo["input"].tolist()
@@ -200,7 +206,7 @@ def finalize_build(plan: BuildPlan | dict) -> Path:
     out = Path(plan.out_dir)
     if plan.cached:
         return out
-    stage = Path(plan.stage_dir)
+    stage = plan.stage()
     missing = [b for b in range(plan.n_batches) if not (stage / f"part-c-{b:05d}.parquet").exists()]
     if missing:
         raise MatlibError(f"descriptor build of {plan.dataset}@{plan.version}: batch(es) {missing[:5]} not computed")
@@ -256,7 +262,7 @@ def build_descriptors(
         run_batches(plan, client, progress)
         return finalize_build(plan)
     except BaseException:
-        shutil.rmtree(plan.stage_dir, ignore_errors=True)
+        shutil.rmtree(plan.stage(), ignore_errors=True)
         raise
 
 

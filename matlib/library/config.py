@@ -107,7 +107,7 @@ def load_config(config: str | Path | dict[str, Any] | LibraryConfig) -> LibraryC
     if not isinstance(raw, dict):
         raise ValidationError("library config: top level must be a mapping")
     _check_keys(raw, set(LibraryConfig.model_fields), ("name", "groups"), "library config")
-    top = {
+    top: dict[str, Any] = {
         "name": str(raw["name"]),
         "seed": _int(raw.get("seed", 0), "library config: seed"),
         "shard_size": _int(raw.get("shard_size", 64), "library config: shard_size"),

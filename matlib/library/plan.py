@@ -43,7 +43,6 @@ class TrainingUnit:
     n_node: int = 0  # GNN: node and edge feature widths
     n_edge: int = 0
 
-    @property
     def is_gnn(self) -> bool:
         """True for a graph-network unit."""
         return self.tasks is not None
@@ -244,11 +243,11 @@ def plan_shards(store: Store, cfg: LibraryConfig, units: list[TrainingUnit]) -> 
     """Shard jobs for every unit: models sampled from seeds, grouped by family, sorted by width, chunked."""
     from matlib.library.gnn_plan import plan_gnn_shards  # gnn_plan builds on this module
 
-    gnn_units = [u.to_dict() for u in units if u.is_gnn]
+    gnn_units = [u.to_dict() for u in units if u.is_gnn()]
     jobs = [ShardJob.from_dict(j) for j in plan_gnn_shards(store, cfg.to_dict(), gnn_units)]
     lib = library_dir(store, cfg)
     for u in units:
-        if not u.is_gnn:
+        if not u.is_gnn():
             jobs.extend(_mlp_jobs(lib, cfg, u))
     return jobs
 
