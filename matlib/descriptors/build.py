@@ -19,7 +19,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ DEFAULT_PARTITION_ROWS = {"composition": 100_000, "molecule": 5_000}
 
 @dataclass
 class BuildPlan:
-    """What a build has to do (plain JSON-able, passed between tasks)."""
+    """What a build has to do (passed between tasks and to Dask workers)."""
 
     spec: dict
     dataset: str
@@ -61,10 +61,6 @@ class BuildPlan:
         if self.stage_dir is None:
             raise MatlibError(f"descriptor build of {self.dataset}@{self.version} has no staging folder (cached)")
         return Path(self.stage_dir)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict form."""
-        return asdict(self)
 
 
 def table_dir(store: Store, spec: DescriptorSpec, version: str) -> Path:
@@ -166,9 +162,8 @@ def _reuse_parent(parent_dir: Path, stage: Path, rec: pd.DataFrame) -> tuple[int
     return len(ids), rec[~rec["record_id"].isin(ids)]
 
 
-def compute_batch(plan: BuildPlan | dict, batch: int) -> dict[str, int]:
+def compute_batch(plan: BuildPlan, batch: int) -> dict[str, int]:
     """Featurise one staged batch into part-c-<batch>.parquet (+ its quarantine rows)."""
-    plan = plan if isinstance(plan, BuildPlan) else BuildPlan(**plan)
     stage = plan.stage()
     todo = pq.read_table(stage / TODO, filters=[("batch", "=", batch)]).to_pandas()
     feat = get_featurizer(DescriptorSpec.from_dict(plan.spec))
@@ -200,9 +195,8 @@ def compute_batch(plan: BuildPlan | dict, batch: int) -> dict[str, int]:
     return {"batch": batch, "n": int(len(todo)), "n_failed": len(bad)}
 
 
-def finalize_build(plan: BuildPlan | dict) -> Path:
+def finalize_build(plan: BuildPlan) -> Path:
     """Gather quarantine + metadata and move the staged table into place (atomic rename)."""
-    plan = plan if isinstance(plan, BuildPlan) else BuildPlan(**plan)
     out = Path(plan.out_dir)
     if plan.cached:
         return out
@@ -278,7 +272,7 @@ def run_batches(plan: BuildPlan, client: Any = None, progress: bool = True) -> l
             return results
         from distributed import as_completed
 
-        futures = client.map(compute_batch, [plan.to_dict()] * plan.n_batches, range(plan.n_batches), pure=False)
+        futures = client.map(compute_batch, [plan] * plan.n_batches, range(plan.n_batches), pure=False)
         results = []
         for fut in as_completed(futures):
             results.append(fut.result())
