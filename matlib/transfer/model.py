@@ -215,7 +215,7 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
             preds = [lr.predict(state, Z) for state in entry["states"]]
             full.append(preds[0])
             weights.append(member.weight)
-            if lr.predict_sd is not None:
+            if lr.has_sd:
                 sds.append(lr.predict_sd(entry["states"][0], Z))
             spread.extend(preds[1:] if len(preds) > 1 else preds)
     pred = np.full(n, np.nan)

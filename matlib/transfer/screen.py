@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from matlib.transfer.candidate import CandidateId
 from matlib.transfer.ridge import DEFAULT_GRID, FALLBACKS, screen_features
 from matlib.transfer.target import TargetFeatures
 
@@ -67,7 +68,7 @@ def fold_columns(df: pd.DataFrame) -> list[str]:
 
 def candidate_id(model_id: str, layer: int, clip: float | None = None) -> str:
     """The ranking key of one (model, layer, input clamp) candidate."""
-    return f"{model_id}/h{layer}" + ("" if clip is None else f"/c{clip:g}")
+    return CandidateId(model_id, layer, clip).format()
 
 
 def clip_value(value: Any) -> float | None:
@@ -175,7 +176,7 @@ def screen_direct(target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID) 
         name = target.specs[h].get("name")
         rows.append(
             {
-                "candidate": f"direct:{name}:{h}",
+                "candidate": CandidateId.direct(str(name), h).format(),
                 "kind": "direct",
                 "model_id": "",
                 "layer": -1,
