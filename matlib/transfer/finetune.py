@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ LR = 5e-3
 L2_SP = 1e-2  # pull towards the source weights (L2-SP), relative to the data loss
 
 
-def _later_params(context: SourceContext) -> tuple[dict[str, torch.Tensor], dict]:
+def _later_params(context: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict]:
     """Copies of the source tensors of every layer after the frozen one (model 0 of a one-model shard)."""
     arch, layer, t = context["arch"], int(context["layer"]), context["tensors"]
     keep = {}
@@ -75,7 +76,7 @@ def _fit_one_thread(X: np.ndarray, y: np.ndarray, seed: int, context: SourceCont
     if context["arch"].get("model") == "gnn":  # decoder of a GNN, message passing frozen; lr/epochs by inner CV
         from matlib.transfer.gnn_finetune import fit_decoder
 
-        return fit_decoder(X, y, seed, context)
+        return fit_decoder(X, y, seed, dict(context))
     p0, arch = _later_params(context)
     layer = int(context["layer"])
     n_hidden = len(arch["hidden"])

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -143,7 +143,7 @@ def preferred_clip_rows(transfer: pd.DataFrame, column: str = "loo_mae") -> np.n
 
 
 def candidate_features(
-    lib, picks: pd.DataFrame, target: TargetFeatures
+    lib: Any, picks: pd.DataFrame, target: TargetFeatures
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(features [n,h], one-model extractor shard) of each picked transfer candidate."""
     from matlib.library import shard_hidden_features
@@ -152,13 +152,12 @@ def candidate_features(
     feats, extractors = {}, {}
     picks = picks.assign(shard=picks["model_id"].map(cat["shard"]), row=picks["model_id"].map(cat["row"]))
     for shard in stream_shards(lib, sorted(picks["shard"].unique())):
-        for p in picks[picks["shard"] == shard.name].itertuples(index=False):
-            ext = slice_shard(shard, int(p.row))
-            X = torch.as_tensor(target.features[p.descriptor_hash], dtype=torch.float32)
-            feats[p.candidate] = (
-                shard_hidden_features(ext, X, clip=clip_value(p.clip))[int(p.layer)][0].double().numpy()
-            )
-            extractors[p.candidate] = ext
+        for p in picks[picks["shard"] == shard.name].to_dict("records"):
+            ext = slice_shard(shard, int(p["row"]))
+            X = torch.as_tensor(target.features[p["descriptor_hash"]], dtype=torch.float32)
+            hidden = shard_hidden_features(ext, X, clip=clip_value(p["clip"]))
+            feats[p["candidate"]] = hidden[int(p["layer"])][0].double().numpy()
+            extractors[p["candidate"]] = ext
     return feats, extractors
 
 
@@ -191,7 +190,8 @@ class RunConfig:
     def from_json(cls, raw: dict[str, Any]) -> RunConfig:
         """The settings as stored in config.json (JSON lists back to tuples)."""
         tuples = ("learners", "direct_learners", "input_clips")
-        return cls(**{k: tuple(v) if k in tuples else v for k, v in raw.items()})
+        kwargs: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in raw.items()}
+        return cls(**kwargs)
 
 
 @dataclass
@@ -250,7 +250,7 @@ def nested_transfer_oof(
         return None
     picks = []
     for col in cols:
-        rows = usable[preferred_clip_rows(usable, col) & np.isfinite(usable[col].astype(float)).to_numpy()]
+        rows = usable[preferred_clip_rows(usable, col) & np.isfinite(usable[col].astype(float).to_numpy())]
         picks.append(rows.sort_values([col, "candidate"], kind="mergesort").head(max(1, size)))
     feats = dict(known or {})
     missing = pd.concat(picks).drop_duplicates("candidate")
@@ -457,16 +457,15 @@ def pick_candidates(
     picks = usable[preferred_clip_rows(usable)].head(cfg.top_k)
     feats, extractors = candidate_features(lib, picks, target) if len(picks) else ({}, {})
     items = []
-    for i, p in enumerate(picks.itertuples(index=False)):
-        X = feats[p.candidate]
+    for i, (key, layer) in enumerate(zip(picks["candidate"].astype(str), picks["layer"].astype(int))):
+        X = feats[key]
         names = [n for n in cfg.learners if i < limits.get(n, i + 1) and get_learner(n).applies(*X.shape)]
-        items.append(RefineItem(p.candidate, "transfer", X, names, _context(extractors[p.candidate], p.layer)))
-    for d in ranking[ranking["kind"] == "direct"].itertuples(index=False):
-        X = target.features[d.descriptor_hash].astype(np.float64)
-        shape = target.features[d.descriptor_hash].shape
-        items.append(
-            RefineItem(d.candidate, "direct", X, [n for n in cfg.direct_learners if get_learner(n).applies(*shape)])
-        )
+        items.append(RefineItem(key, "transfer", X, names, _context(extractors[key], layer)))
+    direct = ranking[ranking["kind"] == "direct"]
+    for key, h in zip(direct["candidate"].astype(str), direct["descriptor_hash"].astype(str)):
+        shape = target.features[h].shape
+        names = [n for n in cfg.direct_learners if get_learner(n).applies(*shape)]
+        items.append(RefineItem(key, "direct", target.features[h].astype(np.float64), names))
     return RefineMenu(items, extractors, feats)
 
 
@@ -523,12 +522,12 @@ def fit_members(
     members, states = [], {}
     for key, weight in zip(selection.members, selection.weights):
         mk = MemberKey.parse(key)
-        row = rank_by_cand.loc[mk.candidate]
+        row = cast(pd.Series, rank_by_cand.loc[mk.candidate])  # candidate ids are unique
         members.append(
             Member(
                 key=key,
                 kind=str(row["kind"]),
-                descriptor_spec=target.specs[row["descriptor_hash"]],
+                descriptor_spec=target.specs[str(row["descriptor_hash"])],
                 learner=mk.learner,
                 model_id=str(row["model_id"]),
                 layer=int(row["layer"]),
