@@ -83,7 +83,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Iterable[str] | N
     return frame.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
-def run_summary_markdown(
+def counts_markdown(
     title: str,
     counts: Mapping[str, Any],
     table: Sequence[Mapping[str, Any]] | None = None,

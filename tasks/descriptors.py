@@ -31,10 +31,10 @@ def finalize_descriptors(plan: BuildPlan) -> str:
 def descriptors_markdown(table_dir: str) -> str:
     """Summary of a descriptor build as Markdown: rows featurised, reused and quarantined."""
     from matlib.descriptors.build import build_info
-    from tasks.artifacts import run_summary_markdown
+    from tasks.artifacts import counts_markdown
 
     info = build_info(Path(table_dir))
     keys = ["dataset", "version", "n_rows", "n_computed", "n_reused", "n_failed", "n_features"]
-    return run_summary_markdown(
+    return counts_markdown(
         f"Descriptors {info['spec']['name']}", {k: info.get(k) for k in keys}, links={"table": table_dir}
     )

@@ -29,8 +29,8 @@ def _rows(markdown: str) -> list[list[str]]:
     return [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in markdown.splitlines() if "|" in line]
 
 
-def test_run_summary_markdown_lists_counts_table_and_links() -> None:
-    md = artifacts.run_summary_markdown(
+def test_counts_markdown_lists_counts_table_and_links() -> None:
+    md = artifacts.counts_markdown(
         "refresh qm9",
         {"rows fetched": 120, "rows quarantined": 3},
         [{"model": "m-1", "r2": 0.91234}],
@@ -52,11 +52,11 @@ FLOW = """
 import sys
 from pathlib import Path
 from prefect import flow
-from tasks.artifacts import publish_link, publish_markdown, run_summary_markdown
+from tasks.artifacts import publish_link, publish_markdown, counts_markdown
 
 @flow
 def report_flow(report: str) -> None:
-    publish_markdown("ops-summary", run_summary_markdown("ops", {"rows": 5}), description="ops test")
+    publish_markdown("ops-summary", counts_markdown("ops", {"rows": 5}), description="ops test")
     publish_link("ops-report", report, description="report file")
 
 report_flow(sys.argv[1])
