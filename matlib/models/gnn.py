@@ -177,7 +177,7 @@ class GNNRegressor(nn.Module):
         act = ACT_FUNCS[self.arch["activation"]]
         h = batch.x
         for i in range(int(self.arch["depth"])):
-            z = torch.sparse.mm(batch.adj, h) @ self.p(f"conv{i}.weight") + self.p(f"conv{i}.bias")
+            z = batch.propagate(h) @ self.p(f"conv{i}.weight") + self.p(f"conv{i}.bias")
             if self.arch["edge_features"]:
                 z = z + batch.edge_agg @ self.p(f"conv{i}.edge_weight")
             h = act(z)
@@ -185,12 +185,10 @@ class GNNRegressor(nn.Module):
 
     def pool(self, h: torch.Tensor, batch: GraphBatch) -> torch.Tensor:
         """Graph embeddings [G, width]."""
-        pooled = torch.zeros(batch.n_graphs, h.shape[1], dtype=h.dtype, device=h.device)
         if self.arch["pooling"] == "attention":
             a = segment_softmax(h @ self.p("att.weight") + self.p("att.bias"), batch.graph, batch.n_graphs)
-            return pooled.index_add_(0, batch.graph, a.unsqueeze(1) * h)
-        pooled = pooled.index_add_(0, batch.graph, h)
-        return pooled / batch.counts.unsqueeze(1) if self.arch["pooling"] == "mean" else pooled
+            h = a.unsqueeze(1) * h
+        return batch.pool(h, mean=self.arch["pooling"] == "mean")
 
     def embed(self, batch: GraphBatch) -> list[torch.Tensor]:
         """[pooled embedding, decoder layer 0 output, ...]: the frozen features of transfer."""
