@@ -116,9 +116,9 @@ class StackedAdam:
         self.t += 1
         b1, b2 = self.betas
         bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
-        grads = [p.grad for p in self.params]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
         if self.wd:
-            grads = torch._foreach_add(grads, self.params, alpha=self.wd)
+            grads = list(torch._foreach_add(grads, self.params, alpha=self.wd))
         torch._foreach_mul_(self.m, b1)
         torch._foreach_add_(self.m, grads, alpha=1 - b1)
         torch._foreach_mul_(self.v, b2)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 
 from matlib.graphs.batch import GraphBatch
-from matlib.models.gnn import segment_softmax
-from matlib.models.stacked import ACT_FUNCS
+from matlib.models.gnn import activation, segment_softmax
 
 
 def _shared_linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -31,11 +30,11 @@ def _model_linear(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 def stacked_node_states(p: dict[str, torch.Tensor], arch: dict, batch: GraphBatch) -> torch.Tensor:
     """Node states [N, M, width] of every model after the graph convolutions."""
-    act = ACT_FUNCS[arch["activation"]]
+    act = activation(arch["activation"])
     N = batch.x.shape[0]
     h = None
     for i in range(int(arch["depth"])):
-        W, b = p[f"conv{i}.weight"], p[f"conv{i}.bias"]
+        W, b = p[f"conv{i}.weight"], p.get(f"conv{i}.bias")
         if h is None:  # the first aggregation (Â x) is shared by every model: bias folded into its matmul
             z = _shared_linear(batch.ax, W, b)
             b = None
@@ -65,7 +64,7 @@ def stacked_gnn_forward(
     p: dict[str, torch.Tensor], arch: dict, batch: GraphBatch, collect: bool = False
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """(predictions [M, G, n_out] in standardised units, [pooled, decoder outputs...] each [M, G, w] if collect)."""
-    act = ACT_FUNCS[arch["activation"]]
+    act = activation(arch["activation"])
     h = stacked_pool(p, arch, stacked_node_states(p, arch, batch), batch)
     feats = [h] if collect else []
     for i in range(len(arch["decoder"])):
