@@ -219,22 +219,8 @@ def train_gnn_batched(
     epochs_run = 0
     for epoch in range(cfg.epochs):
         epochs_run = epoch + 1
-        ep_loss = torch.zeros(M, device=dev)
-        batches = epoch_batches(len(sp.train), cfg.batch_size, gen)
-        for pos in batches:
-            rows = sp.train[pos]
-            b = gs.batch(rows, dev)  # built once, shared by every chunk of models
-            yb = ys[rows].to(dev)
-            mb = torch.isfinite(yb)
-            for flat, opt, (lo, hi) in zip(flats, opts, bounds):
-                if not bool(track.active[lo:hi].any()):
-                    continue
-                out, _ = stacked_gnn_forward(unflatten_params(flat, layout), arch, b)
-                loss = masked_mse(out, yb, mb)
-                loss.sum().backward()
-                opt.step()
-                ep_loss[lo:hi] += loss.detach()
-        ep_loss /= len(batches)
+        batches = [sp.train[pos] for pos in epoch_batches(len(sp.train), cfg.batch_size, gen)]
+        ep_loss = _train_epoch(gs, ys, batches, arch, list(zip(flats, opts, bounds)), layout, track.active, dev)
         with torch.no_grad():
             state = torch.cat([f.detach() for f in flats])
             val = masked_mse(predict_stacked(unflatten_params(state, layout), arch, gs, sp.val, dev), yv, mv)
@@ -248,6 +234,33 @@ def train_gnn_batched(
             break
     best_params = {k: v.contiguous() for k, v in unflatten_params(best, layout).items()}
     return _finish(best_params, arch, gs, y, y_mean, y_std, sp, track.failed, track.best_epoch, epochs_run, dev)
+
+
+def _train_epoch(
+    gs: GraphSet,
+    ys: torch.Tensor,
+    batches: list[np.ndarray],
+    arch: dict,
+    chunks: list[tuple[torch.Tensor, StackedAdam, tuple[int, int]]],
+    layout: list[tuple[str, tuple[int, ...]]],
+    active: torch.Tensor,
+    dev: torch.device,
+) -> torch.Tensor:
+    """One epoch over the batches (rows of gs) for every chunk of models with an active one; mean loss [M]."""
+    ep_loss = torch.zeros(len(active), device=dev)
+    for rows in batches:
+        b = gs.batch(rows, dev)  # built once, shared by every chunk of models
+        yb = ys[rows].to(dev)
+        mb = torch.isfinite(yb)
+        for flat, opt, (lo, hi) in chunks:
+            if not bool(active[lo:hi].any()):
+                continue
+            out, _ = stacked_gnn_forward(unflatten_params(flat, layout), arch, b)
+            loss = masked_mse(out, yb, mb)
+            loss.sum().backward()
+            opt.step()
+            ep_loss[lo:hi] += loss.detach()
+    return ep_loss / len(batches)
 
 
 class _Tracker:
