@@ -98,7 +98,9 @@ def test_bad_inputs_and_tampered_weights_give_one_line_errors(source, esol, tmp_
     with pytest.raises(ValidationError, match="layers must be one of"):
         finetune_gnn(source, smiles, y, layers="encoder")
     params = {k.replace("_", ".", 1): v.detach() for k, v in source.params.items()}
-    folder = TunedGNN(ARCH, params, 0.0, 1.0, {"name": "molgraph", "params": {}}).save(tmp_path / "t")
+    params["out.weight"], params["out.bias"] = params["out.weight"][:, :1], params["out.bias"][:1]
+    one = TunedGNN({**ARCH, "n_out": 1}, params, 0.0, 1.0, {"name": "molgraph", "params": {}})
+    folder = one.save(tmp_path / "t")
     assert len(TunedGNN.load(folder).predict(smiles[:3])) == 3
     data = bytearray((folder / "tuned.safetensors").read_bytes())
     data[-1] ^= 1
