@@ -175,31 +175,42 @@ def load_model(run_dir: str | Path) -> dict[str, Any]:
     return spec
 
 
+def _member_inputs(
+    spec: dict[str, Any], inputs: list[str]
+) -> tuple[dict[str, np.ndarray], list[str | None], list[list[str]]]:
+    """Each member descriptor's features of the inputs (by spec key), each row's reason to have no prediction (None:
+    it has one), and each row's notes (imputed descriptor values)."""
+    n = len(inputs)
+    reasons: list[str | None] = ["empty input" if not s else None for s in inputs]
+    notes: list[list[str]] = [[] for _ in range(n)]
+    medians = spec.get("medians", {})
+    feats: dict[str, np.ndarray] = {}
+    for entry in spec["members"]:
+        h = spec_key(entry["descriptor_spec"])
+        if h in feats:
+            continue
+        X, ok, why, note = (
+            featurize_imputed(inputs, entry["descriptor_spec"], medians.get(h))
+            if n
+            else (np.zeros((0, 0)), np.zeros(0, bool), [], [])
+        )
+        feats[h] = X
+        for i in np.flatnonzero(~ok):
+            if reasons[i] is None:
+                reasons[i] = f"{entry['descriptor_spec'].get('name')}: {why[i] or 'cannot be featurised'}"
+        for j, text in enumerate(note):
+            if text:
+                notes[j].append(text)
+    return feats, reasons, notes
+
+
 def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.DataFrame:
     """One row per input, in order: prediction (weighted mean of members), uncertainty (member/fold spread), reason
     (why a row has no prediction) and note (e.g. descriptor values imputed from the training medians)."""
     spec = run_dir if isinstance(run_dir, dict) else load_model(run_dir)
     inputs = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip() for v in inputs]
     n = len(inputs)
-    reasons: list[str | None] = ["empty input" if not s else None for s in inputs]
-    notes: list[list[str]] = [[] for _ in range(n)]
-    medians = spec.get("medians", {})
-    feats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for entry in spec["members"]:
-        h = spec_key(entry["descriptor_spec"])
-        if h not in feats:
-            X, ok, why, note = (
-                featurize_imputed(inputs, entry["descriptor_spec"], medians.get(h))
-                if n
-                else (np.zeros((0, 0)), np.zeros(0, bool), [], [])
-            )
-            feats[h] = (X, ok)
-            for i in np.flatnonzero(~ok):
-                if reasons[i] is None:
-                    reasons[i] = f"{entry['descriptor_spec'].get('name')}: {why[i] or 'cannot be featurised'}"
-            for i, text in enumerate(note):
-                if text:
-                    notes[i].append(text)
+    feats, reasons, notes = _member_inputs(spec, inputs)
     good = np.array([r is None for r in reasons], dtype=bool)
     full, spread, weights, sds = [], [], [], []
     if good.any():
@@ -210,12 +221,12 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
                 clip=entry.get("clip", spec.get("input_clip")),  # older models: one clip per run
                 weight=float(entry.get("weight", 1.0)),
             )  # older models: equal weights
-            Z = member_features(member, feats[h][0][good], entry["shard"])
+            Z = member_features(member, feats[h][good], entry["shard"])
             lr = get_learner(entry["learner"])
             preds = [lr.predict(state, Z) for state in entry["states"]]
             full.append(preds[0])
             weights.append(member.weight)
-            if lr.predict_sd is not None:
+            if lr.has_sd:
                 sds.append(lr.predict_sd(entry["states"][0], Z))
             spread.extend(preds[1:] if len(preds) > 1 else preds)
     pred = np.full(n, np.nan)
