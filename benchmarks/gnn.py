@@ -18,9 +18,11 @@ swings with their load; the CPU-time ratio much less). Both run with `--threads`
 Measured (2 shared CPU cores, load average 3-9 from other sessions, torch 2.13 CPU):
 - GCN 2 x 128, sum pooling, FC 128-64-1: test R2 0.9867 (MAE 0.361 cal/mol/K) after 138 epochs (best 108; early
   stopping, lr halved on plateaus), 62 s wall (190 s under heavier load); MLP on rdkit2d: R2 0.9904, 7-37 s.
-- 32 models, 3 conv x 32, 2 epochs, 1 thread: batched vs one at a time 7.5x wall / 6.9x CPU time, 5.4x / 4.4x,
-  4.7x / 4.9x in three runs (2.7x wall in a first run under load ~9); per-model test R2 within 3e-3. With 2 threads
-  9.3x / 8.7x, but both several times slower in absolute terms on the shared cores.
+- 32 models, 3 conv x 32, 2 epochs, 1 thread (flat parameter leaf, sparse products with stored transposes, load
+  average 10-12 from other sessions): batched vs one at a time 7.5x wall / 7.5x CPU time, 4.1x / 6.0x, 5.2x / 6.6x
+  in three runs; per-model test R2 within 2.4e-3 (batched 0.7649, one at a time 0.7648 mean). Before those
+  changes: 7.5x / 6.9x, 5.4x / 4.4x, 4.7x / 4.9x. With 2 threads (before) 9.3x / 8.7x, but both several times
+  slower in absolute terms on the shared cores.
 
     .venv/bin/python benchmarks/gnn.py [--data-root ../shared/data]   # data root default: ../shared/data
     .venv/bin/python benchmarks/gnn.py --quick                         # a short smoke run

@@ -51,23 +51,42 @@ def samples_dir() -> Path:
     return shipped_path("samples")
 
 
+GNN_DATASET = SAMPLE_DATASETS[0]  # graph networks on the QM9 sample's molecular graphs
+GNN_EPOCHS = 12
+
+
+def gnn_group(models_per_property: int, epochs: int) -> dict:
+    """The quickstart's graph networks: N/2 small GCNs per QM9 sample property (families of 4, a few epochs)."""
+    return {
+        "model": "gnn",
+        "dataset": GNN_DATASET.name,
+        "properties": list(GNN_DATASET.targets),
+        "models_per_property": max(1, models_per_property // 2),
+        "family_size": 4,
+        "architecture": {"depth": [2, 3], "width": [32, 64], "decoder_layers": [1, 2], "decoder_width": [32]},
+        "training": {"epochs": min(epochs, GNN_EPOCHS), "lr": 0.002, "batch_size": 64, "patience": 4, "lr_patience": 2},
+    }
+
+
 def library_config(models_per_property: int, seed: int = 0, epochs: int = 40) -> dict:
-    """The quickstart's library build config: every sample property x its descriptor x N small random models."""
+    """The quickstart's library build config: every sample property x its descriptor x N small random models, plus
+    a few graph networks on the QM9 sample (`gnn_group`)."""
+    groups = [
+        {
+            "dataset": d.name,
+            "descriptors": [d.descriptor],
+            "properties": list(d.targets),
+            "models_per_property": models_per_property,
+        }
+        for d in SAMPLE_DATASETS
+    ]
     return {
         "name": "quickstart",
         "seed": seed,
         "shard_size": 64,
         "architecture": {"n_layers": [1, 3], "max_width": 128},
         "training": {"epochs": epochs, "patience": 8, "batch_size": 256},
-        "groups": [
-            {
-                "dataset": d.name,
-                "descriptors": [d.descriptor],
-                "properties": list(d.targets),
-                "models_per_property": models_per_property,
-            }
-            for d in SAMPLE_DATASETS
-        ],
+        "groups": groups + [gnn_group(models_per_property, epochs)],
     }
 
 

@@ -9,7 +9,6 @@ features aggregated to their destination node with the same weights, and each no
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from matlib.graphs.molecular import Graph
+from matlib.graphs.sparse import csr_pair, spmm
 
 
 @dataclass
@@ -29,6 +29,9 @@ class GraphBatch:
     graph: torch.Tensor  # [N] int64: graph of each node (0..n_graphs-1)
     n_graphs: int
     counts: torch.Tensor  # [n_graphs] float32: nodes per graph
+    adj_t: torch.Tensor  # [N, N] sparse CSR: adj transposed (for the backward pass)
+    pool_sum: tuple[torch.Tensor, torch.Tensor]  # ([G, N], [N, G]) sparse CSR: sum over each graph's nodes, transposed
+    pool_mean: tuple[torch.Tensor, torch.Tensor]  # the same with weights 1 / nodes of the graph
 
     _ax: torch.Tensor | None = None
 
@@ -39,6 +42,15 @@ class GraphBatch:
             self._ax = torch.sparse.mm(self.adj, self.x)
         return self._ax
 
+    def propagate(self, h: torch.Tensor) -> torch.Tensor:
+        """Â @ h for node states h [N, k] (one sparse-dense product; backward with the stored transpose)."""
+        return spmm(self.adj, self.adj_t, h)
+
+    def pool(self, h: torch.Tensor, mean: bool = False) -> torch.Tensor:
+        """Per-graph sum (or mean) of node states h [N, k] -> [G, k], one sparse-dense product."""
+        a, a_t = self.pool_mean if mean else self.pool_sum
+        return spmm(a, a_t, h)
+
     def to(self, device: torch.device | str) -> GraphBatch:
         """The same batch on another device."""
         return GraphBatch(
@@ -48,6 +60,9 @@ class GraphBatch:
             self.graph.to(device),
             self.n_graphs,
             self.counts.to(device),
+            self.adj_t.to(device),
+            (self.pool_sum[0].to(device), self.pool_sum[1].to(device)),
+            (self.pool_mean[0].to(device), self.pool_mean[1].to(device)),
         )
 
 
@@ -132,28 +147,23 @@ class GraphSet:
         if len(first) < len(key):  # repeated pairs (a crystal site seeing several images of one neighbour): summed
             vals = np.add.reduceat(vals, first)
             rows, cols = rows[first], cols[first]
-        crow = np.zeros(N + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=N), out=crow[1:])
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": the ops used here are stable
-            warnings.simplefilter("ignore", UserWarning)
-            adj = torch.sparse_csr_tensor(
-                torch.from_numpy(crow),
-                torch.from_numpy(cols.astype(np.int64)),
-                torch.from_numpy(vals),
-                size=(N, N),
-                check_invariants=False,
-            )
+        adj, adj_t = csr_pair(rows, cols, vals, (N, N))
         ea = expand_edges(self.edge_attr[edges], self.meta)
         edge_agg = np.zeros((N, ea.shape[1]), dtype=np.float32)
         np.add.at(edge_agg, dst, ea * w_edge[:, None].astype(np.float32))
         graph = np.repeat(np.arange(len(idx), dtype=np.int64), n_nodes)
+        G, node = len(idx), np.arange(N, dtype=np.int64)
+        inv_count = (1.0 / np.maximum(n_nodes, 1))[graph]
         b = GraphBatch(
             torch.from_numpy(np.ascontiguousarray(self.x[nodes], dtype=np.float32)),
             adj,
             torch.from_numpy(edge_agg),
             torch.from_numpy(graph),
-            int(len(idx)),
+            int(G),
             torch.from_numpy(n_nodes.astype(np.float32)),
+            adj_t,
+            csr_pair(graph, node, np.ones(N, np.float32), (G, N)),
+            csr_pair(graph, node, inv_count.astype(np.float32), (G, N)),
         )
         return b.to(device) if device is not None else b
 

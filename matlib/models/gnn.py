@@ -11,7 +11,8 @@ are stored as [in, out]. Models of one family share every key but their seed, so
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -21,6 +22,14 @@ from matlib.errors import ValidationError
 from matlib.graphs.batch import GraphBatch
 from matlib.models.mlp import torch_seed
 from matlib.models.stacked import ACT_FUNCS
+
+Activation = Callable[[torch.Tensor], torch.Tensor]
+
+
+def activation(name: str) -> Activation:
+    """The registered activation function called name."""
+    return cast(Activation, ACT_FUNCS[name])
+
 
 POOLINGS = ("mean", "sum", "attention")
 
@@ -174,10 +183,10 @@ class GNNRegressor(nn.Module):
 
     def node_states(self, batch: GraphBatch) -> torch.Tensor:
         """Node states [N, width] after the graph convolutions."""
-        act = ACT_FUNCS[self.arch["activation"]]
+        act = activation(self.arch["activation"])
         h = batch.x
         for i in range(int(self.arch["depth"])):
-            z = torch.sparse.mm(batch.adj, h) @ self.p(f"conv{i}.weight") + self.p(f"conv{i}.bias")
+            z = batch.propagate(h) @ self.p(f"conv{i}.weight") + self.p(f"conv{i}.bias")
             if self.arch["edge_features"]:
                 z = z + batch.edge_agg @ self.p(f"conv{i}.edge_weight")
             h = act(z)
@@ -185,16 +194,14 @@ class GNNRegressor(nn.Module):
 
     def pool(self, h: torch.Tensor, batch: GraphBatch) -> torch.Tensor:
         """Graph embeddings [G, width]."""
-        pooled = torch.zeros(batch.n_graphs, h.shape[1], dtype=h.dtype, device=h.device)
         if self.arch["pooling"] == "attention":
             a = segment_softmax(h @ self.p("att.weight") + self.p("att.bias"), batch.graph, batch.n_graphs)
-            return pooled.index_add_(0, batch.graph, a.unsqueeze(1) * h)
-        pooled = pooled.index_add_(0, batch.graph, h)
-        return pooled / batch.counts.unsqueeze(1) if self.arch["pooling"] == "mean" else pooled
+            h = a.unsqueeze(1) * h
+        return batch.pool(h, mean=self.arch["pooling"] == "mean")
 
     def embed(self, batch: GraphBatch) -> list[torch.Tensor]:
         """[pooled embedding, decoder layer 0 output, ...]: the frozen features of transfer."""
-        act = ACT_FUNCS[self.arch["activation"]]
+        act = activation(self.arch["activation"])
         h = self.pool(self.node_states(batch), batch)
         feats = [h]
         for i in range(len(self.arch["decoder"])):
@@ -208,4 +215,4 @@ class GNNRegressor(nn.Module):
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         """Predictions [G, n_out] in the properties' units."""
-        return self.forward_scaled(batch) * self.y_std + self.y_mean
+        return self.forward_scaled(batch) * self.get_buffer("y_std") + self.get_buffer("y_mean")

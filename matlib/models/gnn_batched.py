@@ -116,9 +116,9 @@ class StackedAdam:
         self.t += 1
         b1, b2 = self.betas
         bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
-        grads = [p.grad for p in self.params]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
         if self.wd:
-            grads = torch._foreach_add(grads, self.params, alpha=self.wd)
+            grads = list(torch._foreach_add(grads, self.params, alpha=self.wd))
         torch._foreach_mul_(self.m, b1)
         torch._foreach_add_(self.m, grads, alpha=1 - b1)
         torch._foreach_mul_(self.v, b2)
@@ -132,6 +132,19 @@ class StackedAdam:
         torch._foreach_sub_(self.params, update)
         for p in self.params:
             p.grad = None
+
+
+def flatten_params(stacked: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[tuple[str, tuple[int, ...]]]]:
+    """Stacked parameters [M, ...] as one [M, P] tensor (each model's parameters in one row) and its layout."""
+    layout = [(k, tuple(v.shape[1:])) for k, v in stacked.items()]
+    return torch.cat([v.reshape(v.shape[0], -1) for v in stacked.values()], dim=1), layout
+
+
+def unflatten_params(flat: torch.Tensor, layout: list[tuple[str, tuple[int, ...]]]) -> dict[str, torch.Tensor]:
+    """Views [M, ...] of a flat [M, P] parameter tensor (one split: its backward is one concatenation)."""
+    sizes = [int(np.prod(shape)) for _, shape in layout]
+    parts = torch.split(flat, sizes, dim=1)
+    return {k: part.view(flat.shape[0], *shape) for (k, shape), part in zip(layout, parts)}
 
 
 @torch.no_grad()
@@ -193,65 +206,93 @@ def train_gnn_batched(
     ys = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32)
     M = len(seeds)
     stacked = stack_gnn_params([init_gnn_params(arch, s) for s in seeds])
+    flat0, layout = flatten_params(stacked)
     lr = torch.full((M,), float(cfg.lr), device=dev)
     bounds = model_chunks(M, chunk)
-    # one set of leaf tensors (and one optimiser) per chunk of models: each chunk's activations stay in cache
-    states = [{k: v[a:b].to(dev).clone().requires_grad_(True) for k, v in stacked.items()} for a, b in bounds]
-    opts = [StackedAdam(list(st.values()), lr[a:b], cfg.weight_decay) for st, (a, b) in zip(states, bounds)]
+    # one flat [models, parameters] leaf (and one optimiser step over it) per chunk of models
+    flats = [flat0[a:b].to(dev).clone().requires_grad_(True) for a, b in bounds]
+    opts = [StackedAdam([f], lr[a:b], cfg.weight_decay) for f, (a, b) in zip(flats, bounds)]
     gen = torch.Generator().manual_seed(torch_seed(int(sp.train.sum()) + len(sp.train), 3))
-    best = {k: v.detach().clone().to(dev) for k, v in stacked.items()}
-    best_val = torch.full((M,), float("inf"), device=dev)
-    best_epoch = torch.zeros(M, dtype=torch.long, device=dev)
-    bad = torch.zeros(M, dtype=torch.long, device=dev)
-    since_lr = torch.zeros(M, dtype=torch.long, device=dev)
-    active = torch.ones(M, dtype=torch.bool, device=dev)
-    failed = torch.zeros(M, dtype=torch.bool, device=dev)
+    best = flat0.detach().clone().to(dev)
+    track = _Tracker(M, dev)
     yv, mv = ys[sp.val].to(dev), torch.isfinite(ys[sp.val]).to(dev)
     epochs_run = 0
     for epoch in range(cfg.epochs):
         epochs_run = epoch + 1
-        ep_loss = torch.zeros(M, device=dev)
-        batches = epoch_batches(len(sp.train), cfg.batch_size, gen)
-        for pos in batches:
-            rows = sp.train[pos]
-            b = gs.batch(rows, dev)  # built once, shared by every chunk of models
-            yb = ys[rows].to(dev)
-            mb = torch.isfinite(yb)
-            for st, opt, (lo, hi) in zip(states, opts, bounds):
-                if not bool(active[lo:hi].any()):
-                    continue
-                out, _ = stacked_gnn_forward(st, arch, b)
-                loss = masked_mse(out, yb, mb)
-                loss.sum().backward()
-                opt.step()
-                ep_loss[lo:hi] += loss.detach()
-        ep_loss /= len(batches)
+        batches = [sp.train[pos] for pos in epoch_batches(len(sp.train), cfg.batch_size, gen)]
+        ep_loss = _train_epoch(gs, ys, batches, arch, list(zip(flats, opts, bounds)), layout, track.active, dev)
         with torch.no_grad():
-            state = {k: torch.cat([st[k].detach() for st in states]) for k in stacked}
-            val = masked_mse(predict_stacked(state, arch, gs, sp.val, dev), yv, mv)
-            diverged = active & (~torch.isfinite(ep_loss) | (ep_loss > cfg.diverge_loss) | ~torch.isfinite(val))
-            failed |= diverged
-            improved = active & ~diverged & (val < best_val)
-            for k in best:
-                best[k][improved] = state[k][improved]
-            best_val = torch.where(improved, val, best_val)
-            best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch + 1), best_epoch)
-            bad = torch.where(improved, torch.zeros_like(bad), bad + 1)
-            if cfg.lr_patience > 0:
-                since_lr = torch.where(improved, torch.zeros_like(since_lr), since_lr + 1)
-                cut = active & (since_lr >= cfg.lr_patience)
-                lr.copy_(torch.where(cut, (lr * cfg.lr_factor).clamp_min(cfg.min_lr), lr))
-                since_lr = torch.where(cut, torch.zeros_like(since_lr), since_lr)
-            active &= ~diverged & (bad < cfg.patience)
-            lr.mul_(active.to(lr.dtype))  # stopped models stop moving (their best checkpoint is kept)
-            for st, (lo, hi) in zip(states, bounds):
-                dead = diverged[lo:hi]
+            state = torch.cat([f.detach() for f in flats])
+            val = masked_mse(predict_stacked(unflatten_params(state, layout), arch, gs, sp.val, dev), yv, mv)
+            improved = track.update(ep_loss, val, epoch, cfg, lr)
+            best[improved] = state[improved]
+            for flat, (lo, hi) in zip(flats, bounds):
+                dead = track.failed[lo:hi]
                 if dead.any():  # keep NaN/huge values of dead models out of later arithmetic
-                    for k in st:
-                        st[k].data[dead] = 0.0
-        if not bool(active.any()):
+                    flat.data[dead] = 0.0
+        if not bool(track.active.any()):
             break
-    return _finish(best, arch, gs, y, y_mean, y_std, sp, failed, best_epoch, epochs_run, dev)
+    best_params = {k: v.contiguous() for k, v in unflatten_params(best, layout).items()}
+    return _finish(best_params, arch, gs, y, y_mean, y_std, sp, track.failed, track.best_epoch, epochs_run, dev)
+
+
+def _train_epoch(
+    gs: GraphSet,
+    ys: torch.Tensor,
+    batches: list[np.ndarray],
+    arch: dict,
+    chunks: list[tuple[torch.Tensor, StackedAdam, tuple[int, int]]],
+    layout: list[tuple[str, tuple[int, ...]]],
+    active: torch.Tensor,
+    dev: torch.device,
+) -> torch.Tensor:
+    """One epoch over the batches (rows of gs) for every chunk of models with an active one; mean loss [M]."""
+    ep_loss = torch.zeros(len(active), device=dev)
+    for rows in batches:
+        b = gs.batch(rows, dev)  # built once, shared by every chunk of models
+        yb = ys[rows].to(dev)
+        mb = torch.isfinite(yb)
+        for flat, opt, (lo, hi) in chunks:
+            if not bool(active[lo:hi].any()):
+                continue
+            out, _ = stacked_gnn_forward(unflatten_params(flat, layout), arch, b)
+            loss = masked_mse(out, yb, mb)
+            loss.sum().backward()
+            opt.step()
+            ep_loss[lo:hi] += loss.detach()
+    return ep_loss / len(batches)
+
+
+class _Tracker:
+    """Per-model early stopping, divergence and plateau learning-rate state of a batched run."""
+
+    def __init__(self, M: int, dev: torch.device) -> None:
+        self.best_val = torch.full((M,), float("inf"), device=dev)
+        self.best_epoch = torch.zeros(M, dtype=torch.long, device=dev)
+        self.bad = torch.zeros(M, dtype=torch.long, device=dev)
+        self.since_lr = torch.zeros(M, dtype=torch.long, device=dev)
+        self.active = torch.ones(M, dtype=torch.bool, device=dev)
+        self.failed = torch.zeros(M, dtype=torch.bool, device=dev)
+
+    def update(
+        self, ep_loss: torch.Tensor, val: torch.Tensor, epoch: int, cfg: GNNTrainConfig, lr: torch.Tensor
+    ) -> torch.Tensor:
+        """Record one epoch's training and validation losses [M]; returns the models that improved (their
+        checkpoint is to be kept). Cuts plateaued models' lr in place and zeroes stopped models' lr."""
+        diverged = self.active & (~torch.isfinite(ep_loss) | (ep_loss > cfg.diverge_loss) | ~torch.isfinite(val))
+        self.failed |= diverged
+        improved = self.active & ~diverged & (val < self.best_val)
+        self.best_val = torch.where(improved, val, self.best_val)
+        self.best_epoch = torch.where(improved, torch.full_like(self.best_epoch, epoch + 1), self.best_epoch)
+        self.bad = torch.where(improved, torch.zeros_like(self.bad), self.bad + 1)
+        if cfg.lr_patience > 0:
+            self.since_lr = torch.where(improved, torch.zeros_like(self.since_lr), self.since_lr + 1)
+            cut = self.active & (self.since_lr >= cfg.lr_patience)
+            lr.copy_(torch.where(cut, (lr * cfg.lr_factor).clamp_min(cfg.min_lr), lr))
+            self.since_lr = torch.where(cut, torch.zeros_like(self.since_lr), self.since_lr)
+        self.active &= ~diverged & (self.bad < cfg.patience)
+        lr.mul_(self.active.to(lr.dtype))  # stopped models stop moving (their best checkpoint is kept)
+        return improved
 
 
 def _finish(

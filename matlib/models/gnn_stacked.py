@@ -11,14 +11,16 @@ from __future__ import annotations
 import torch
 
 from matlib.graphs.batch import GraphBatch
-from matlib.models.gnn import segment_softmax
-from matlib.models.stacked import ACT_FUNCS
+from matlib.models.gnn import activation, segment_softmax
 
 
-def _shared_linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """x [N, d] (the same for every model) times per-model weights w [M, d, o] -> [N, M, o], one matmul."""
+def _shared_linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x [N, d] (the same for every model) times per-model weights w [M, d, o] (+ bias [M, o]) -> [N, M, o], one
+    matmul."""
     M, d, o = w.shape
-    return (x @ w.permute(1, 0, 2).reshape(d, M * o)).view(x.shape[0], M, o)
+    flat = w.permute(1, 0, 2).reshape(d, M * o)
+    out = x @ flat if bias is None else torch.addmm(bias.reshape(1, M * o), x, flat)
+    return out.view(x.shape[0], M, o)
 
 
 def _model_linear(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -28,35 +30,33 @@ def _model_linear(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 def stacked_node_states(p: dict[str, torch.Tensor], arch: dict, batch: GraphBatch) -> torch.Tensor:
     """Node states [N, M, width] of every model after the graph convolutions."""
-    act = ACT_FUNCS[arch["activation"]]
+    act = activation(arch["activation"])
     N = batch.x.shape[0]
     h = None
     for i in range(int(arch["depth"])):
-        W = p[f"conv{i}.weight"]
-        if h is None:
-            z = _shared_linear(batch.ax, W)
+        W, b = p[f"conv{i}.weight"], p.get(f"conv{i}.bias")
+        if h is None:  # the first aggregation (Â x) is shared by every model: bias folded into its matmul
+            z = _shared_linear(batch.ax, W, b)
+            b = None
         else:
             M, w = h.shape[1], h.shape[2]
-            agg = torch.sparse.mm(batch.adj, h.reshape(N, M * w)).view(N, M, w)
-            z = _model_linear(agg, W)
-        if arch["edge_features"]:
-            z = z + _shared_linear(batch.edge_agg, p[f"conv{i}.edge_weight"])
-        h = act(z + p[f"conv{i}.bias"].unsqueeze(0))
+            z = _model_linear(batch.propagate(h.reshape(N, M * w)).view(N, M, w), W)
+        if arch["edge_features"]:  # edge term and bias in one matmul
+            z = z + _shared_linear(batch.edge_agg, p[f"conv{i}.edge_weight"], b)
+        elif b is not None:
+            z = z + b.unsqueeze(0)
+        h = act(z)
+    assert h is not None
     return h
 
 
 def stacked_pool(p: dict[str, torch.Tensor], arch: dict, h: torch.Tensor, batch: GraphBatch) -> torch.Tensor:
     """Graph embeddings [M, G, width] from node states [N, M, width]."""
-    G = batch.n_graphs
-    out = torch.zeros((G,) + tuple(h.shape[1:]), dtype=h.dtype, device=h.device)
+    G, (N, M, w) = batch.n_graphs, h.shape
     if arch["pooling"] == "attention":
         s = (h * p["att.weight"].unsqueeze(0)).sum(-1) + p["att.bias"].view(1, -1)  # [N, M]
-        a = segment_softmax(s, batch.graph, G)
-        out = out.index_add_(0, batch.graph, a.unsqueeze(-1) * h)
-    else:
-        out = out.index_add_(0, batch.graph, h)
-        if arch["pooling"] == "mean":
-            out = out / batch.counts.view(-1, 1, 1)
+        h = segment_softmax(s, batch.graph, G).unsqueeze(-1) * h
+    out = batch.pool(h.reshape(N, M * w), mean=arch["pooling"] == "mean").view(G, M, w)
     return out.transpose(0, 1)
 
 
@@ -64,7 +64,7 @@ def stacked_gnn_forward(
     p: dict[str, torch.Tensor], arch: dict, batch: GraphBatch, collect: bool = False
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """(predictions [M, G, n_out] in standardised units, [pooled, decoder outputs...] each [M, G, w] if collect)."""
-    act = ACT_FUNCS[arch["activation"]]
+    act = activation(arch["activation"])
     h = stacked_pool(p, arch, stacked_node_states(p, arch, batch), batch)
     feats = [h] if collect else []
     for i in range(len(arch["decoder"])):

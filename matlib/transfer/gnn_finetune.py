@@ -73,7 +73,7 @@ def _train(
         loss = ((out - ys) ** 2).mean() + ft.L2_SP * sum(((p[k] - p0[k]) ** 2).sum() for k in train) / len(ys)
         loss.backward()
         opt.step()
-        if epoch in checkpoints and Xv is not None:
+        if epoch in checkpoints and Xv is not None and yv is not None:
             with torch.no_grad():
                 pv = (
                     ft._forward_hidden(p, arch, layer, Xv) @ p[f"l{n_hidden}.weight"].T + p[f"l{n_hidden}.bias"]

@@ -34,10 +34,12 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
     # 2. one molecular and one compositional descriptor table in Parquet
     tables = {p.parent.parent.name.split("-")[0] for p in store.glob("descriptors/*/*/part-*.parquet")}
     assert {"morgan", "magpie"} <= tables
-    # 3. the library: 6 properties x 3 models in safetensors shards with a catalog
+    # 3. the library: 6 properties x 3 MLPs, and 4 QM9 properties x 1 GNN, in safetensors shards with a catalog
     lib = store / "library" / "quickstart"
     catalog = pd.read_parquet(lib / "catalog.parquet")
-    assert len(catalog) == 18 and catalog["model_id"].is_unique
+    assert len(catalog) == 22 and catalog["model_id"].is_unique
+    gnns = catalog[catalog["model_type"] == "gnn"]
+    assert len(gnns) == 4 and set(gnns["dataset"]) == {"qm9_sample"} and (gnns["status"] == "ok").all()
     assert set(catalog["property"]) == {
         "HOMO_LUMO_gap_au",
         "Polarizability_bohr3",
@@ -52,6 +54,7 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
     run = store / "transfer" / "quickstart-esol"
     ranking = pd.read_parquet(run / "ranking.parquet")
     assert {"transfer", "direct"} <= set(ranking["kind"])
+    assert set(gnns["model_id"]) <= set(ranking["model_id"])  # the graph networks are screened like the MLPs
     assert "direct" in out.lower() and "ranking" in out.lower()
     # 5. report with a parity plot, and its path printed; held-out predictions in input order
     report = run / "report.md"
