@@ -25,6 +25,7 @@ from matlib.transfer.impute import training_medians
 from matlib.transfer.intervals import calibrate
 from matlib.transfer.leakage import leakage_flags
 from matlib.transfer.learners import get_learner
+from matlib.transfer.menu_extras import composite_member, extra_menu
 from matlib.transfer.model import Member, save_model, slice_shard
 from matlib.transfer.ridge import DEFAULT_GRID
 from matlib.transfer.run_manifest import begin_run, check_replaceable, seal_run, work_dir
@@ -287,6 +288,8 @@ class RunConfig:
     max_overlap: float = 0.0
     report: bool = True
     input_clips: tuple[float | None, ...] = INPUT_CLIPS  # ways of feeding the target to frozen layers (see INPUT_CLIPS)
+    source_features: bool = True  # menu: source predictions beside the descriptors (matlib.transfer.source_features)
+    stacks: bool = True  # menu: multi-source stacks of frozen features (matlib.transfer.stacks)
 
 
 def prepare_run(
@@ -439,6 +442,18 @@ def finish_run(
         )
     sd_pool: dict[str, np.ndarray] = {}
     refined, pool = refine(items, yv, cv_folds, cfg.seed, sd_pool)
+    extra = extra_menu(
+        lib,
+        usable if cfg.include_direct else usable.iloc[:0],
+        target,
+        {**asdict(cfg), "input_kind": input_kind, "folds": cv_folds, "pool": pool, "sd": sd_pool},
+        feats,
+        extractors,
+    )
+    refined = pd.concat([refined, *extra.refined], ignore_index=True).sort_values(
+        ["cv_mae", "member"], kind="mergesort"
+    )
+    refined = refined.reset_index(drop=True)
     timings["refine"] = time.perf_counter() - t
 
     transfer_ranked = [it["key"] for it in items if it["kind"] == "transfer"]
@@ -458,6 +473,7 @@ def finish_run(
         cfg.ensemble_size,
         transfer_oof=nested,
         folds=cv_folds,
+        alternatives=extra.alternatives,
     )
     interval = member_interval(selection, pool, sd_pool, yv)
 
@@ -467,6 +483,11 @@ def finish_run(
     members, states = [], {}
     for key, weight in zip(selection.members, selection.weights):
         cand, learner = key.rsplit("|", 1)
+        if cand in extra.items:
+            member, states[key] = composite_member(extra.items[cand], key, weight, yv, cv_folds, cfg.seed)
+            members.append(member)
+            extractors[key] = extra.items[cand].shards
+            continue
         row = rank_by_cand.loc[cand]
         m = Member(
             key=key,
@@ -501,7 +522,7 @@ def finish_run(
     save_model(
         work / "model",
         members,
-        {m.key: extractors[m.key.rsplit("|", 1)[0]] for m in members if m.kind == "transfer"},
+        {m.key: extractors[m.key if m.blocks else m.key.rsplit("|", 1)[0]] for m in members if m.kind != "direct"},
         states,
         info,
         medians=training_medians(target.features, target.specs),
