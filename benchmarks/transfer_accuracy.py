@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO))
 from data_root import DEFAULT_DATA_ROOT, add_data_root, data_root  # noqa: E402
 
 from matlib.hashing import spec_hash  # noqa: E402
+from matlib.transfer.candidate import candidate_of  # noqa: E402
 
 SHARED = DEFAULT_DATA_ROOT  # --data-root
 OUT = REPO / "out" / "benchmarks" / "transfer_accuracy"
@@ -239,15 +240,15 @@ def direct_test_mae(
     res, X_train: dict, X_test: dict, y_train: np.ndarray, y_test: np.ndarray, seed: int
 ) -> tuple[float, str]:
     """Test MAE of the fit's CV-best direct (descriptor, learner), refitted on all training rows."""
+    from matlib.transfer.candidate import CandidateId
     from matlib.transfer.learners import get_learner
 
     best = res.baselines.iloc[0]
-    h = best["candidate"].rsplit(":", 1)[1]
+    cand = CandidateId.parse(best["candidate"])
+    h = cand.descriptor_hash
     lr = get_learner(best["learner"])
     state = lr.fit(X_train[h], y_train, seed)
-    return float(
-        np.abs(lr.predict(state, X_test[h]) - y_test).mean()
-    ), f"{best['learner']}:{best['candidate'].split(':')[1]}"
+    return float(np.abs(lr.predict(state, X_test[h]) - y_test).mean()), f"{best['learner']}:{cand.descriptor}"
 
 
 _FEATURES: dict[tuple[str, str], np.ndarray] = {}
@@ -325,7 +326,7 @@ def gnn_columns(
     gnn_ids = set(res.ranking.loc[res.ranking["descriptor"] == "molgraph", "candidate"])
     return {
         "matlib_gnn_mae": float(np.abs(pred[both] - y[te][both]).mean()),
-        "gnn_members": sum(m.split("|")[0] in gnn_ids for m in res.selection.members),
+        "gnn_members": sum(candidate_of(m) in gnn_ids for m in res.selection.members),
     }
 
 

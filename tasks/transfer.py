@@ -6,7 +6,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from matlib.transfer.fit import finish_run, library_shard_names, prepare_run, screen_step
-from matlib.transfer.report import summary_markdown
+from matlib.transfer.report import run_summary_markdown
 from matlib.transfer.target import read_target_csv
 from tasks.library import client_for
 from tasks.runner import retry_unless_user_error
@@ -63,4 +63,4 @@ def screen_transfer_shards(out: str, shards: list[str], part: int, address: str 
 @task(name="transfer-finish", cache_policy=NO_CACHE)
 def finish_transfer(out: str, screened: list[str]) -> str:
     """Rank, refine the top K, choose by CV, save the model and write report.md; returns a Markdown summary."""
-    return summary_markdown(finish_run(out, screened))
+    return run_summary_markdown(finish_run(out, screened))

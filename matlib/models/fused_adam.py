@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from matlib.models import private_api
+
 BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults
 EPS = 1e-8
 
@@ -19,11 +21,14 @@ class FusedAdam:
     def __init__(self, params: list[torch.Tensor], lr: float, weight_decay: float = 0.0) -> None:
         self.params = params
         self.lr, self.weight_decay = float(lr), float(weight_decay)
-        self.fallback = None
-        if not hasattr(torch, "_fused_adam_"):
-            self.fallback = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+        self.kernel = private_api.PRIVATE_FUSED_ADAM
+        self.fallback: torch.optim.Optimizer | None = None
+        if self.kernel is None:
+            self.fallback = public_adam(params, lr, weight_decay)
             return
-        self.grads = [p.grad for p in params]
+        self.grads: list[torch.Tensor] = [p.grad for p in params if p.grad is not None]
+        if len(self.grads) != len(params):
+            raise ValueError("FusedAdam needs every parameter's .grad allocated first")
         self.exp_avg = [torch.zeros_like(p) for p in params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in params]
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in params]
@@ -31,11 +36,12 @@ class FusedAdam:
     @torch.no_grad()
     def step(self) -> None:
         """One Adam update of every tensor from its .grad."""
-        if self.fallback is not None:
+        if self.kernel is None:
+            assert self.fallback is not None
             self.fallback.step()
             return
         torch._foreach_add_(self.steps, 1)
-        torch._fused_adam_(
+        self.kernel(
             self.params,
             self.grads,
             self.exp_avg,
@@ -52,3 +58,11 @@ class FusedAdam:
             grad_scale=None,
             found_inf=None,
         )
+
+
+def public_adam(params: list[torch.Tensor], lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """torch.optim.Adam with the fused kernel where the device has one (multi-tensor foreach otherwise)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)

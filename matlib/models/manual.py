@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import torch
 
+from matlib.models import private_api
 from matlib.models.model_rows import ModelRows, gather_scaled
 from matlib.models.stacked import ACT_FUNCS
 
 _OPS = torch.ops.aten
-_SILU = torch._C._nn.silu  # the same kernel as aten.silu.out, without torch.ops' Python dispatch
 _SILU_BACKWARD = _OPS.silu_backward.grad_input
 _MINUS_ONE = torch.tensor(-1.0)  # a CPU scalar: fine next to tensors on any device
 
@@ -33,7 +33,7 @@ def _bias_act(name: str, z: torch.Tensor, b: torch.Tensor, out: torch.Tensor) ->
     if name == "relu":
         torch.clamp_min(z, 0.0, out=out)
     elif name == "silu":
-        _SILU(z, out=out)
+        private_api.silu_out(z, out=out)
     elif name == "leaky_relu":
         _OPS.leaky_relu.out(z, 0.01, out=out)
     elif name == "elu":
@@ -74,6 +74,13 @@ def ensure_grads(params: dict[str, torch.Tensor]) -> None:
             v.grad = torch.zeros_like(v)
 
 
+def _grad(p: torch.Tensor) -> torch.Tensor:
+    """p's preallocated .grad (see ensure_grads)."""
+    if p.grad is None:
+        raise ValueError("the manual step needs every parameter's .grad allocated (ensure_grads)")
+    return p.grad
+
+
 class _Chunk:
     """One chunk of models as the step sees it: every slice, transpose and buffer view made once.
 
@@ -96,8 +103,8 @@ class _Chunk:
         self.w = [params[f"l{i}.weight"][c0:c1] for i in range(n_layers)]  # [m, out, in]
         self.wt = [w.transpose(1, 2) for w in self.w]  # [m, in, out]
         self.b = [params[f"l{i}.bias"][c0:c1].unsqueeze(1) for i in range(n_layers)]  # [m, 1, out]
-        self.gw = [params[f"l{i}.weight"].grad[c0:c1] for i in range(n_layers)]
-        self.gb = [params[f"l{i}.bias"].grad[c0:c1] for i in range(n_layers)]  # [m, out]
+        self.gw = [_grad(params[f"l{i}.weight"])[c0:c1] for i in range(n_layers)]
+        self.gb = [_grad(params[f"l{i}.bias"])[c0:c1] for i in range(n_layers)]  # [m, out]
         self.masks = None if masks is None else [mk[c0:c1].unsqueeze(1) for mk in masks]  # [m, 1, h]
         self.z, self.a, self.g = ([t[:m] for t in layer_bufs[k]] for k in ("z", "a", "g"))
         self.gt = [g.transpose(1, 2) for g in self.g]  # [m, h, B]
@@ -221,8 +228,9 @@ class ManualStep:
         torch.sum(diff, dim=1, keepdim=True, out=ch.gb[n_hidden])
         gh = torch.mul(ch.diff_col, ch.w[n_hidden], out=ch.g[n_hidden - 1])  # [m, B, h_last]
         for i in range(n_hidden - 1, -1, -1):
-            if keeps[i] is not None:
-                gh.mul_(keeps[i])
+            keep = keeps[i]
+            if keep is not None:
+                gh.mul_(keep)
             if ch.masks is not None:
                 gh.mul_(ch.masks[i])
             _act_backward(self.act, gh, ch.z[i], ch.a[i], gh)  # in place: gh becomes d loss / d z

@@ -64,6 +64,11 @@ def init_params(arch: dict, seed: int) -> dict[str, torch.Tensor]:
 class MLPRegressor(nn.Module):
     """A trained model: input standardisation, the MLP body, and target un-scaling."""
 
+    x_mean: torch.Tensor  # registered buffers
+    x_std: torch.Tensor
+    y_mean: torch.Tensor
+    y_std: torch.Tensor
+
     def __init__(
         self, arch: dict, body: nn.Sequential, x_mean: torch.Tensor, x_std: torch.Tensor, y_mean: float, y_std: float
     ) -> None:

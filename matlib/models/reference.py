@@ -6,6 +6,8 @@ and early-stopping rules as the batched trainer.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
@@ -27,6 +29,27 @@ class EpochPermutation(Sampler[int]):
 
     def __len__(self) -> int:
         return self.n
+
+
+def _train_epoch(
+    net: torch.nn.Module,
+    loader: DataLoader,
+    opt: torch.optim.Optimizer,
+    loss_fn: torch.nn.Module,
+    dev: torch.device,
+) -> float:
+    """One pass over the loader's batches; the mean batch loss."""
+    net.train()
+    total, nb = 0.0, 0
+    for xb, yb in loader:
+        xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
+        opt.zero_grad()
+        loss = loss_fn(net(xb).squeeze(-1), yb)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach())
+        nb += 1
+    return total / max(nb, 1)
 
 
 def train_single(
@@ -65,20 +88,10 @@ def train_single(
     best_val, best_state, best_epoch, bad, failed, epochs = float("inf"), None, 0, 0, False, 0
     for epoch in range(cfg.epochs):
         epochs = epoch + 1
-        net.train()
-        total, nb = 0.0, 0
-        for xb, yb in loader:
-            xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
-            opt.zero_grad()
-            loss = loss_fn(net(xb).squeeze(-1), yb)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach())
-            nb += 1
+        train_loss = _train_epoch(net, loader, opt, loss_fn, dev)
         net.eval()
         with torch.no_grad():
             val = float(loss_fn(net(xva).squeeze(-1), yva))
-        train_loss = total / max(nb, 1)
         if not np.isfinite(train_loss) or train_loss > cfg.diverge_loss or not np.isfinite(val):
             failed = True
             break
@@ -93,13 +106,18 @@ def train_single(
     model = build_module(arch, params, torch.from_numpy(x_mean), torch.from_numpy(x_std), y_mean, y_std)
     with torch.no_grad():
         pred = model(torch.from_numpy(X[sp.test])).numpy()
-    met = regression_metrics(y[sp.test], pred)
-    ok = not failed and best_state is not None and np.isfinite(met["rmse"])
+    return model, _metrics(y[sp.test], pred, not failed and best_state is not None, len(sp.train), best_epoch, epochs)
+
+
+def _metrics(ytrue: np.ndarray, pred: np.ndarray, trained: bool, n_train: int, best_epoch: int, epochs: int) -> dict:
+    """Test metrics and training status of the model."""
+    met: dict[str, Any] = dict(regression_metrics(ytrue, pred))
+    ok = trained and bool(np.isfinite(met["rmse"]))
     met.update(
-        n_train=len(sp.train),
+        n_train=n_train,
         best_epoch=best_epoch,
         epochs=epochs,
         status="ok" if ok else "failed",
         reason=None if ok else "diverged (non-finite or exploding loss)",
     )
-    return model, met
+    return met

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -13,7 +15,7 @@ def sigmoid_tanh(z: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(z * 2.0).mul(2.0).sub(1.0)
 
 
-ACT_FUNCS = {
+ACT_FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,
     "leaky_relu": F.leaky_relu,
     "tanh": sigmoid_tanh,
@@ -63,7 +65,7 @@ def stack_params(padded: dict, singles: list[dict[str, torch.Tensor]]) -> dict[s
         t = torch.full((M, *shape), fill, dtype=torch.float32)
         for m, p in enumerate(singles):
             src = p[name]
-            t[(m, *[slice(0, s) for s in src.shape])] = src
+            t[m][tuple(slice(0, s) for s in src.shape)] = src
         out[name] = t
     return out
 

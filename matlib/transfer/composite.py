@@ -73,16 +73,18 @@ class CompositeItem:
     """A composite candidate of the menu: its recipe, its columns on the usable training rows, the library models
     it reads (model id -> one-model shard) and the learners it is cross-validated with."""
 
-    key: str  # candidate id, e.g. "source+rdkit2d" or "stack"
+    key: str  # candidate id (CandidateId.of_composite), e.g. "composite:source+rdkit2d" or "composite:stack"
     kind: str  # "source" | "stack"
     blocks: list[dict[str, Any]]
     X: np.ndarray
     shards: dict[str, Any] = field(default_factory=dict)
     learners: list[str] = field(default_factory=list)
 
-    def as_refine_item(self) -> dict[str, Any]:
-        """The item dict fit.refine cross-validates."""
-        return {"key": self.key, "kind": self.kind, "X": self.X, "learners": list(self.learners)}
+    def refine_item(self) -> Any:
+        """The fit.RefineItem that fit.refine cross-validates."""
+        from matlib.transfer.fit import RefineItem
+
+        return RefineItem(self.key, self.kind, self.X, list(self.learners))
 
 
 def load_models(lib: Any, model_ids: Iterable[str]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 from rich.console import Console
@@ -113,9 +113,9 @@ def print_predict_summary(df: pd.DataFrame, output: Path, console: Console | Non
         soft_wrap=True,
     )  # one line per message, whatever the terminal width (scripts grep these)
     for r in df[bad].head(10).itertuples():
-        c.print(f"  row {r.Index + 1}: {escape(str(r.reason))}", soft_wrap=True)
+        c.print(f"  row {cast(int, r.Index) + 1}: {escape(str(r.reason))}", soft_wrap=True)
     noted = df["note"].notna() if "note" in df.columns else pd.Series(False, index=df.index)
     if noted.any():
         c.print(f"{int(noted.sum())} predicted row(s) carry a note (see the note column), e.g.")
         for r in df[noted].head(3).itertuples():
-            c.print(f"  row {r.Index + 1}: {escape(str(r.note))}", soft_wrap=True)
+            c.print(f"  row {cast(int, r.Index) + 1}: {escape(str(r.note))}", soft_wrap=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matlib.transfer.learners import get_learner
+from matlib.transfer.learners import SourceContext, get_learner
 
 
 @dataclass(frozen=True)
@@ -90,12 +90,12 @@ def cv_scores(oof: np.ndarray, y: np.ndarray) -> CVResult:
 
 
 def cross_validate(
-    X: np.ndarray, y: np.ndarray, folds: Folds, learner: str, seed: int = 0, context: dict | None = None
+    X: np.ndarray, y: np.ndarray, folds: Folds, learner: str, seed: int = 0, context: SourceContext | None = None
 ) -> CVResult:
     """Out-of-fold predictions of a registered learner on the shared folds."""
     lr = get_learner(learner)
     oof = np.full(folds.fold.shape, np.nan)
-    sd = np.full(folds.fold.shape, np.nan) if lr.predict_sd is not None else None
+    sd = np.full(folds.fold.shape, np.nan) if lr.has_sd else None
     for r, train, test in folds.splits():
         state = lr.fit(X[train], y[train], seed + r, context)
         oof[r, test] = lr.predict(state, X[test])

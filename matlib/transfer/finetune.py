@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,8 @@ import torch
 from matlib.errors import MatlibError
 from matlib.models.mlp import BN_EPS
 from matlib.models.stacked import ACT_FUNCS
+from matlib.transfer.clamp import clip_to_training_range
+from matlib.transfer.learner import LEARNERS, Learner, SourceContext
 from matlib.transfer.threads import single_thread_torch
 
 EPOCHS = 80
@@ -18,7 +21,7 @@ LR = 5e-3
 L2_SP = 1e-2  # pull towards the source weights (L2-SP), relative to the data loss
 
 
-def _later_params(context: dict) -> tuple[dict[str, torch.Tensor], dict]:
+def _later_params(context: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict]:
     """Copies of the source tensors of every layer after the frozen one (model 0 of a one-model shard)."""
     arch, layer, t = context["arch"], int(context["layer"]), context["tensors"]
     keep = {}
@@ -60,20 +63,20 @@ def _ridge_head(H: torch.Tensor, ys: torch.Tensor, lam: float = 1e-1) -> tuple[t
     return w.unsqueeze(0), (ys.mean() - m @ w).reshape(1)
 
 
-def _fit(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -> dict[str, Any]:
+def fit(X: np.ndarray, y: np.ndarray, seed: int, context: SourceContext | None = None) -> dict[str, Any]:
     """Fine-tune on one thread: these matrices are small, and extra threads only contend."""
     with single_thread_torch():
         return _fit_one_thread(X, y, seed, context)
 
 
-def _fit_one_thread(X: np.ndarray, y: np.ndarray, seed: int, context: dict | None = None) -> dict[str, Any]:
+def _fit_one_thread(X: np.ndarray, y: np.ndarray, seed: int, context: SourceContext | None = None) -> dict[str, Any]:
     """Fine-tune the later layers (output re-fitted first) on standardised targets, full batch, L2-SP."""
     if context is None:
         raise MatlibError("the finetune learner needs a source model (it only applies to transfer candidates)")
     if context["arch"].get("model") == "gnn":  # decoder of a GNN, message passing frozen; lr/epochs by inner CV
         from matlib.transfer.gnn_finetune import fit_decoder
 
-        return fit_decoder(X, y, seed, context)
+        return fit_decoder(X, y, seed, dict(context))
     p0, arch = _later_params(context)
     layer = int(context["layer"])
     n_hidden = len(arch["hidden"])
@@ -100,17 +103,28 @@ def _fit_one_thread(X: np.ndarray, y: np.ndarray, seed: int, context: dict | Non
     return state
 
 
-def _predict(state: dict[str, Any], X: np.ndarray) -> np.ndarray:
+def predict(state: dict[str, Any], X: np.ndarray) -> np.ndarray:
     """Forward through the fine-tuned later layers, back in target units."""
     meta = json.loads(bytes(np.asarray(state["meta"], dtype=np.uint8)).decode())
     arch, layer = meta["arch"], int(meta["layer"])
     n_hidden = len(arch["hidden"])
     p = {k: torch.as_tensor(v) for k, v in state.items() if k not in ("meta", "y_scale", "lo", "hi")}
-    from matlib.transfer.learners import clip_to_training_range  # lazy: learners registers this module
-
     X = clip_to_training_range(state, X)  # no extrapolation on outlying inputs
     with torch.no_grad():
         H = _forward_hidden(p, arch, layer, torch.as_tensor(X, dtype=torch.float32))
         out = (H @ p[f"l{n_hidden}.weight"].T + p[f"l{n_hidden}.bias"]).squeeze(-1).numpy()
     y_mean, y_std = state["y_scale"]
     return out * y_std + y_mean
+
+
+@LEARNERS.register("finetune")
+class FineTune(Learner):
+    """The source model's layers after the frozen one, retrained from its weights (transfer candidates only)."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray, seed: int, context: SourceContext | None = None) -> dict[str, Any]:
+        """See `fit`."""
+        return fit(X, y, seed, context)
+
+    def predict(self, state: dict[str, Any], X: np.ndarray) -> np.ndarray:
+        """See `predict`."""
+        return predict(state, X)

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -19,12 +19,14 @@ from matlib import __version__
 from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, read_parquet
 from matlib.errors import MatlibError
 from matlib.store import Store, check_name
+from matlib.transfer.candidate import MemberKey
+from matlib.transfer.composite import CompositeItem
 from matlib.transfer.cv import CV_SCHEMES, Folds, cross_validate, make_folds
 from matlib.transfer.direct import add_standard_descriptors
 from matlib.transfer.impute import training_medians
 from matlib.transfer.intervals import calibrate
 from matlib.transfer.leakage import leakage_flags
-from matlib.transfer.learners import get_learner
+from matlib.transfer.learners import SourceContext, get_learner
 from matlib.transfer.menu_extras import composite_member, extra_menu
 from matlib.transfer.model import Member, save_model, slice_shard
 from matlib.transfer.ridge import DEFAULT_GRID
@@ -143,7 +145,7 @@ def preferred_clip_rows(transfer: pd.DataFrame, column: str = "loo_mae") -> np.n
 
 
 def candidate_features(
-    lib, picks: pd.DataFrame, target: TargetFeatures
+    lib: Any, picks: pd.DataFrame, target: TargetFeatures
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(features [n,h], one-model extractor shard) of each picked transfer candidate."""
     from matlib.library import shard_hidden_features
@@ -152,116 +154,13 @@ def candidate_features(
     feats, extractors = {}, {}
     picks = picks.assign(shard=picks["model_id"].map(cat["shard"]), row=picks["model_id"].map(cat["row"]))
     for shard in stream_shards(lib, sorted(picks["shard"].unique())):
-        for p in picks[picks["shard"] == shard.name].itertuples(index=False):
-            ext = slice_shard(shard, int(p.row))
-            X = torch.as_tensor(target.features[p.descriptor_hash], dtype=torch.float32)
-            feats[p.candidate] = (
-                shard_hidden_features(ext, X, clip=clip_value(p.clip))[int(p.layer)][0].double().numpy()
-            )
-            extractors[p.candidate] = ext
+        for p in picks[picks["shard"] == shard.name].to_dict("records"):
+            ext = slice_shard(shard, int(p["row"]))
+            X = torch.as_tensor(target.features[p["descriptor_hash"]], dtype=torch.float32)
+            hidden = shard_hidden_features(ext, X, clip=clip_value(p["clip"]))
+            feats[p["candidate"]] = hidden[int(p["layer"])][0].double().numpy()
+            extractors[p["candidate"]] = ext
     return feats, extractors
-
-
-def run_folds(cfg: dict, y: np.ndarray) -> Folds:
-    """The run's CV folds (cfg: RunConfig fields; scheme `cv`, random by default)."""
-    return make_folds(y, cfg["folds"], cfg["repeats"], cfg["seed"], cfg.get("cv", "random"))
-
-
-def outer_fold_train(cfg: dict, y: np.ndarray) -> list[np.ndarray]:
-    """Training rows of each outer CV fold (repeat 0 of the run's folds)."""
-    return [train for train, _ in run_folds(cfg, y).first_repeat()]
-
-
-def nested_transfer_oof(
-    lib,
-    usable: pd.DataFrame,
-    target: TargetFeatures,
-    folds: Folds,
-    size: int,
-    seed: int,
-    known: dict[str, np.ndarray] | None = None,
-) -> np.ndarray | None:
-    """Out-of-fold predictions [1, n] of the whole transfer search, re-run inside each outer fold of repeat 0.
-
-    Per fold: the clamp choice and the top `size` candidates come from the screening of that fold's training rows
-    alone (ranking columns loo_mae_f*), ridge on each candidate's frozen features is fitted on those rows, and the
-    average predicts the held-out rows. Unlike the CV of the chosen candidates, no held-out row has helped pick them.
-    known: frozen features already computed, by candidate (only the others are read from the library).
-    None when the ranking has no fold-wise screening.
-    """
-    cols = fold_columns(usable)
-    splits = folds.first_repeat()
-    if not cols or len(cols) != len(splits):
-        return None
-    picks = []
-    for col in cols:
-        rows = usable[preferred_clip_rows(usable, col) & np.isfinite(usable[col].astype(float)).to_numpy()]
-        picks.append(rows.sort_values([col, "candidate"], kind="mergesort").head(max(1, size)))
-    feats = dict(known or {})
-    missing = pd.concat(picks).drop_duplicates("candidate")
-    missing = missing[~missing["candidate"].isin(list(feats))]
-    if len(missing):
-        feats.update(candidate_features(lib, missing, target)[0])
-    ridge = get_learner("ridge")
-    y = target.y_usable
-    oof = np.full(len(y), np.nan)
-    for (train, test), fold_picks in zip(splits, picks):
-        preds = [
-            ridge.predict(ridge.fit(feats[c][train], y[train], seed), feats[c][test]) for c in fold_picks["candidate"]
-        ]
-        oof[test] = np.mean(preds, axis=0)
-    return oof[None, :]
-
-
-def _context(extractor, layer: int) -> dict | None:
-    """Fine-tuning context: the source model's arch and its (one-model) stacked tensors."""
-    if extractor is None:
-        return None
-    return {"arch": extractor.arch, "tensors": extractor.tensors, "layer": int(layer)}
-
-
-def refine(
-    items: list[dict], y: np.ndarray, folds: Folds, seed: int, sd_pool: dict[str, np.ndarray] | None = None
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Repeated K-fold CV of every (item, learner); items have key/kind/X/learners/context.
-
-    sd_pool, if given, receives the out-of-fold predictive sds of the learners that have them."""
-    rows, pool = [], {}
-    for it in items:
-        for name in it["learners"]:
-            res = cross_validate(it["X"], y, folds, name, seed, it.get("context"))
-            key = f"{it['key']}|{name}"
-            pool[key] = res.oof
-            if sd_pool is not None and res.oof_sd is not None:
-                sd_pool[key] = res.oof_sd
-            rows.append(
-                {
-                    "member": key,
-                    "candidate": it["key"],
-                    "kind": it["kind"],
-                    "learner": name,
-                    "cv_mae": res.mae,
-                    "cv_rmse": res.rmse,
-                    "cv_mae_sd": res.mae_sd,
-                }
-            )
-    table = pd.DataFrame(rows).sort_values(["cv_mae", "member"], kind="mergesort").reset_index(drop=True)
-    return table, pool
-
-
-def member_interval(
-    selection: Selection, pool: dict[str, np.ndarray], sd_pool: dict[str, np.ndarray], y: np.ndarray
-) -> dict:
-    """Interval settings of the chosen model: conformal on its (nested) out-of-fold residuals, and on its members'
-    own out-of-fold predictive sds when every member has one (then the width follows each row's sd)."""
-    out = calibrate(y, selection.cv.oof)
-    if selection.members and all(m in sd_pool for m in selection.members):
-        w = np.asarray(selection.weights, dtype=float)
-        oof = np.tensordot(w, np.stack([pool[m] for m in selection.members]), axes=1)
-        sd = np.tensordot(w, np.stack([sd_pool[m] for m in selection.members]), axes=1)
-        gp = calibrate(y, oof, sd)
-        out.update({k: gp[k] for k in ("method", "scale", "oof_coverage") if k in gp})
-    return out
 
 
 @dataclass
@@ -290,6 +189,149 @@ class RunConfig:
     input_clips: tuple[float | None, ...] = INPUT_CLIPS  # ways of feeding the target to frozen layers (see INPUT_CLIPS)
     source_features: bool = True  # menu: source predictions beside the descriptors (matlib.transfer.source_features)
     stacks: bool = True  # menu: multi-source stacks of frozen features (matlib.transfer.stacks)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> RunConfig:
+        """The settings as stored in config.json (JSON lists back to tuples)."""
+        tuples = ("learners", "direct_learners", "input_clips")
+        kwargs: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in raw.items()}
+        return cls(**kwargs)
+
+
+@dataclass
+class StagedRun:
+    """What prepare_run leaves in the run's stage/config.json for the later steps: settings, input kind, timings."""
+
+    cfg: RunConfig
+    input_kind: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def save(self, stage: Path) -> Path:
+        """Write stage/config.json (the RunConfig fields plus input_kind and timings)."""
+        return atomic_write_json(
+            stage / "config.json", {**asdict(self.cfg), "input_kind": self.input_kind, "timings": self.timings}
+        )
+
+    @classmethod
+    def load(cls, stage: Path) -> StagedRun:
+        """Read stage/config.json."""
+        raw = read_json(stage / "config.json")
+        timings = raw.pop("timings", {})
+        input_kind = raw.pop("input_kind")
+        return cls(RunConfig.from_json(raw), input_kind, timings)
+
+
+def run_folds(cfg: RunConfig, y: np.ndarray) -> Folds:
+    """The run's CV folds (scheme cfg.cv)."""
+    return make_folds(y, cfg.folds, cfg.repeats, cfg.seed, cfg.cv)
+
+
+def outer_fold_train(cfg: RunConfig, y: np.ndarray) -> list[np.ndarray]:
+    """Training rows of each outer CV fold (repeat 0 of the run's folds)."""
+    return [train for train, _ in run_folds(cfg, y).first_repeat()]
+
+
+def nested_transfer_oof(
+    lib,
+    usable: pd.DataFrame,
+    target: TargetFeatures,
+    folds: Folds,
+    size: int,
+    seed: int,
+    known: dict[str, np.ndarray] | None = None,
+) -> np.ndarray | None:
+    """Out-of-fold predictions [1, n] of the whole transfer search, re-run inside each outer fold of repeat 0.
+
+    Per fold: the clamp choice and the top `size` candidates come from the screening of that fold's training rows
+    alone (ranking columns loo_mae_f*), ridge on each candidate's frozen features is fitted on those rows, and the
+    average predicts the held-out rows. Unlike the CV of the chosen candidates, no held-out row has helped pick them.
+    known: frozen features already computed, by candidate (only the others are read from the library).
+    None when the ranking has no fold-wise screening.
+    """
+    cols = fold_columns(usable)
+    splits = folds.first_repeat()
+    if not cols or len(cols) != len(splits):
+        return None
+    picks = []
+    for col in cols:
+        rows = usable[preferred_clip_rows(usable, col) & np.isfinite(usable[col].astype(float).to_numpy())]
+        picks.append(rows.sort_values([col, "candidate"], kind="mergesort").head(max(1, size)))
+    feats = dict(known or {})
+    missing = pd.concat(picks).drop_duplicates("candidate")
+    missing = missing[~missing["candidate"].isin(list(feats))]
+    if len(missing):
+        feats.update(candidate_features(lib, missing, target)[0])
+    ridge = get_learner("ridge")
+    y = target.y_usable
+    oof = np.full(len(y), np.nan)
+    for (train, test), fold_picks in zip(splits, picks):
+        preds = [
+            ridge.predict(ridge.fit(feats[c][train], y[train], seed), feats[c][test]) for c in fold_picks["candidate"]
+        ]
+        oof[test] = np.mean(preds, axis=0)
+    return oof[None, :]
+
+
+def _context(extractor: Any, layer: int) -> SourceContext | None:
+    """Fine-tuning context: the source model's arch and its (one-model) stacked tensors."""
+    if extractor is None:
+        return None
+    return {"arch": extractor.arch, "tensors": extractor.tensors, "layer": int(layer)}
+
+
+@dataclass
+class RefineItem:
+    """One candidate on the refinement menu: its features and the learners cross-validated on them."""
+
+    key: str  # the candidate id (CandidateId.format)
+    kind: str  # "transfer" | "direct"
+    X: np.ndarray  # features [n, h] of the usable target rows
+    learners: list[str]
+    context: SourceContext | None = None  # what fine-tuning needs of the source model (transfer only)
+
+
+def refine(
+    items: list[RefineItem], y: np.ndarray, folds: Folds, seed: int, sd_pool: dict[str, np.ndarray] | None = None
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Repeated K-fold CV of every (item, learner): the refinement table and the out-of-fold pool by member key.
+
+    sd_pool, if given, receives the out-of-fold predictive sds of the learners that have them."""
+    rows, pool = [], {}
+    for it in items:
+        for name in it.learners:
+            res = cross_validate(it.X, y, folds, name, seed, it.context)
+            key = MemberKey(it.key, name).format()
+            pool[key] = res.oof
+            if sd_pool is not None and res.oof_sd is not None:
+                sd_pool[key] = res.oof_sd
+            rows.append(
+                {
+                    "member": key,
+                    "candidate": it.key,
+                    "kind": it.kind,
+                    "learner": name,
+                    "cv_mae": res.mae,
+                    "cv_rmse": res.rmse,
+                    "cv_mae_sd": res.mae_sd,
+                }
+            )
+    table = pd.DataFrame(rows).sort_values(["cv_mae", "member"], kind="mergesort").reset_index(drop=True)
+    return table, pool
+
+
+def member_interval(
+    selection: Selection, pool: dict[str, np.ndarray], sd_pool: dict[str, np.ndarray], y: np.ndarray
+) -> dict:
+    """Interval settings of the chosen model: conformal on its (nested) out-of-fold residuals, and on its members'
+    own out-of-fold predictive sds when every member has one (then the width follows each row's sd)."""
+    out = calibrate(y, selection.cv.oof)
+    if selection.members and all(m in sd_pool for m in selection.members):
+        w = np.asarray(selection.weights, dtype=float)
+        oof = np.tensordot(w, np.stack([pool[m] for m in selection.members]), axes=1)
+        sd = np.tensordot(w, np.stack([sd_pool[m] for m in selection.members]), axes=1)
+        gp = calibrate(y, oof, sd)
+        out.update({k: gp[k] for k in ("method", "scale", "oof_coverage") if k in gp})
+    return out
 
 
 def prepare_run(
@@ -335,28 +377,21 @@ def prepare_run(
     work = begin_run(out_dir)  # everything is written into a staging sibling until the run is sealed
     save_target(work / "stage", target)
     atomic_write_parquet(work / "stage" / "leaks.parquet", leaks)
-    atomic_write_json(
-        work / "stage" / "config.json",
-        {
-            **asdict(cfg),
-            "input_kind": input_kind,
-            "timings": {"featurise": t_feat, "leakage": time.perf_counter() - t0 - t_feat},
-        },
-    )
+    StagedRun(cfg, input_kind, {"featurise": t_feat, "leakage": time.perf_counter() - t0 - t_feat}).save(work / "stage")
     return out_dir
 
 
 def screen_step(out_dir: str | Path, shards: Sequence[str] | None = None, part: str = "all") -> Path:
     """Screen some shards (all by default) of the run's library; writes stage/screen-<part>.parquet."""
     stage = work_dir(out_dir) / "stage"
-    cfg = read_json(stage / "config.json")
+    cfg = StagedRun.load(stage).cfg
     target = load_target(stage)
     df = screen_library(
-        open_library(cfg["library_dir"]),
+        open_library(cfg.library_dir),
         target,
         shards=shards,
-        clips=tuple(cfg["input_clips"]),
-        fold_train=outer_fold_train(cfg, target.y_usable) if cfg["include_direct"] else (),
+        clips=cfg.input_clips,
+        fold_train=outer_fold_train(cfg, target.y_usable) if cfg.include_direct else (),
     )
     return atomic_write_parquet(stage / f"screen-{part}.parquet", df)
 
@@ -366,24 +401,10 @@ def library_shard_names(library_dir: str | Path) -> list[str]:
     return sorted(open_library(library_dir).manifest.get("shards", {}))
 
 
-def finish_run(
-    out_dir: str | Path,
-    screened: Sequence[str | Path] | None = None,
-    timings: dict[str, float] | None = None,
-    started: float | None = None,
-) -> TransferResult:
-    """Rank, refine the top K with repeated K-fold CV, choose by CV, save the model, write the report, and seal the
-    run (manifest last, then swapped into out_dir). timings/started: the caller's step times and start time."""
-    out_dir = Path(out_dir)
-    work = work_dir(out_dir)
-    stage = work / "stage"
-    raw = read_json(stage / "config.json")
-    timings = {**raw.pop("timings", {}), **(timings or {})}
-    input_kind = raw.pop("input_kind")
-    cfg = RunConfig(**{**raw, "learners": tuple(raw["learners"]), "direct_learners": tuple(raw["direct_learners"])})
-    target = load_target(stage)
-    notes = list(target.notes)
-    lib = open_library(cfg.library_dir)
+def rank_screened(
+    stage: Path, target: TargetFeatures, screened: Sequence[str | Path] | None, allow_leakage: bool
+) -> tuple[pd.DataFrame, list[str]]:
+    """Step "rank": the screened shards and direct ridge in one ranking, leakage flags joined; and its notes."""
     paths = screened if screened is not None else sorted(stage.glob("screen-*.parquet"))
     frames = [f for f in (read_parquet(p) for p in paths) if len(f)]
     screened_df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -395,120 +416,158 @@ def finish_run(
         ranking[col] = pd.Series(
             [default if v is None or v != v else v for v in values], index=ranking.index, dtype=type(default)
         )
-    notes += screening_notes(ranking)
+    notes = screening_notes(ranking)
     n_leak = int(ranking.loc[ranking["kind"] == "transfer", "leak"].sum())
     if n_leak:
         notes.append(
             f"leakage guard: {n_leak} candidates flagged"
-            + (" (kept: allow_leakage)" if cfg.allow_leakage else " and left out of refinement")
+            + (" (kept: allow_leakage)" if allow_leakage else " and left out of refinement")
         )
+    return ranking, notes
 
-    t = time.perf_counter()
-    yv = target.y_usable
-    cv_folds = run_folds(asdict(cfg), yv)
-    limits = {"finetune": cfg.finetune_top, "gp": cfg.gp_top}
-    usable = ranking[
+
+def usable_transfer(ranking: pd.DataFrame, allow_leakage: bool) -> pd.DataFrame:
+    """Step "pick", part 1: the transfer rows with a finite screening score (leaking ones only if allowed)."""
+    return ranking[
         (ranking["kind"] == "transfer")
-        & (cfg.allow_leakage | ~ranking["leak"])
+        & (allow_leakage | ~ranking["leak"])
         & np.isfinite(ranking["loo_mae"].astype(float))
     ]
-    eligible = usable[preferred_clip_rows(usable)]
-    picks = eligible.head(cfg.top_k)
-    feats, extractors = candidate_features(lib, picks, target) if len(picks) else ({}, {})
-    items = [
-        {
-            "key": p.candidate,
-            "kind": "transfer",
-            "X": feats[p.candidate],
-            "learners": [
-                n
-                for n in cfg.learners
-                if i < limits.get(n, i + 1) and get_learner(n).applies(*feats[p.candidate].shape)
-            ],
-            "context": _context(extractors[p.candidate], p.layer),
-        }
-        for i, p in enumerate(picks.itertuples(index=False))
-    ]
-    for d in ranking[ranking["kind"] == "direct"].itertuples(index=False):
-        items.append(
-            {
-                "key": d.candidate,
-                "kind": "direct",
-                "X": target.features[d.descriptor_hash].astype(np.float64),
-                "learners": [
-                    n for n in cfg.direct_learners if get_learner(n).applies(*target.features[d.descriptor_hash].shape)
-                ],
-            }
-        )
-    sd_pool: dict[str, np.ndarray] = {}
-    refined, pool = refine(items, yv, cv_folds, cfg.seed, sd_pool)
-    extra = extra_menu(
-        lib,
-        usable if cfg.include_direct else usable.iloc[:0],
-        target,
-        {**asdict(cfg), "input_kind": input_kind, "folds": cv_folds, "pool": pool, "sd": sd_pool},
-        feats,
-        extractors,
-    )
-    refined = pd.concat([refined, *extra.refined], ignore_index=True).sort_values(
-        ["cv_mae", "member"], kind="mergesort"
-    )
-    refined = refined.reset_index(drop=True)
-    timings["refine"] = time.perf_counter() - t
 
-    transfer_ranked = [it["key"] for it in items if it["kind"] == "transfer"]
-    direct = [it["key"] for it in items if it["kind"] == "direct"]
-    if not transfer_ranked:
-        notes.append("no usable transfer candidate: the chosen model uses direct learning only")
+
+@dataclass
+class RefineMenu:
+    """Step "pick": the refinement items (transfer picks in rank order, then direct) and the picks' extractors."""
+
+    items: list[RefineItem]
+    extractors: dict[str, Any]  # candidate id -> one-model shard of a transfer pick
+    features: dict[str, np.ndarray]  # candidate id -> frozen features of a transfer pick
+
+    def keys(self, kind: str) -> list[str]:
+        """Candidate ids of one kind, in menu order."""
+        return [it.key for it in self.items if it.kind == kind]
+
+    def item(self, key: str) -> RefineItem:
+        """The item of one candidate id."""
+        return next(it for it in self.items if it.key == key)
+
+
+def pick_candidates(
+    lib: Any, usable: pd.DataFrame, ranking: pd.DataFrame, target: TargetFeatures, cfg: RunConfig
+) -> RefineMenu:
+    """Step "pick": the top K transfer candidates (each descriptor's preferred clamp) and every direct one, each with
+    the learners on its menu (the costly ones only for the best few transfer picks)."""
+    limits = {"finetune": cfg.finetune_top, "gp": cfg.gp_top}
+    picks = usable[preferred_clip_rows(usable)].head(cfg.top_k)
+    feats, extractors = candidate_features(lib, picks, target) if len(picks) else ({}, {})
+    items = []
+    for i, (key, layer) in enumerate(zip(picks["candidate"].astype(str), picks["layer"].astype(int))):
+        X = feats[key]
+        names = [n for n in cfg.learners if i < limits.get(n, i + 1) and get_learner(n).applies(*X.shape)]
+        items.append(RefineItem(key, "transfer", X, names, _context(extractors[key], layer)))
+    direct = ranking[ranking["kind"] == "direct"]
+    for key, h in zip(direct["candidate"].astype(str), direct["descriptor_hash"].astype(str)):
+        shape = target.features[h].shape
+        names = [n for n in cfg.direct_learners if get_learner(n).applies(*shape)]
+        items.append(RefineItem(key, "direct", target.features[h].astype(np.float64), names))
+    return RefineMenu(items, extractors, feats)
+
+
+@dataclass
+class Refinement:
+    """Step "refine": the refinement table and every member's out-of-fold predictions (and sds, where it has them)."""
+
+    table: pd.DataFrame
+    pool: dict[str, np.ndarray]
+    sd_pool: dict[str, np.ndarray]
+
+
+def refine_menu(menu: RefineMenu, y: np.ndarray, folds: Folds, seed: int) -> Refinement:
+    """Step "refine": repeated K-fold CV of every (candidate, learner) on the menu."""
+    sd_pool: dict[str, np.ndarray] = {}
+    table, pool = refine(menu.items, y, folds, seed, sd_pool)
+    return Refinement(table, pool, sd_pool)
+
+
+def choose_model(
+    lib: Any,
+    usable: pd.DataFrame,
+    menu: RefineMenu,
+    ref: Refinement,
+    target: TargetFeatures,
+    folds: Folds,
+    cfg: RunConfig,
+    alternatives: dict[str, dict[str, np.ndarray]] | None = None,
+) -> Selection:
+    """Step "select": the final model by CV among the transfer ensemble, the best direct learner, and both (the
+    transfer option scored by the nested search when direct learning is on the menu) and the composite options
+    (alternatives: option -> member key -> out-of-fold predictions, see matlib.transfer.menu_extras)."""
+    transfer, direct = menu.keys("transfer"), menu.keys("direct")
     nested = (
-        nested_transfer_oof(lib, usable, target, cv_folds, min(cfg.top_k, cfg.ensemble_size), cfg.seed, feats)
-        if cfg.include_direct and transfer_ranked
+        nested_transfer_oof(lib, usable, target, folds, min(cfg.top_k, cfg.ensemble_size), cfg.seed, menu.features)
+        if cfg.include_direct and transfer
         else None
     )
-    selection = select_model(
-        pool,
-        yv,
-        transfer_ranked,
-        direct if cfg.include_direct or not transfer_ranked else [],
+    return select_model(
+        ref.pool,
+        target.y_usable,
+        transfer,
+        direct if cfg.include_direct or not transfer else [],
         cfg.ensemble_size,
         transfer_oof=nested,
-        folds=cv_folds,
-        alternatives=extra.alternatives,
+        folds=folds,
+        alternatives=alternatives,
     )
-    interval = member_interval(selection, pool, sd_pool, yv)
 
-    t = time.perf_counter()
-    by_key = {it["key"]: it for it in items}
+
+def fit_members(
+    selection: Selection,
+    menu: RefineMenu,
+    ranking: pd.DataFrame,
+    target: TargetFeatures,
+    folds: Folds,
+    seed: int,
+    composites: dict[str, CompositeItem] | None = None,
+) -> tuple[list[Member], dict[str, list[dict]]]:
+    """Step "fit": each chosen member's learner on all rows and on each outer fold's training rows (repeat 0)
+    (composites: the composite candidates of the menu by id, see matlib.transfer.menu_extras)."""
+    yv = target.y_usable
     rank_by_cand = ranking.set_index("candidate")
     members, states = [], {}
     for key, weight in zip(selection.members, selection.weights):
-        cand, learner = key.rsplit("|", 1)
-        if cand in extra.items:
-            member, states[key] = composite_member(extra.items[cand], key, weight, yv, cv_folds, cfg.seed)
+        mk = MemberKey.parse(key)
+        if composites and mk.candidate in composites:
+            member, states[key] = composite_member(composites[mk.candidate], key, weight, yv, folds, seed)
             members.append(member)
-            extractors[key] = extra.items[cand].shards
             continue
-        row = rank_by_cand.loc[cand]
-        m = Member(
-            key=key,
-            kind=str(row["kind"]),
-            descriptor_spec=target.specs[row["descriptor_hash"]],
-            learner=learner,
-            model_id=str(row["model_id"]),
-            layer=int(row["layer"]),
-            clip=clip_value(row["clip"]),
-            weight=weight,
+        row = cast(pd.Series, rank_by_cand.loc[mk.candidate])  # candidate ids are unique
+        members.append(
+            Member(
+                key=key,
+                kind=str(row["kind"]),
+                descriptor_spec=target.specs[str(row["descriptor_hash"])],
+                learner=mk.learner,
+                model_id=str(row["model_id"]),
+                layer=int(row["layer"]),
+                clip=clip_value(row["clip"]),
+                weight=weight,
+            )
         )
-        it, lr = by_key[cand], get_learner(learner)
-        fits = [lr.fit(it["X"], yv, cfg.seed, it.get("context"))]
-        fits += [lr.fit(it["X"][train], yv[train], cfg.seed, it.get("context")) for train, _ in cv_folds.first_repeat()]
-        members.append(m)
+        it, lr = menu.item(mk.candidate), get_learner(mk.learner)
+        fits = [lr.fit(it.X, yv, seed, it.context)]
+        fits += [lr.fit(it.X[train], yv[train], seed, it.context) for train, _ in folds.first_repeat()]
         states[key] = fits
-    info = {
+    return members, states
+
+
+def model_info(run: StagedRun, lib: Any, selection: Selection, interval: dict, n_train: int) -> dict[str, Any]:
+    """The run-level fields of model.json."""
+    cfg = run.cfg
+    return {
         "target_column": cfg.target_column,
         "input_column": cfg.input_column,
-        "input_kind": input_kind,
-        "n_train": int(len(yv)),
+        "input_kind": run.input_kind,
+        "n_train": int(n_train),
         "seed": cfg.seed,
         "cv_mae": selection.cv.mae,
         "cv_rmse": selection.cv.rmse,
@@ -519,24 +578,59 @@ def finish_run(
         "nested_cv_mae": selection.nested,
         "cv_scheme": cfg.cv,
     }
+
+
+def finish_run(
+    out_dir: str | Path,
+    screened: Sequence[str | Path] | None = None,
+    timings: dict[str, float] | None = None,
+    started: float | None = None,
+) -> TransferResult:
+    """Rank, pick the top K, refine them with repeated K-fold CV, select by CV, fit and save the model, write the
+    report, and seal the run (manifest last, then swapped into out_dir). timings/started: the caller's step times
+    and start time."""
+    out_dir = Path(out_dir)
+    work = work_dir(out_dir)
+    run = StagedRun.load(work / "stage")
+    cfg, timings = run.cfg, {**run.timings, **(timings or {})}
+    target = load_target(work / "stage")
+    lib = open_library(cfg.library_dir)
+    ranking, screen_notes = rank_screened(work / "stage", target, screened, cfg.allow_leakage)
+    notes = list(target.notes) + screen_notes
+
+    t = time.perf_counter()
+    yv = target.y_usable
+    folds = run_folds(cfg, yv)
+    usable = usable_transfer(ranking, cfg.allow_leakage)
+    menu = pick_candidates(lib, usable, ranking, target, cfg)
+    ref = refine_menu(menu, yv, folds, cfg.seed)
+    extra = extra_menu(lib, usable if cfg.include_direct else usable.iloc[:0], target, run, folds, ref, menu)
+    timings["refine"] = time.perf_counter() - t
+    if not menu.keys("transfer"):
+        notes.append("no usable transfer candidate: the chosen model uses direct learning only")
+    selection = choose_model(lib, usable, menu, ref, target, folds, cfg, extra.alternatives)
+    interval = member_interval(selection, ref.pool, ref.sd_pool, yv)
+
+    t = time.perf_counter()
+    members, states = fit_members(selection, menu, ranking, target, folds, cfg.seed, extra.items)
     save_model(
         work / "model",
         members,
-        {m.key: extractors[m.key if m.blocks else m.key.rsplit("|", 1)[0]] for m in members if m.kind != "direct"},
+        {m.key: extra.extractors(m.key, menu.extractors) for m in members if m.kind != "direct"},
         states,
-        info,
+        model_info(run, lib, selection, interval, len(yv)),
         medians=training_medians(target.features, target.specs),
     )
     timings["save"] = time.perf_counter() - t
     if started is not None:
         timings["total"] = time.perf_counter() - started
 
-    result = TransferResult(work, ranking, refined, selection, members, target, notes, timings)
-    _write_outputs(result, cv_folds, pool, cfg.top_k, cfg.seed)
+    result = TransferResult(work, ranking, ref.table, selection, members, target, notes, timings)
+    _write_outputs(result, folds, ref.pool, cfg.top_k, cfg.seed)
     if cfg.report:
         from matlib.transfer.report import write_report
 
-        write_report(result, pool)
+        write_report(result, ref.pool)
     result.out_dir = seal_run(out_dir)
     return result
 

@@ -118,35 +118,8 @@ def _gp_fit(X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
     y_mean, y_std = float(y.mean()), float(y.std() or 1.0)
     T = torch.as_tensor(T_np, dtype=torch.float64)
     ys = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float64)
-    ls0 = math.sqrt(keep)
-    raw = {
-        "log_ls": torch.full((keep,), math.log(ls0), dtype=torch.float64),
-        "log_sf": torch.zeros((), dtype=torch.float64),
-        "log_sl": torch.full((), math.log(0.3), dtype=torch.float64),
-        "log_sn": torch.full((), math.log(0.3), dtype=torch.float64),
-    }
-    for v in raw.values():
-        v.requires_grad_(True)
-    opt = torch.optim.LBFGS(list(raw.values()), lr=0.5, max_iter=ITERS, line_search_fn="strong_wolfe")
-    best = {"loss": float("inf"), "raw": {k: v.detach().clone() for k, v in raw.items()}}
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        try:
-            loss = _nll(raw, T, ys, ls0)
-        except torch.linalg.LinAlgError:
-            return torch.tensor(1e10, dtype=torch.float64, requires_grad=True)
-        if not torch.isfinite(loss):
-            return torch.tensor(1e10, dtype=torch.float64, requires_grad=True)
-        if float(loss.detach()) < best["loss"]:
-            best["loss"], best["raw"] = float(loss.detach()), {k: v.detach().clone() for k, v in raw.items()}
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    raw = _max_likelihood(T, ys, keep)
     with torch.no_grad():
-        for key in raw:  # the best point seen (L-BFGS may end on a worse line-search trial)
-            raw[key].copy_(best["raw"][key].clamp(-12.0, 12.0))
         p = _params(raw)
         K = _kernel(T, T, p) + (p["sn"] ** 2 + 1e-6) * torch.eye(n, dtype=T.dtype)
         L = torch.linalg.cholesky(K)
@@ -162,6 +135,42 @@ def _gp_fit(X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
         "sn": p["sn"].reshape(1).numpy(),
         "y_scale": np.array([y_mean, y_std]),
     }
+
+
+def _max_likelihood(T: torch.Tensor, ys: torch.Tensor, dim: int) -> dict[str, torch.Tensor]:
+    """Raw hyperparameters (log scale, clamped to +-12) at the best marginal likelihood L-BFGS saw from the start
+    point (length scales sqrt(dim), sf 1, sl and sn 0.3)."""
+    ls0 = math.sqrt(dim)
+    raw = {
+        "log_ls": torch.full((dim,), math.log(ls0), dtype=torch.float64),
+        "log_sf": torch.zeros((), dtype=torch.float64),
+        "log_sl": torch.full((), math.log(0.3), dtype=torch.float64),
+        "log_sn": torch.full((), math.log(0.3), dtype=torch.float64),
+    }
+    for v in raw.values():
+        v.requires_grad_(True)
+    opt = torch.optim.LBFGS(list(raw.values()), lr=0.5, max_iter=ITERS, line_search_fn="strong_wolfe")
+    best_loss, best_raw = float("inf"), {k: v.detach().clone() for k, v in raw.items()}
+
+    def closure() -> torch.Tensor:
+        nonlocal best_loss, best_raw
+        opt.zero_grad()
+        try:
+            loss = _nll(raw, T, ys, ls0)
+        except torch.linalg.LinAlgError:
+            return torch.tensor(1e10, dtype=torch.float64, requires_grad=True)
+        if not torch.isfinite(loss):
+            return torch.tensor(1e10, dtype=torch.float64, requires_grad=True)
+        if float(loss.detach()) < best_loss:
+            best_loss, best_raw = float(loss.detach()), {k: v.detach().clone() for k, v in raw.items()}
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        for key in raw:  # the best point seen (L-BFGS may end on a worse line-search trial)
+            raw[key].copy_(best_raw[key].clamp(-12.0, 12.0))
+    return raw
 
 
 def _cross(state: dict[str, Any], X: np.ndarray) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -72,6 +73,24 @@ def source_table(
         )
 
 
+def _overlap_reasons(
+    src: pd.DataFrame, prop: str, target: pd.DataFrame, tkeys: set, max_overlap: float, why: list[str]
+) -> int:
+    """How many of the target's inputs a source dataset holds; appends to why when it holds too many, or the target's
+    own values of prop."""
+    hit = src[src["key"].isin(tkeys)]
+    overlap = int(hit["key"].nunique())
+    if overlap and prop in hit.columns:
+        m = target.merge(hit[["key", prop]].dropna(), on="key")
+        if len(m) >= MIN_MATCHES:
+            scale = max(1e-9, float(np.abs(m["y"]).max()))
+            if (np.abs(m["y"] - m[prop]) <= 1e-6 * scale).mean() >= 0.9:
+                why.append(f"trained on the target's own values ({len(m)} matching rows)")
+    if overlap > max_overlap * max(1, len(tkeys)):
+        why.append(f"trained on {overlap} of the target's {len(tkeys)} inputs")
+    return overlap
+
+
 def leakage_flags(
     catalog: pd.DataFrame,
     inputs: Sequence[str],
@@ -96,43 +115,31 @@ def leakage_flags(
     target = target[target["key"] != 0]
     tkeys = set(target["key"])
     reasons: dict[tuple, tuple[str, int]] = {}
-    groups = catalog.groupby(["dataset", "dataset_version", "property"], sort=True)
     props_of = catalog.groupby(["dataset", "dataset_version"])["property"].agg(lambda s: sorted(set(map(str, s))))
+    props: dict[Any, list[str]] = props_of.to_dict()
     sources: dict[tuple, pd.DataFrame | None] = {}
-    for (dataset, version, prop), _ in groups:
-        why: list[str] = []
-        if target_dataset and _norm(dataset) == _norm(target_dataset):
-            why.append(f"same dataset {dataset!r}")
-        if _norm(prop) == _norm(target_column):
-            why.append(f"same property {prop!r}")
-        overlap = 0
+    for group_key, _ in catalog.groupby(["dataset", "dataset_version", "property"], sort=True):
+        dataset, version, prop = cast(tuple[str, str, str], group_key)
         if (dataset, version) not in sources:
-            table, origin = source_table(
-                library, store, dataset, version, props_of[(dataset, version)], kind, cache_dir
-            )
+            table, origin = source_table(library, store, dataset, version, props[(dataset, version)], kind, cache_dir)
             sources[(dataset, version)] = table
             if table is None:
                 notes.append(
                     f"leakage guard: input overlap with {dataset}@{version} cannot be checked ({origin}); "
                     "its models are flagged as unverifiable"
                 )
+        why = [f"same dataset {dataset!r}"] if target_dataset and _norm(dataset) == _norm(target_dataset) else []
+        if _norm(prop) == _norm(target_column):
+            why.append(f"same property {prop!r}")
         src = sources[(dataset, version)]
         if src is None:
             why.append(f"input overlap with {dataset}@{version} unverifiable")
+            overlap = 0
         else:
-            hit = src[src["key"].isin(tkeys)]
-            overlap = int(hit["key"].nunique())
-            if overlap and prop in hit.columns:
-                m = target.merge(hit[["key", prop]].dropna(), on="key")
-                if len(m) >= MIN_MATCHES:
-                    scale = max(1e-9, float(np.abs(m["y"]).max()))
-                    if (np.abs(m["y"] - m[prop]) <= 1e-6 * scale).mean() >= 0.9:
-                        why.append(f"trained on the target's own values ({len(m)} matching rows)")
-            if overlap > max_overlap * max(1, len(tkeys)):
-                why.append(f"trained on {overlap} of the target's {len(tkeys)} inputs")
+            overlap = _overlap_reasons(src, prop, target, tkeys, max_overlap, why)
         reasons[(dataset, version, prop)] = ("; ".join(why), overlap)
     rows = []
     for rec in catalog[["model_id", "dataset", "dataset_version", "property"]].itertuples(index=False):
-        why, overlap = reasons[(rec.dataset, rec.dataset_version, rec.property)]
-        rows.append((rec.model_id, bool(why), why, overlap))
+        reason, overlap = reasons[(rec.dataset, rec.dataset_version, rec.property)]
+        rows.append((rec.model_id, bool(reason), reason, overlap))
     return pd.DataFrame(rows, columns=["model_id", "leak", "leak_reason", "overlap"]), notes

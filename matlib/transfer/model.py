@@ -187,31 +187,40 @@ def load_model(run_dir: str | Path) -> dict[str, Any]:
     return spec
 
 
+def _member_inputs(
+    spec: dict[str, Any], inputs: list[str]
+) -> tuple[dict[str, np.ndarray], list[str | None], list[list[str]]]:
+    """Each member descriptor's features of the inputs (by spec key), each row's reason to have no prediction (None:
+    it has one), and each row's notes (imputed descriptor values)."""
+    n = len(inputs)
+    reasons: list[str | None] = ["empty input" if not s else None for s in inputs]
+    notes: list[list[str]] = [[] for _ in range(n)]
+    medians = spec.get("medians", {})
+    feats: dict[str, np.ndarray] = {}
+    for desc in [d for entry in spec["members"] for d in member_specs(entry)]:
+        h = spec_key(desc)
+        if h in feats:
+            continue
+        X, ok, why, note = (
+            featurize_imputed(inputs, desc, medians.get(h)) if n else (np.zeros((0, 0)), np.zeros(0, bool), [], [])
+        )
+        feats[h] = X
+        for i in np.flatnonzero(~ok):
+            if reasons[i] is None:
+                reasons[i] = f"{desc.get('name')}: {why[i] or 'cannot be featurised'}"
+        for j, text in enumerate(note):
+            if text:
+                notes[j].append(text)
+    return feats, reasons, notes
+
+
 def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.DataFrame:
     """One row per input, in order: prediction (weighted mean of members), uncertainty (member/fold spread), reason
     (why a row has no prediction) and note (e.g. descriptor values imputed from the training medians)."""
     spec = run_dir if isinstance(run_dir, dict) else load_model(run_dir)
     inputs = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip() for v in inputs]
     n = len(inputs)
-    reasons: list[str | None] = ["empty input" if not s else None for s in inputs]
-    notes: list[list[str]] = [[] for _ in range(n)]
-    medians = spec.get("medians", {})
-    feats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for spec_dict in [s for entry in spec["members"] for s in member_specs(entry)]:
-        h = spec_key(spec_dict)
-        if h not in feats:
-            X, ok, why, note = (
-                featurize_imputed(inputs, spec_dict, medians.get(h))
-                if n
-                else (np.zeros((0, 0)), np.zeros(0, bool), [], [])
-            )
-            feats[h] = (X, ok)
-            for i in np.flatnonzero(~ok):
-                if reasons[i] is None:
-                    reasons[i] = f"{spec_dict.get('name')}: {why[i] or 'cannot be featurised'}"
-            for i, text in enumerate(note):
-                if text:
-                    notes[i].append(text)
+    feats, reasons, notes = _member_inputs(spec, inputs)
     good = np.array([r is None for r in reasons], dtype=bool)
     full, spread, weights, sds = [], [], [], []
     if good.any():
@@ -223,15 +232,15 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
                 weight=float(entry.get("weight", 1.0)),
             )  # older models: equal weights
             Z = (
-                block_features(entry["blocks"], {k: v[0][good] for k, v in feats.items()}, entry["shards"])
+                block_features(entry["blocks"], {k: v[good] for k, v in feats.items()}, entry["shards"])
                 if entry.get("blocks")
-                else member_features(member, feats[h][0][good], entry["shard"])
+                else member_features(member, feats[h][good], entry["shard"])
             )
             lr = get_learner(entry["learner"])
             preds = [lr.predict(state, Z) for state in entry["states"]]
             full.append(preds[0])
             weights.append(member.weight)
-            if lr.predict_sd is not None:
+            if lr.has_sd:
                 sds.append(lr.predict_sd(entry["states"][0], Z))
             spread.extend(preds[1:] if len(preds) > 1 else preds)
     pred = np.full(n, np.nan)

@@ -27,7 +27,7 @@ def predict_csv(
     df = table.frame
     if col not in df.columns:
         raise ValidationError(
-            f"{path}: no column {shorten(repr(col))} (columns: {names_list(df.columns)}); use --input-column"
+            f"{path}: no column {shorten(repr(col))} (columns: {names_list(list(df.columns))}); use --input-column"
         )
     inputs = ["" if table.problem[i] or pd.isna(v) else str(v) for i, v in enumerate(df[col])]
     pred = predict_transfer(info, inputs)
@@ -35,6 +35,6 @@ def predict_csv(
     for c in ("prediction", "uncertainty", "reason", "note"):
         out[c] = pred[c].to_numpy()
     unreadable = np.flatnonzero(~table.ok)
-    out.loc[out.index[unreadable], "reason"] = [table.reason(i) for i in unreadable]
+    out.loc[list(out.index[unreadable]), "reason"] = [table.reason(int(i)) for i in unreadable]
     atomic_write_text(output_csv, out.to_csv(index=False))
     return out

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from matlib.atomic import atomic_write_text
 from matlib.text import shorten
@@ -34,52 +35,47 @@ def md_text(value: object, limit: int = TEXT_CHARS) -> str:
 
 
 def _table(df: pd.DataFrame, cols: list[str], limits: dict[str, int] | None = None) -> str:
-    """A small Markdown table; every text cell goes through md_text (inputs cut to INPUT_CHARS)."""
+    """A small Markdown table; every text cell goes through md_text (inputs cut to INPUT_CHARS), floats to 4
+    significant digits."""
     if df.empty:
         return "_(none)_\n"
     limits = {"input": INPUT_CHARS, **(limits or {})}
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for r in df[cols].itertuples(index=False):
-        lines.append(
-            "| "
-            + " | ".join(
-                f"{v:.4g}" if isinstance(v, float) else md_text(v, limits.get(c, TEXT_CHARS)) for c, v in zip(cols, r)
-            )
-            + " |"
-        )
-    return "\n".join(lines) + "\n"
+    cells = pd.DataFrame(
+        {
+            c: [f"{v:.4g}" if isinstance(v, float) else md_text(v, limits.get(c, TEXT_CHARS)) for v in df[c]]
+            for c in cols
+        },
+        columns=cols,
+    )
+    return cells.to_markdown(index=False, tablefmt="pipe", disable_numparse=True) + "\n"
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Write a figure as PNG (no pyplot: nothing global is switched or kept)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
 
 
 def parity_plot(y: np.ndarray, pred: np.ndarray, path: Path, title: str) -> Path:
     """Out-of-fold prediction vs truth."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
     ax.scatter(y, pred, s=12, alpha=0.7)
     lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     ax.set_xlabel("measured")
     ax.set_ylabel("cross-validated prediction")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def score_distribution_plot(ranking: pd.DataFrame, baseline: float, path: Path) -> Path:
     """LOO MAE of every screened candidate, grouped by source property, with the direct ridge line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     tr = ranking[(ranking["kind"] == "transfer") & np.isfinite(ranking["loo_mae"].astype(float))]
     groups = sorted(tr["property"].unique()) if len(tr) else []
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(groups) + 2), 4))
+    fig = Figure(figsize=(max(4.5, 0.8 * len(groups) + 2), 4))
+    ax = fig.subplots()
     if groups:
         ax.boxplot([tr.loc[tr["property"] == g, "loo_mae"].astype(float) for g in groups], showfliers=False)
         ax.set_xticks(range(1, len(groups) + 1), groups, rotation=30, ha="right", fontsize=8)
@@ -88,10 +84,7 @@ def score_distribution_plot(ranking: pd.DataFrame, baseline: float, path: Path) 
         ax.legend(fontsize=8)
     ax.set_ylabel("LOO MAE of ridge on frozen features")
     ax.set_title("screening scores by source property", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _honest_lines(res: TransferResult) -> list[str]:
@@ -122,18 +115,29 @@ def _interval(res: TransferResult) -> dict:
 def write_report(res: TransferResult, pool: dict[str, np.ndarray]) -> Path:
     """Write report.md and its PNG plots into the run folder."""
     d = res.out_dir
-    y = res.target.y_usable
     parity_plot(
-        y, res.selection.cv.oof.mean(axis=0), d / "parity.png", f"chosen model, CV MAE {res.selection.cv.mae:.4g}"
+        res.target.y_usable,
+        res.selection.cv.oof.mean(axis=0),
+        d / "parity.png",
+        f"chosen model, CV MAE {res.selection.cv.mae:.4g}",
     )
     direct = res.ranking[res.ranking["kind"] == "direct"]
     score_distribution_plot(
         res.ranking, float(direct["loo_mae"].min()) if len(direct) else float("nan"), d / "scores_by_property.png"
     )
+    lines = _overview_lines(res) + _table_sections(res) + _plot_lines()
+    if len(res.target.skipped_rows):
+        lines += ["## Skipped rows", "", _table(res.target.skipped_rows.head(50), ["row", "input", "reason"])]
+    if res.notes:
+        lines += ["## Notes", ""] + [f"- {md_text(n, NOTE_CHARS)}" for n in res.notes] + [""]
+    lines += ["## Timings (s)", "", ", ".join(f"{k}: {v:.2f}" for k, v in res.timings.items()), ""]
+    return atomic_write_text(d / "report.md", "\n".join(lines))
+
+
+def _overview_lines(res: TransferResult) -> list[str]:
+    """The report's title and its list of headline figures."""
     tr = res.ranking[res.ranking["kind"] == "transfer"]
-    best_direct = res.baselines.head(1)
-    best_transfer = res.refined[res.refined["kind"] == "transfer"].head(1)
-    lines = [
+    return [
         "# Shotgun transfer report",
         "",
         f"- training rows: {len(res.target.inputs)} given, {int(res.target.usable.sum())} usable, "
@@ -145,45 +149,41 @@ def write_report(res: TransferResult, pool: dict[str, np.ndarray]) -> Path:
         f"(RMSE {res.selection.cv.rmse:.4g}); members: {md_text(', '.join(res.selection.members), NOTE_CHARS)}",
         *_honest_lines(res),
         "",
+    ]
+
+
+def _table_sections(res: TransferResult) -> list[str]:
+    """Transfer vs direct, the top of the screening ranking, the refinement, and the final-model menu."""
+    cv_cols = ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]
+    best_direct = res.baselines.head(1)
+    best_transfer = res.refined[res.refined["kind"] == "transfer"].head(1)
+    rank_cols = ["rank", "candidate", "kind", "property", "dataset", "descriptor", "loo_mae", "loo_rmse", "leak"]
+    option_cols = ("option", "k", "cv_mae", "cv_rmse", "cv_mae_members", "members")
+    return [
         "## Transfer vs direct learning (same repeated K-fold splits)",
         "",
-        _table(
-            pd.concat([best_transfer, best_direct]), ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]
-        ),
+        _table(pd.concat([best_transfer, best_direct]), cv_cols),
         "## Screening ranking (top 20, LOO ridge)",
         "",
-        _table(
-            res.ranking.head(20),
-            ["rank", "candidate", "kind", "property", "dataset", "descriptor", "loo_mae", "loo_rmse", "leak"],
-        ),
+        _table(res.ranking.head(20), rank_cols),
         "## Refinement (repeated K-fold CV)",
         "",
-        _table(res.refined.head(30), ["member", "kind", "learner", "cv_mae", "cv_rmse", "cv_mae_sd"]),
+        _table(res.refined.head(30), cv_cols),
         "## Final model options (chosen by CV)",
         "",
-        _table(
-            res.selection.table,
-            [c for c in ("option", "k", "cv_mae", "cv_rmse", "cv_mae_members", "members") if c in res.selection.table],
-        ),
+        _table(res.selection.table, [c for c in option_cols if c in res.selection.table]),
         "cv_mae of the transfer option is nested (the search re-run inside each outer fold) when direct learning is "
         "on the menu; cv_mae_members is its members' own CV, optimistic after screening the whole library.",
         "",
-        "## Plots",
-        "",
-        "![parity](parity.png)",
-        "",
-        "![scores by source property](scores_by_property.png)",
-        "",
     ]
-    if len(res.target.skipped_rows):
-        lines += ["## Skipped rows", "", _table(res.target.skipped_rows.head(50), ["row", "input", "reason"])]
-    if res.notes:
-        lines += ["## Notes", ""] + [f"- {md_text(n, NOTE_CHARS)}" for n in res.notes] + [""]
-    lines += ["## Timings (s)", "", ", ".join(f"{k}: {v:.2f}" for k, v in res.timings.items()), ""]
-    return atomic_write_text(d / "report.md", "\n".join(lines))
 
 
-def summary_markdown(res: TransferResult, top: int = 10) -> str:
+def _plot_lines() -> list[str]:
+    """The plots section."""
+    return ["## Plots", "", "![parity](parity.png)", "", "![scores by source property](scores_by_property.png)", ""]
+
+
+def run_summary_markdown(res: TransferResult, top: int = 10) -> str:
     """A short Markdown summary (top of the ranking, chosen model, report path) for a flow artifact."""
     cols = ["rank", "candidate", "kind", "property", "dataset", "loo_mae", "leak"]
     return "\n".join(

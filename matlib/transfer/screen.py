@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from matlib.transfer.candidate import CandidateId
 from matlib.transfer.ridge import DEFAULT_GRID, FALLBACKS, screen_features
 from matlib.transfer.target import TargetFeatures
 
@@ -67,7 +68,7 @@ def fold_columns(df: pd.DataFrame) -> list[str]:
 
 def candidate_id(model_id: str, layer: int, clip: float | None = None) -> str:
     """The ranking key of one (model, layer, input clamp) candidate."""
-    return f"{model_id}/h{layer}" + ("" if clip is None else f"/c{clip:g}")
+    return CandidateId(model_id, layer, clip).format()
 
 
 def clip_value(value: Any) -> float | None:
@@ -81,7 +82,8 @@ def shard_candidates(
     """(descriptor hash, layer, features [m,n,h], catalog rows) for a shard's usable models, per descriptor."""
     from matlib.library import shard_hidden_features
 
-    for h, group in rows.groupby("descriptor_hash", sort=True):
+    for key, group in rows.groupby("descriptor_hash", sort=True):
+        h = str(key)
         if h not in target.features:
             continue
         X = torch.as_tensor(target.features[h], dtype=torch.float32, device=device)
@@ -89,7 +91,7 @@ def shard_candidates(
             hidden = shard_hidden_features(shard, X, device=device, clip=clip)
         take = torch.as_tensor(group["row"].to_numpy(np.int64), device=hidden[0].device if hidden else None)
         for layer, H in enumerate(hidden):
-            yield str(h), layer, H.index_select(0, take) if len(take) != H.shape[0] else H, group
+            yield h, layer, H.index_select(0, take) if len(take) != H.shape[0] else H, group
 
 
 def screen_shard(
@@ -114,8 +116,7 @@ def screen_shard(
         clips = (None,)  # a GNN reads graphs, not standardised descriptors: nothing to clamp
     y = torch.as_tensor(target.y_usable, dtype=torch.float32, device=device)
     folds = [(r, y[r]) for r in (torch.as_tensor(train, device=device) for train in fold_train)]  # once per shard
-    out = [_screen_clip(shard, rows, target, y, grid, layers, device, clip, folds) for clip in clips]
-    out = [df for frames in out for df in frames]
+    out = [df for clip in clips for df in _screen_clip(shard, rows, target, y, grid, layers, device, clip, folds)]
     columns = RANK_COLUMNS + [fold_column(i) for i in range(len(fold_train))]
     if not out:
         return pd.DataFrame(columns=columns)
@@ -175,7 +176,7 @@ def screen_direct(target: TargetFeatures, grid: Sequence[float] = DEFAULT_GRID) 
         name = target.specs[h].get("name")
         rows.append(
             {
-                "candidate": f"direct:{name}:{h}",
+                "candidate": CandidateId.direct(str(name), h).format(),
                 "kind": "direct",
                 "model_id": "",
                 "layer": -1,

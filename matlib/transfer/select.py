@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from matlib.transfer.candidate import candidate_of
 from matlib.transfer.cv import CVResult, Folds, cv_scores
 
 
@@ -55,7 +56,7 @@ def fold_select_oof(oofs: dict[str, np.ndarray], y: np.ndarray, folds: Folds) ->
 
 def _lowest_cv(pool: dict[str, np.ndarray], y: np.ndarray, candidates: set[str]) -> str | None:
     """The pool key `candidate|learner` of any of candidates with the lowest CV MAE (ties: key order), or None."""
-    keys = sorted(k for k in pool if k.rsplit("|", 1)[0] in candidates)
+    keys = sorted(k for k in pool if candidate_of(k) in candidates)
     return min(keys, key=lambda k: cv_scores(pool[k], y).mae) if keys else None
 
 
@@ -64,36 +65,58 @@ def best_learner_key(pool: dict[str, np.ndarray], y: np.ndarray, candidate: str)
     return _lowest_cv(pool, y, {candidate})
 
 
-def _option(name: str, oof: np.ndarray, y: np.ndarray, members: list[str], weights: list[float]) -> dict:
+@dataclass
+class MenuOption:
+    """One scored entry of the final-model menu."""
+
+    option: str
+    members: list[str]  # member keys into the pool
+    weights: list[float]
+    cv: CVResult  # of its out-of-fold predictions [repeats, n]
+    cv_mae_members: float | None = None  # the members' own CV MAE where it differs from cv (for the report)
+
+    def row(self) -> dict[str, object]:
+        """Its row of the options table (members joined by ", ")."""
+        row: dict[str, object] = {
+            "option": self.option,
+            "k": len(self.members),
+            "cv_mae": self.cv.mae,
+            "cv_rmse": self.cv.rmse,
+            "members": ", ".join(self.members),
+        }
+        if self.cv_mae_members is not None:
+            row["cv_mae_members"] = self.cv_mae_members
+        return row
+
+
+def _option(
+    name: str,
+    oof: np.ndarray,
+    y: np.ndarray,
+    members: list[str],
+    weights: list[float],
+    members_mae: float | None = None,
+) -> MenuOption:
     """One scored menu entry (oof: its out-of-fold predictions [repeats, n])."""
-    res = cv_scores(oof, y)
-    return {
-        "option": name,
-        "k": len(members),
-        "cv_mae": res.mae,
-        "cv_rmse": res.rmse,
-        "members": members,
-        "weights": weights,
-        "cv": res,
-    }
+    return MenuOption(name, members, weights, cv_scores(oof, y), members_mae)
 
 
-def _alternatives_option(name: str, alts: dict[str, np.ndarray], y: np.ndarray, folds: Folds | None) -> dict:
+def _alternatives_option(name: str, alts: dict[str, np.ndarray], y: np.ndarray, folds: Folds | None) -> MenuOption:
     """A menu option made of alternatives: its member is the CV-best; with folds, its score is nested."""
     best = min(alts, key=lambda k: cv_scores(alts[k], y).mae)
     oof = alts[best] if folds is None else fold_select_oof(alts, y, folds)
-    return {**_option(name, oof, y, [best], [1.0]), "cv_mae_members": cv_scores(alts[best], y).mae}
+    return _option(name, oof, y, [best], [1.0], cv_scores(alts[best], y).mae)
 
 
-def _nested_scores(options: list[dict], y: np.ndarray, folds: Folds) -> dict[str, float]:
+def _nested_scores(options: list[MenuOption], y: np.ndarray, folds: Folds) -> dict[str, float]:
     """Nested MAE of the chosen option, of each option, and of "transfer": the choice among the transfer options
     (names "transfer: ...") re-made without the held-out fold, like the final choice."""
-    nested = {"chosen": cv_scores(fold_select_oof({o["option"]: o["cv"].oof for o in options}, y, folds), y).mae}
-    transfer = {o["option"]: o["cv"].oof for o in options if o["option"].startswith("transfer:")}
+    nested = {"chosen": cv_scores(fold_select_oof({o.option: o.cv.oof for o in options}, y, folds), y).mae}
+    transfer = {o.option: o.cv.oof for o in options if o.option.startswith("transfer:")}
     if transfer:
         nested["transfer"] = cv_scores(fold_select_oof(transfer, y, folds), y).mae
     for o in options:
-        nested.setdefault(o["option"], o["cv_mae"])
+        nested.setdefault(o.option, o.cv.mae)
     return nested
 
 
@@ -125,46 +148,30 @@ def select_model(
     """
     keys = [k for k in (best_learner_key(pool, y, c) for c in transfer) if k is not None][: max(1, size)]
     best_direct = _lowest_cv(pool, y, set(direct))
-    options = []
+    options: list[MenuOption] = []
+    t_oof = d_oof = None
     if keys:
         t_weights = [1.0 / len(keys)] * len(keys)
         t_oof = _average(pool, keys, t_weights)
-        members_mae = cv_scores(t_oof, y).mae
+        members_mae = cv_scores(t_oof, y).mae  # the members' own CV: optimistic, for the report
         if transfer_oof is not None:
             t_oof = np.broadcast_to(np.asarray(transfer_oof, dtype=float).reshape(-1, len(y))[:1], t_oof.shape)
-        options.append(
-            {**_option(f"transfer: mean of top {len(keys)}", t_oof, y, keys, t_weights), "cv_mae_members": members_mae}
-        )  # the members' own CV: optimistic, for the report
-    d_oof = None
+        options.append(_option(f"transfer: mean of top {len(keys)}", t_oof, y, keys, t_weights, members_mae))
     if best_direct is not None:
-        d_keys = sorted(k for k in pool if k.rsplit("|", 1)[0] in set(direct))
+        d_keys = sorted(k for k in pool if candidate_of(k) in set(direct))
         d_oof = pool[best_direct] if folds is None else fold_select_oof({k: pool[k] for k in d_keys}, y, folds)
-        options.append(
-            {**_option("direct", d_oof, y, [best_direct], [1.0]), "cv_mae_members": cv_scores(pool[best_direct], y).mae}
-        )
+        options.append(_option("direct", d_oof, y, [best_direct], [1.0], cv_scores(pool[best_direct], y).mae))
     for name, alts in (alternatives or {}).items():
         if alts:
             options.append(_alternatives_option(name, alts, y, folds))
-    if keys and best_direct is not None:
-        options.append(
-            _option(
-                "transfer + direct",
-                0.5 * t_oof + 0.5 * d_oof,
-                y,
-                keys + [best_direct],
-                [0.5 / len(keys)] * len(keys) + [0.5],
-            )
-        )
+    if t_oof is not None and d_oof is not None and best_direct is not None:
+        weights = [0.5 / len(keys)] * len(keys) + [0.5]
+        options.append(_option("transfer + direct", 0.5 * t_oof + 0.5 * d_oof, y, keys + [best_direct], weights))
     if not options:
         raise ValueError("empty selection pool")
-    best = min(options, key=lambda o: o["cv_mae"])  # min keeps the first of equals
-    table = pd.DataFrame(
-        [
-            {k: (", ".join(v) if k == "members" else v) for k, v in o.items() if k not in ("cv", "weights")}
-            for o in options
-        ]
-    )
+    best = min(options, key=lambda o: o.cv.mae)  # min keeps the first of equals
+    table = pd.DataFrame([o.row() for o in options])
     nested: dict[str, float] = {}
     if folds is not None:
         nested = _nested_scores(options, y, folds)
-    return Selection(best["option"], best["members"], best["weights"], best["cv"], table, nested)
+    return Selection(best.option, best.members, best.weights, best.cv, table, nested)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from matlib.transfer.candidate import CandidateId
 from matlib.transfer.composite import CompositeItem, block_features, block_models, load_models
 from matlib.transfer.direct import standard_specs
 from matlib.transfer.impute import spec_key
@@ -59,6 +60,13 @@ def source_items(
             X = np.concatenate([target.features[h].astype(np.float64), P], axis=1)
             recipes.append((f"source+{spec['name']}", [desc, *blocks], X))
     return [
-        CompositeItem(key, "source", recipe, X, shards, [n for n in learners if get_learner(n).applies(*X.shape)])
-        for key, recipe, X in recipes
+        CompositeItem(
+            CandidateId.of_composite(name).format(),
+            "source",
+            recipe,
+            X,
+            shards,
+            [n for n in learners if get_learner(n).applies(*X.shape)],
+        )
+        for name, recipe, X in recipes
     ]

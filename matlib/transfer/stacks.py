@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from matlib.transfer.candidate import CandidateId
 from matlib.transfer.composite import CompositeItem
 from matlib.transfer.cv import Folds
 from matlib.transfer.screen import clip_value, fold_columns
@@ -98,4 +99,4 @@ def stack_item(
         for p in records
     ]
     shards = {str(p["model_id"]): extractors[str(p["candidate"])] for p in records}
-    return CompositeItem("stack", "stack", blocks, _columns(feats, picks), shards)
+    return CompositeItem(CandidateId.of_composite("stack").format(), "stack", blocks, _columns(feats, picks), shards)

@@ -41,7 +41,7 @@ def read_target_csv(path: str | Path, input_column: str, target_column: str) -> 
     df = table.frame
     for col in (input_column, target_column):
         if col not in df.columns:
-            raise ValidationError(f"{path}: no column {shorten(repr(col))} (columns: {names_list(df.columns)})")
+            raise ValidationError(f"{path}: no column {shorten(repr(col))} (columns: {names_list(list(df.columns))})")
     if not len(df):
         raise ValidationError(f"{path}: no data rows (the file has only a header line)")
     inputs = ["" if pd.isna(v) else str(v).strip() for v in df[input_column]]
@@ -110,31 +110,73 @@ def featurize_inputs(inputs: Sequence[str], spec: dict) -> tuple[np.ndarray, np.
     return np.asarray(res.X, dtype=np.float32), np.asarray(res.ok, dtype=bool), list(res.reasons), feat.input_kind
 
 
+_Featurised = tuple[np.ndarray, np.ndarray, list[str | None], str]  # features, ok, reasons, input kind
+
+
 def prepare_target(
     inputs: Sequence[str], y_values: Iterable[Any], specs: dict[str, dict], target_column: str = "target"
 ) -> TargetFeatures:
     """Validate the target, featurise once per spec, keep the rows every used spec can featurise."""
     inputs = ["" if v is None else str(v).strip() for v in inputs]
     y, y_reasons = parse_target(y_values, target_column)
-    n = len(inputs)
-    if n == 0:
+    if len(inputs) == 0:
         raise ValidationError("the training table has no rows")
-    results: dict[str, tuple[np.ndarray, np.ndarray, list[str | None], str]] = {}
     notes: list[str] = []
+    results = _featurise_all(inputs, specs, notes)
+    used, kind = _usable_specs(inputs, specs, results, notes)
+    reasons = _row_reasons(inputs, specs, results, used, list(y_reasons))
+    usable = np.array([r is None for r in reasons], dtype=bool)
+    check_range(y, usable, target_column)
+    y, repeat_notes = merge_repeats(inputs, y, usable, reasons, kind, target_column)
+    notes += repeat_notes
+    skipped = pd.DataFrame(
+        {
+            "row": np.flatnonzero(~usable) + 1,
+            "input": [inputs[i] for i in np.flatnonzero(~usable)],
+            "reason": [reasons[i] for i in np.flatnonzero(~usable)],
+        }
+    )
+    _check_enough_rows(y, usable, skipped, target_column)
+    outliers = outlier_note(y, usable, target_column)
+    if outliers:
+        notes.append(outliers)
+    return TargetFeatures(
+        inputs=inputs,
+        y=y,
+        usable=usable,
+        features={h: results[h][0][usable] for h in used},
+        specs={h: specs[h] for h in used},
+        skipped_rows=skipped,
+        notes=notes,
+    )
+
+
+def _featurise_all(inputs: list[str], specs: dict[str, dict], notes: list[str]) -> dict[str, _Featurised]:
+    """Every spec's featurisation of the inputs (a spec that cannot featurise at all: a note)."""
+    results: dict[str, _Featurised] = {}
     for h, spec in specs.items():
         try:
             results[h] = featurize_inputs(inputs, spec)
         except MatlibError as exc:
             notes.append(f"descriptor {spec.get('name')} ({h}) skipped: {exc}")
+    return results
+
+
+def _usable_specs(
+    inputs: list[str], specs: dict[str, dict], results: dict[str, _Featurised], notes: list[str]
+) -> tuple[list[str], str]:
+    """(specs used, the inputs' kind): the kind the best-covering specs read, and its specs that featurise at least
+    MIN_SPEC_COVERAGE of the inputs (the others: a note each)."""
+    n = len(inputs)
     coverage = {h: float(r[1].mean()) for h, r in results.items()}
     by_kind: dict[str, list[float]] = {}
     for h, r in results.items():
         by_kind.setdefault(r[3], []).append(coverage[h])
     if not by_kind or max(max(v) for v in by_kind.values()) == 0:
-        first = next((i for i in range(n) if inputs[i]), 0)
+        row = next((i for i in range(n) if inputs[i]), 0)
         raise ValidationError(
             f"none of the library's descriptors ({', '.join(s.get('name', '?') for s in specs.values()) or 'none'}) "
-            f"can featurise the inputs (row {first + 1}: {shorten(inputs[first]) if n else ''!r})"
+            f"can featurise the inputs (row {row + 1}: {shorten(inputs[row]) if n else ''!r})"
         )
     kind = max(by_kind, key=lambda k: (max(by_kind[k]), np.mean(by_kind[k])))
     used: list[str] = []
@@ -149,25 +191,29 @@ def prepare_target(
             )
         else:
             used.append(h)
-    reasons: list[str | None] = list(y_reasons)
-    for i in range(n):
+    return used, kind
+
+
+def _row_reasons(
+    inputs: list[str],
+    specs: dict[str, dict],
+    results: dict[str, _Featurised],
+    used: list[str],
+    reasons: list[str | None],
+) -> list[str | None]:
+    """Each row's reason to be skipped (None: usable), from the target's own reasons, empty inputs and used specs."""
+    for i in range(len(inputs)):
         if not inputs[i]:
             reasons[i] = "empty input"
             continue
         for h in used:
             if not results[h][1][i] and reasons[i] is None:
                 reasons[i] = f"{specs[h].get('name')}: {results[h][2][i] or 'cannot be featurised'}"
-    usable = np.array([r is None for r in reasons], dtype=bool)
-    check_range(y, usable, target_column)
-    y, repeat_notes = merge_repeats(inputs, y, usable, reasons, kind, target_column)
-    notes += repeat_notes
-    skipped = pd.DataFrame(
-        {
-            "row": np.flatnonzero(~usable) + 1,
-            "input": [inputs[i] for i in np.flatnonzero(~usable)],
-            "reason": [reasons[i] for i in np.flatnonzero(~usable)],
-        }
-    )
+    return reasons
+
+
+def _check_enough_rows(y: np.ndarray, usable: np.ndarray, skipped: pd.DataFrame, target_column: str) -> None:
+    """One-line errors for too few usable rows or a constant target."""
     n_ok = int(usable.sum())
     if n_ok < MIN_ROWS:
         raise ValidationError(
@@ -180,18 +226,6 @@ def prepare_target(
         raise ValidationError(
             f"target column {target_column!r} is constant ({float(yu[0]):.6g}) over the {n_ok} usable rows"
         )
-    outliers = outlier_note(y, usable, target_column)
-    if outliers:
-        notes.append(outliers)
-    return TargetFeatures(
-        inputs=inputs,
-        y=y,
-        usable=usable,
-        features={h: results[h][0][usable] for h in used},
-        specs={h: specs[h] for h in used},
-        skipped_rows=skipped,
-        notes=notes,
-    )
 
 
 def spec_json(spec: Any) -> dict:

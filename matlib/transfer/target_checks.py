@@ -121,7 +121,7 @@ def merge_repeats(
     idx = np.flatnonzero(usable)
     groups: dict[str, list[int]] = {}
     for i in idx:
-        key = material_key(inputs[i], kind)
+        key = material_key(inputs[int(i)], kind)
         groups.setdefault(key if key is not None else f"\x00{i}", []).append(int(i))
     repeated = [g for g in groups.values() if len(g) > 1]
     if not repeated:

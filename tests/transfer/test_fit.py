@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from matlib.transfer import fit_transfer, predict_transfer
+from matlib.transfer.candidate import MemberKey
 from matlib.transfer.fit import INPUT_CLIP
 from matlib.transfer.model import load_model
 from tests.transfer.conftest import FAST, esol_rows
@@ -74,7 +75,18 @@ def test_outputs_written_and_safe(two_runs):
     assert set(transfer["clip"].fillna(0)) == {0, INPUT_CLIP}
     assert (transfer["clip"] == INPUT_CLIP).sum() == transfer["clip"].isna().sum()
     for m in spec["members"]:  # prediction feeds each member its inputs exactly as the fit did
-        assert m["clip"] == (INPUT_CLIP if m["key"].split("|")[0].endswith(f"/c{INPUT_CLIP:g}") else None)
+        assert m["clip"] == MemberKey.parse(m["key"]).candidate_id.clip
+
+
+def test_saved_transfer_members_keep_their_candidates_clip(transfer_only_run):
+    """model.json of a transfer model: each member's layer and clip are those its candidate id names."""
+    _, a = transfer_only_run
+    spec = json.loads((a.out_dir / "model" / "model.json").read_text())
+    assert spec["members"] and all(m["kind"] == "transfer" for m in spec["members"])
+    for m in spec["members"]:
+        cand = MemberKey.parse(m["key"]).candidate_id
+        assert (m["model_id"], m["layer"], m["clip"]) == (cand.model_id, cand.layer, cand.clip)
+        assert m["clip"] in (None, INPUT_CLIP)
 
 
 def test_predict_keeps_order_and_count_with_bad_rows(two_runs):
@@ -118,18 +130,17 @@ def transfer_only_run(small_library, tmp_path_factory):
 
 def test_predict_uses_each_members_saved_input_clip(transfer_only_run):
     df, a = transfer_only_run
-    assert any(m.kind == "transfer" for m in a.members)
+    assert a.members and all(m.kind == "transfer" for m in a.members)
     spec = load_model(a.out_dir)
     inputs = df["smiles"].tolist()
     saved = predict_transfer(spec, inputs)["prediction"].to_numpy()
     np.testing.assert_allclose(saved, predict_transfer(a.out_dir, inputs)["prediction"].to_numpy(), rtol=1e-9)
-    for m in spec["members"]:  # feed every transfer member the other way: predictions change
-        if m["kind"] == "transfer":
-            m["clip"] = None if m["clip"] is not None else INPUT_CLIP
+    for m in spec["members"]:  # feed every (transfer) member the other way: predictions change
+        m["clip"] = None if m["clip"] is not None else INPUT_CLIP
     assert not np.allclose(predict_transfer(spec, inputs)["prediction"].to_numpy(), saved)
 
 
-def test_clamp_is_chosen_per_source_descriptor(two_runs):
+def test_clamp_is_chosen_per_source_descriptor(two_runs, transfer_only_run):
     """Refinement sees each descriptor's candidates one way only: the way with the lower median LOO MAE."""
     from matlib.transfer.fit import preferred_clip_rows
 
@@ -142,13 +153,16 @@ def test_clamp_is_chosen_per_source_descriptor(two_runs):
         med = g.groupby(g["clip"].fillna(-1))["loo_mae"].median()
         want = med.idxmin()
         assert (chosen.loc[chosen["descriptor_hash"] == h, "clip"].fillna(-1) == want).all()
-    members = [m.key.rsplit("|", 1)[0] for m in a.members if m.kind == "transfer"]
-    assert set(members) <= set(chosen["candidate"])
+    _, t = transfer_only_run  # a model made of transfer members: each one's candidate was fed the chosen way
+    r = t.ranking[t.ranking["kind"] == "transfer"]
+    members = [MemberKey.parse(m.key).candidate for m in t.members]
+    assert members and set(members) <= set(r[preferred_clip_rows(r)]["candidate"])
 
 
-def test_saved_members_carry_the_selection_weights(two_runs):
+def test_saved_members_carry_the_selection_weights(transfer_only_run):
     """model.json keeps each member's weight; predict is the weighted average of the members' full fits."""
-    df, (a, _) = two_runs
+    df, a = transfer_only_run  # the mean of the top candidates: several members
+    assert len(a.members) > 1
     spec = load_model(a.out_dir)
     assert [m["weight"] for m in spec["members"]] == pytest.approx(a.selection.weights)
     assert sum(m["weight"] for m in spec["members"]) == pytest.approx(1.0)
@@ -159,8 +173,7 @@ def test_saved_members_carry_the_selection_weights(two_runs):
     first = predict_transfer(spec, inputs)["prediction"].to_numpy()
     spec["members"] = spec["members"][:1]
     np.testing.assert_allclose(first, predict_transfer(spec, inputs)["prediction"].to_numpy(), rtol=1e-9)
-    if len(a.members) > 1:
-        assert not np.allclose(first, base)
+    assert not np.allclose(first, base)
 
 
 def test_transfer_option_is_scored_by_the_search_rerun_inside_each_fold(two_runs, small_library):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from matlib.transfer import fit_transfer, predict_transfer
+from matlib.transfer.candidate import CandidateId
 from matlib.transfer.direct import raw_features
 from matlib.transfer.learners import get_learner
 from tests.transfer.conftest import FAST, esol_rows
@@ -32,7 +33,7 @@ def menu_run(small_library, tmp_path_factory):
 def test_direct_menu_has_the_standard_learners_on_the_standard_descriptors(menu_run):
     res, _, _ = menu_run
     direct = res.refined[res.refined["kind"] == "direct"]
-    names = {c.split(":")[1] for c in direct["candidate"]}
+    names = {CandidateId.parse(c).descriptor for c in direct["candidate"]}
     assert {"maccs", "rdkit2d", "morgan", "concat"} <= names  # the library's MACCS + the standard three
     rd = set(direct.loc[direct["candidate"].str.startswith("direct:rdkit2d:"), "learner"])
     assert rd == {"ridge", "gp", "lightgbm", "rf", "extratrees"}
@@ -47,7 +48,10 @@ def test_choice_is_made_by_cv_alone_not_by_a_test_score(menu_run):
     res, train, held = menu_run
     direct = res.refined[res.refined["kind"] == "direct"].reset_index(drop=True)
     best, runner_up = direct.iloc[0], direct.iloc[1]
-    feats = {row.member: (row.candidate.rsplit(":", 1)[1], row.learner) for row in direct.head(2).itertuples()}
+    feats = {
+        row.member: (CandidateId.parse(row.candidate).descriptor_hash, row.learner)
+        for row in direct.head(2).itertuples()
+    }
     preds = {}
     for member, (h, name) in feats.items():
         lr = get_learner(name)
