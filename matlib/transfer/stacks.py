@@ -57,7 +57,7 @@ def nested_stack_oof(
     if not cols or len(cols) != len(splits):
         return {}, {}
     oof = {h: np.full(len(y), np.nan) for h in heads}
-    sd = {h: np.full(len(y), np.nan) for h in heads if get_learner(h).predict_sd is not None}
+    sd = {h: np.full(len(y), np.nan) for h in heads if get_learner(h).has_sd}
     for (train, test), col in zip(splits, cols):
         picks = stack_picks(usable, col)
         if picks.empty:
@@ -67,7 +67,7 @@ def nested_stack_oof(
             lr = get_learner(h)
             state = lr.fit(X[train], y[train], seed)
             oof[h][test] = lr.predict(state, X[test])
-            if h in sd and lr.predict_sd is not None:
+            if h in sd:
                 sd[h][test] = lr.predict_sd(state, X[test])
     done = {h: v[None, :] for h, v in oof.items() if np.isfinite(v).all()}
     return done, {h: v[None, :] for h, v in sd.items() if h in done}

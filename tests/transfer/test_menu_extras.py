@@ -67,8 +67,9 @@ def source_run(small_library, rows, tmp_path_factory):
 def test_source_predictions_are_chosen_when_the_target_is_what_the_library_predicts(source_run, small_library):
     res, held = source_run
     assert res.selection.option == SOURCE
-    assert res.selection.members[0].split("|")[0].startswith("source")
-    assert set(res.refined.loc[res.refined["kind"] == "source", "candidate"]) >= {"source", "source+rdkit2d"}
+    assert res.selection.members[0].startswith("composite:source")
+    candidates = set(res.refined.loc[res.refined["kind"] == "source", "candidate"])
+    assert candidates >= {"composite:source", "composite:source+rdkit2d"}
     # honest lines: the chosen, the best direct and the best transfer option, with the new option among them
     nested = res.selection.nested
     assert {"chosen", "direct", "transfer", SOURCE} <= set(nested)
@@ -122,7 +123,7 @@ def alternative_predictions(res, member: str, smiles: list[str]) -> np.ndarray:
 
     lib = Library(json.loads((res.out_dir / "model" / "model.json").read_text())["library"])
     usable = res.ranking[(res.ranking["kind"] == "transfer") & ~res.ranking["leak"]]
-    cand, learner = member.rsplit("|", 1)
+    cand, learner = member.removeprefix("composite:").rsplit("|", 1)
     recipe = prediction_blocks(usable, res.target.specs)
     if cand != "source":
         spec = next(s for s in standard_specs("molecule") if s["name"] == cand.split("+", 1)[1])
