@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from matlib.models import manual
+import matlib.models.manual as manual
 from matlib.models.arch import padded_arch
 from matlib.models.config import TrainConfig
 from matlib.models.data import check_xy, regression_metrics, split_indices

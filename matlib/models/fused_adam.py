@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from matlib.models import private_api
+import matlib.models.private_api as private_api
 
 BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults
 EPS = 1e-8

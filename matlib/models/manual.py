@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from matlib.models import private_api
+import matlib.models.private_api as private_api
 from matlib.models.model_rows import ModelRows, gather_scaled
 from matlib.models.stacked import ACT_FUNCS
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ import torch
 from matlib.errors import MatlibError
 from matlib.models.mlp import BN_EPS
 from matlib.models.stacked import ACT_FUNCS
+from matlib.registry import Registry
 from matlib.transfer.clamp import clip_to_training_range
 from matlib.transfer.learner import LEARNERS, Learner, SourceContext
 from matlib.transfer.threads import single_thread_torch
@@ -19,6 +20,9 @@ from matlib.transfer.threads import single_thread_torch
 EPOCHS = 80
 LR = 5e-3
 L2_SP = 1e-2  # pull towards the source weights (L2-SP), relative to the data loss
+
+# fine-tuning of source models other than MLPs, by arch["model"] (filled by matlib.transfer.learners at import)
+SOURCE_FINETUNERS: Registry[Callable[[np.ndarray, np.ndarray, int, dict], dict[str, Any]]] = Registry("fine-tuner")
 
 
 def _later_params(context: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict]:
@@ -73,10 +77,9 @@ def _fit_one_thread(X: np.ndarray, y: np.ndarray, seed: int, context: SourceCont
     """Fine-tune the later layers (output re-fitted first) on standardised targets, full batch, L2-SP."""
     if context is None:
         raise MatlibError("the finetune learner needs a source model (it only applies to transfer candidates)")
-    if context["arch"].get("model") == "gnn":  # decoder of a GNN, message passing frozen; lr/epochs by inner CV
-        from matlib.transfer.gnn_finetune import fit_decoder
-
-        return fit_decoder(X, y, seed, dict(context))
+    model = context["arch"].get("model", "mlp")
+    if model in SOURCE_FINETUNERS:  # another kind of source model (a GNN: matlib.transfer.gnn_finetune)
+        return SOURCE_FINETUNERS.get(model)(X, y, seed, dict(context))
     p0, arch = _later_params(context)
     layer = int(context["layer"])
     n_hidden = len(arch["hidden"])

@@ -5,11 +5,14 @@ Adding a learner is one module with a `Learner` subclass under `@LEARNERS.regist
 
 from __future__ import annotations
 
-from matlib.transfer import finetune
+import matlib.transfer.finetune as finetune
+import matlib.transfer.gnn_finetune as gnn_finetune
 from matlib.transfer.clamp import clip_to_training_range
 from matlib.transfer.learner import LEARNERS, Learner, SourceContext
 from matlib.transfer.learners import boosting, forest, gaussian_process, ridge
 from matlib.transfer.learners.forest import ET_PARAMS, RF_PARAMS
+
+finetune.SOURCE_FINETUNERS.add("gnn", gnn_finetune.fit_decoder)  # a GNN source: its decoder after the frozen layer
 
 
 def get_learner(name: str) -> Learner:
@@ -29,5 +32,6 @@ __all__ = [
     "forest",
     "gaussian_process",
     "get_learner",
+    "gnn_finetune",
     "ridge",
 ]

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from matlib.transfer import gp
+import matlib.transfer.gp as gp
 from matlib.transfer.learner import LEARNERS, Learner, SourceContext
 
 
