@@ -20,15 +20,14 @@ def build_library_flow(config: str, cluster: str | None = None, store_root: str 
     with dask_client(cluster) as client:
         address = client.scheduler.address
         try:
-            units = [
-                u for gi in range(len(cfg["groups"])) for u in prepare_library_group(store_root, config, gi, address)
-            ]
+            units = [u for gi in range(len(cfg.groups)) for u in prepare_library_group(store_root, config, gi, address)]
             jobs = plan_library(store_root, config, units)
-            results = [f.result() for f in train_library_shard.map(jobs, unmapped(address))]
+            shards = train_library_shard.map(jobs, unmapped(address))
+            results = [f.result() for f in shards]
         finally:
             close_clients()
-    library = finalize_library(store_root, config, jobs, results)
+    library = finalize_library(store_root, config, jobs, wait_for=shards)
     publish_markdown(
-        artifact_key("library", cfg["name"]), build_summary(library, results), description="models built / failed"
+        artifact_key("library", cfg.name), build_summary(library, results), description="models built / failed"
     )
     return library

@@ -184,7 +184,7 @@ def get_client(
     except BaseException:
         cluster.close()
         raise
-    client._matlib_owned_cluster = cluster  # closed with the client (see close_client)
+    client._matlib_owned_cluster = cluster  # type: ignore[attr-defined]  # closed with the client (close_client)
     return client
 
 

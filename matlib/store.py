@@ -60,6 +60,11 @@ class Store:
         """The store at $MATLIB_HOME (or ./matlib-data)."""
         return cls(default_home())
 
+    @classmethod
+    def at(cls, root: str | Path | None) -> Store:
+        """The store at root, else the default one ($MATLIB_HOME)."""
+        return cls(Path(root)) if root else cls.default()
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
 

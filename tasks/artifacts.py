@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+import pandas as pd
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
 from matlib.errors import MatlibError
 
@@ -66,31 +67,23 @@ def publish_link(key: str, path: str | Path, description: str | None = None) -> 
     return create_link_artifact(link=link, link_text=label, key=key, description=description)
 
 
-def publish_table(key: str, rows: Sequence[Mapping[str, Any]], description: str | None = None) -> UUID:
-    """Publish a small table artifact (list of dicts) under key."""
-    _check_key(key)
-    return create_table_artifact(table=[dict(r) for r in rows], key=key, description=description)
-
-
 def _cell(value: Any) -> str:
-    """Format one table cell for Markdown."""
+    """Format one table cell for Markdown: floats to 4 significant digits, `|` escaped, one line."""
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Iterable[str] | None = None) -> str:
-    """Render rows (dicts) as a Markdown table."""
+    """Render rows (dicts) as a Markdown table (`DataFrame.to_markdown`, cells formatted by `_cell`)."""
     if not rows:
         return "_(none)_\n"
     cols = list(columns) if columns is not None else list(rows[0].keys())
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for r in rows:
-        lines.append("| " + " | ".join(_cell(r.get(c, "")) for c in cols) + " |")
-    return "\n".join(lines) + "\n"
+    frame = pd.DataFrame([{c: _cell(r.get(c, "")) for c in cols} for r in rows], columns=cols)
+    return frame.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
-def summary_markdown(
+def counts_markdown(
     title: str,
     counts: Mapping[str, Any],
     table: Sequence[Mapping[str, Any]] | None = None,

@@ -26,11 +26,6 @@ def mp_api_key() -> str | None:
         return None
 
 
-def _store(store_root: str | None) -> Store:
-    """The store at store_root or $MATLIB_HOME."""
-    return Store(store_root) if store_root else Store.default()
-
-
 @task(
     name="refresh-source",
     retries=2,
@@ -53,7 +48,7 @@ def refresh_source(
         key = mp_api_key()
         if key:
             opts["api_key"] = key  # resolved here, never a task parameter, redacted from logs and files
-    ds = refresh(_store(store_root), source, url=url, limit=limit, **opts)
+    ds = refresh(Store.at(store_root), source, url=url, limit=limit, **opts)
     m = ds.manifest
     return {
         "source": source,

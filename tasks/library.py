@@ -10,17 +10,12 @@ from prefect.cache_policies import NO_CACHE
 
 from matlib.library.build import finalize, run_shard_job
 from matlib.library.config import load_config
-from matlib.library.plan import is_done, plan_shards, prepare_group
+from matlib.library.plan import ShardJob, TrainingUnit, is_done, plan_shards, prepare_group
 from matlib.store import Store
 from tasks.runner import retry_unless_user_error
 
 _LOCK = threading.Lock()
 _CLIENTS: dict[str, Any] = {}
-
-
-def _store(store_root: str | None) -> Store:
-    """The store at store_root, else $MATLIB_HOME."""
-    return Store(store_root) if store_root else Store.default()
 
 
 def client_for(address: str | None) -> Any:
@@ -51,16 +46,18 @@ def close_clients() -> None:
 
 
 @task(name="library-prepare-group", cache_policy=NO_CACHE)
-def prepare_library_group(store_root: str | None, config: str, group: int, address: str | None = None) -> list[dict]:
+def prepare_library_group(
+    store_root: str | None, config: str, group: int, address: str | None = None
+) -> list[TrainingUnit]:
     """Import/featurise one config group and write its training tables; returns the prepared units."""
     cfg = load_config(config)
-    return prepare_group(_store(store_root), cfg, group, client_for(address))
+    return prepare_group(Store.at(store_root), cfg, group, client_for(address))
 
 
 @task(name="library-plan", cache_policy=NO_CACHE)
-def plan_library(store_root: str | None, config: str, units: list[dict]) -> list[dict]:
+def plan_library(store_root: str | None, config: str, units: list[TrainingUnit]) -> list[ShardJob]:
     """Split all models into shard jobs (finished shards are kept in the list; their tasks skip them)."""
-    return plan_shards(_store(store_root), load_config(config), units)
+    return plan_shards(Store.at(store_root), load_config(config), units)
 
 
 @task(
@@ -70,19 +67,19 @@ def plan_library(store_root: str | None, config: str, units: list[dict]) -> list
     retry_delay_seconds=2,
     retry_condition_fn=retry_unless_user_error,
 )
-def train_library_shard(job: dict, address: str | None = None) -> dict:
+def train_library_shard(job: ShardJob, address: str | None = None) -> dict[str, Any]:
     """Train one shard of many models on the Dask cluster (rescheduled by Dask if its worker dies)."""
     if is_done(job):
-        return {"shard": job["shard"], "n_models": len(job["models"]), "skipped": True}
+        return {"shard": job.shard, "n_models": len(job.models), "skipped": True}
     client = client_for(address)
     if client is None:
         out = run_shard_job(job)
     else:
-        out = client.submit(run_shard_job, job, key=f"shard-{job['shard']}", pure=False, retries=1).result()
+        out = client.submit(run_shard_job, job, key=f"shard-{job.shard}", pure=False, retries=1).result()
     return {**out, "skipped": False}
 
 
 @task(name="library-finalize", cache_policy=NO_CACHE)
-def finalize_library(store_root: str | None, config: str, jobs: list[dict], results: list[dict]) -> str:
-    """Write catalog.parquet and manifest.json from every shard part; returns the library folder."""
-    return str(finalize(_store(store_root), load_config(config), jobs))
+def finalize_library(store_root: str | None, config: str, jobs: list[ShardJob]) -> str:
+    """Write catalog.parquet and manifest.json from the shard parts (run after the shards: `wait_for=`)."""
+    return str(finalize(Store.at(store_root), load_config(config), jobs))

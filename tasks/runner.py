@@ -27,11 +27,6 @@ def dask_task_runner(
     return DaskTaskRunner(cluster_class=spec.cluster_class, cluster_kwargs=dict(spec.cluster_kwargs))
 
 
-def with_dask(flow_obj: Any, address: str | None = None) -> Any:
-    """The flow with its task runner replaced by dask_task_runner(address), chosen now (at run time)."""
-    return flow_obj.with_options(task_runner=dask_task_runner(address))
-
-
 def retry_unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect retry condition: retry lost workers, dropped connections and timeouts, never a MatlibError.
 

@@ -7,13 +7,9 @@ import sys
 from collections.abc import Sequence
 
 import typer
+from typer import Abort, Exit
 
-try:  # typer >= 0.16 vendors its own click
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-    from typer.exceptions import Abort, Exit
-except ImportError:  # pragma: no cover - older typer on plain click
-    from click.exceptions import Abort, ClickException, Exit, NoArgsIsHelpError, UsageError
-
+from matlib.cli.click_api import ClickException, NoArgsIsHelpError, UsageError
 from matlib.errors import MatlibError
 
 app = typer.Typer(

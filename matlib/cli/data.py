@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -50,7 +51,7 @@ def refresh_cmd(
     """Crawl a source (resuming an interrupted crawl) and commit a new dataset version."""
     from matlib.sources import refresh
 
-    options = {
+    options: dict[str, Any] = {
         k: v for k, v in {"page_size": page_size, "api": api, "name": name, "filter": filter_}.items() if v is not None
     }
     if fields is not None:
@@ -82,7 +83,7 @@ def import_cmd(
     q = ds.quarantine(store)
     if len(q):
         for reason, n in q["reason"].str.replace(r"'.*", "", regex=True).value_counts().head(5).items():
-            typer.echo(f"  quarantined {n}: {reason.strip()}")
+            typer.echo(f"  quarantined {n}: {str(reason).strip()}")
     if ds.manifest.get("n_unreadable_rows"):
         typer.echo(
             f"  unreadable rows: {ds.manifest['n_unreadable_rows']} of {ds.manifest['n_input_rows']} "

@@ -55,11 +55,11 @@ def build(
         with dask_client(cluster) as client:
             path = build_library(store, config, client)
     else:
+        from matlib.cli.entrypoints import load_flow
         from matlib.cli.prefect_env import prepare_prefect_env
 
         prepare_prefect_env()
-        from flows.build_library import build_library_flow
-
+        build_library_flow = load_flow("flows/build_library.py:build_library_flow")
         path = build_library_flow(str(config.resolve()), cluster, str(store.root.resolve()))
     m = Library(path).manifest
     typer.echo(f"{path}  models={m['n_models']} ok={m['n_ok']} failed={m['n_failed']} shards={len(m['shards'])}")
@@ -117,9 +117,9 @@ def ls(
         for (p, d, desc), g in cat.groupby(["property", "dataset", "descriptor"]):
             good = g[g["status"] == "ok"]
             summary.add_row(
-                p,
-                d,
-                desc,
+                str(p),
+                str(d),
+                str(desc),
                 str(len(g)),
                 str(len(g) - len(good)),
                 f"{good['mae'].median():.4g}",

@@ -24,6 +24,7 @@ def quickstart(
     seed: int = typer.Option(0, "--seed", help="seed of architectures, splits and CV folds"),
 ) -> None:
     """Import real samples, build descriptors, train a small library, run shotgun transfer and report."""
+    from matlib.cli.entrypoints import load_flow
     from matlib.cli.prefect_env import prepare_prefect_env
     from matlib.store import default_home
 
@@ -34,8 +35,7 @@ def quickstart(
     console.rule("[bold]matlib quickstart")
     console.print(f"store: {root}  (Prefect runs in ephemeral mode: no server to start)")
     t0 = time.perf_counter()
-    from flows.quickstart import quickstart as quickstart_flow
-
+    quickstart_flow = load_flow("flows/quickstart.py:quickstart")
     result = quickstart_flow(store_root=str(root), models_per_property=models_per_property, epochs=epochs, seed=seed)
     from matlib.transfer.console import print_run_summary
 

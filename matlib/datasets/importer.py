@@ -83,6 +83,28 @@ def _aggregate_mean(records: pd.DataFrame, properties: Sequence[str]) -> pd.Data
     return out
 
 
+def _check_options(targets: list[str], duplicates: str, kind: str | None, input_column: str) -> str:
+    """The checked kind (inferred from the input column's name if not given); one-line errors for no target, an
+    unknown duplicates mode or kind."""
+    if not targets:
+        raise ValidationError("give at least one target column")
+    if duplicates not in DUPLICATE_MODES:
+        raise ValidationError(f"duplicates must be one of {', '.join(DUPLICATE_MODES)}, not {duplicates!r}")
+    kind = kind or infer_kind(input_column)
+    if kind not in KINDS:
+        raise ValidationError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return kind
+
+
+def _check_columns(table: pd.DataFrame, wanted: list[str], file_name: str) -> None:
+    """A one-line error naming the first wanted column the table lacks."""
+    for col in wanted:
+        if col not in table.columns:
+            raise ValidationError(
+                f"column {shorten(repr(col))} not in {file_name} (columns: {names_list(table.columns)})"
+            )
+
+
 def import_table(
     store: Store,
     name: str,
@@ -95,20 +117,10 @@ def import_table(
 ) -> Dataset:
     """Import a local table as a dataset version; invalid rows are quarantined, duplicates kept or averaged."""
     targets = [target_columns] if isinstance(target_columns, str) else list(target_columns)
-    if not targets:
-        raise ValidationError("give at least one target column")
-    if duplicates not in DUPLICATE_MODES:
-        raise ValidationError(f"duplicates must be one of {', '.join(DUPLICATE_MODES)}, not {duplicates!r}")
-    kind = kind or infer_kind(input_column)
-    if kind not in KINDS:
-        raise ValidationError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    kind = _check_options(targets, duplicates, kind, input_column)
     loaded = load_table(file)
     table = loaded.readable()
-    for col in [input_column, *targets, *([id_column] if id_column else [])]:
-        if col not in table.columns:
-            raise ValidationError(
-                f"column {shorten(repr(col))} not in {Path(file).name} (columns: {names_list(table.columns)})"
-            )
+    _check_columns(table, [input_column, *targets, *([id_column] if id_column else [])], Path(file).name)
     raw = pd.DataFrame(
         {
             "record_id": table[id_column].astype(str) if id_column else content_ids(table[input_column]),

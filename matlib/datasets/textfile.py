@@ -18,6 +18,7 @@ import itertools
 import lzma
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,6 +222,7 @@ def read_text_table(path: str | Path, sep: str | None = None) -> TextTable:
         if _UNDECODED.search(text)
         else sorted({k for k, fields in enumerate(rows) if len(fields) != m} | {k for k, p in enumerate(problems) if p})
     )
+    cells: list[Sequence[str | None]] = list(rows)
     for k in suspect:
         fields = rows[k]
         if problems[k] is None:
@@ -228,8 +230,7 @@ def read_text_table(path: str | Path, sep: str | None = None) -> TextTable:
         if len(fields) > m and any(f.strip() for f in fields[m:]) and problems[k] is None:
             problems[k] = f"{len(fields)} fields, the header has {m} (an unquoted {sep!r} in a value?)"
         fields = [_UNDECODED.sub("\ufffd", f) for f in fields[:m]] if problems[k] else fields[:m]
-        rows[k] = fields + [None] * (m - len(fields))
-    cells = rows
+        cells[k] = [*fields, *([None] * (m - len(fields)))]
     n_bad = sum(p is not None for p in problems)
     if rows and n_bad > MAX_BAD_FRACTION * len(rows):
         i = next(k for k, p in enumerate(problems) if p is not None)
@@ -243,5 +244,5 @@ def read_text_table(path: str | Path, sep: str | None = None) -> TextTable:
         else pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     )
     # empty cells -> NaN, as pandas reads them (an element-wise ==, not isin: pandas' hash tables see '\x00x' as '')
-    frame = frame.mask(frame.eq("") | frame.isna())
+    frame = frame.mask((frame == "") | frame.isna())
     return TextTable(name=path.name, frame=frame, line=np.asarray(first, dtype=np.int64), problem=list(problems))

@@ -1,4 +1,8 @@
-"""Validators for record inputs: formulas (compositions) and SMILES (molecules, polymers)."""
+"""Validators for record inputs: formulas (compositions) and SMILES (molecules, polymers).
+
+The parsers live with the descriptors (`matlib.descriptors.composition`, `.molecular`), a layer above the datasets
+(descriptors are computed from datasets), so they are imported where used, never when `matlib.datasets` loads.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from functools import lru_cache
 
 import pandas as pd
 
-from matlib.descriptors.composition import parse_formula
 from matlib.text import factorize, is_missing, shorten
 
 
@@ -24,6 +27,8 @@ def _fmt(amount: float) -> str:
 @lru_cache(maxsize=1 << 20)
 def reduced_formula(formula: str) -> str:
     """Canonical reduced formula (integer amounts divided by their gcd, element order kept); ValueError if bad."""
+    from matlib.descriptors.composition import parse_formula
+
     amounts = parse_formula(formula)
     values = list(amounts.values())
     ints = [int(a) for a in values]
@@ -40,7 +45,7 @@ def _check_smiles(smiles: str) -> str | None:
 
     from matlib.descriptors.molecular import smiles_text_problem
 
-    RDLogger.DisableLog("rdApp.*")
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
     problem = smiles_text_problem(smiles)
     if problem:
         return problem

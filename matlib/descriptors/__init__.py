@@ -1,19 +1,18 @@
-"""Descriptor engine: registered specs, vectorised featurizers, Dask -> Parquet tables."""
+"""Descriptor engine: registered specs, vectorised featurizers, Dask -> Parquet tables.
+
+Importing the package fills the descriptor registry (`matlib.descriptors.spec.DESCRIPTORS`): each module below
+registers its featurizers with `@register(...)`. A new descriptor is one more module here and one decorator.
+"""
 
 from __future__ import annotations
 
-from matlib.descriptors.base import FeatureResult, Featurizer
+# The built-in descriptor modules: imported for their `@register` side effect.
+from matlib.descriptors import combined, compositional, molecular  # noqa: F401
+from matlib.descriptors.base import FeatureResult, Featurizer, get_featurizer
+from matlib.descriptors.build import build_descriptors, load_descriptors
 from matlib.descriptors.composition import parse_formula
-from matlib.descriptors.spec import DescriptorSpec, list_descriptors, registered
-
-
-def get_featurizer(spec: DescriptorSpec | str | dict) -> Featurizer:
-    """The featurizer of a spec (or a registered name, or a spec dict)."""
-    spec = DescriptorSpec.coerce(spec)
-    return registered(spec.name).factory(spec)
-
-
-from matlib.descriptors.build import build_descriptors, load_descriptors  # noqa: E402
+from matlib.descriptors.spec import DescriptorSpec, list_descriptors
+from matlib.graphs import code  # noqa: F401  (molgraph: graph codes for GNN source models)
 
 __all__ = [
     "DescriptorSpec",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from matlib.descriptors.spec import DescriptorSpec
+from matlib.descriptors.spec import DescriptorSpec, registered
 
 
 @dataclass
@@ -22,7 +23,7 @@ class FeatureResult:
         """Turn rows holding NaN/inf (e.g. from an RDKit descriptor) into failures naming the features."""
         bad = self.ok & ~np.isfinite(self.X).all(axis=1) if self.X.size else np.zeros_like(self.ok)
         for i in np.flatnonzero(bad):
-            cols = [feature_names[j] for j in np.flatnonzero(~np.isfinite(self.X[i]))]
+            cols = [feature_names[int(j)] for j in np.flatnonzero(~np.isfinite(self.X[i]))]
             more = f" and {len(cols) - 3} more" if len(cols) > 3 else ""
             self.reasons[i] = f"non-finite descriptor value in {', '.join(cols[:3])}{more}"
         self.ok = self.ok & ~bad
@@ -50,3 +51,10 @@ class Featurizer:
     def n_features(self) -> int:
         """Number of features d."""
         return len(self.feature_names)
+
+
+def get_featurizer(spec: DescriptorSpec | str | dict[str, Any]) -> Featurizer:
+    """The featurizer of a spec (or a registered name, or a spec dict)."""
+    spec = DescriptorSpec.coerce(spec)
+    featurizer: Featurizer = registered(spec.name).factory(spec)
+    return featurizer

@@ -19,7 +19,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, read_parquet
+from matlib.datasets import load_dataset
+from matlib.descriptors.base import get_featurizer
 from matlib.descriptors.spec import DescriptorSpec
 from matlib.errors import MatlibError
 from matlib.store import Store
@@ -41,7 +43,7 @@ DEFAULT_PARTITION_ROWS = {"composition": 100_000, "molecule": 5_000}
 
 @dataclass
 class BuildPlan:
-    """What a build has to do (plain JSON-able, passed between tasks)."""
+    """What a build has to do (passed between tasks and to Dask workers)."""
 
     spec: dict
     dataset: str
@@ -54,9 +56,11 @@ class BuildPlan:
     parent: str | None
     cached: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict form."""
-        return asdict(self)
+    def stage(self) -> Path:
+        """The staging folder of a build that is not cached."""
+        if self.stage_dir is None:
+            raise MatlibError(f"descriptor build of {self.dataset}@{self.version} has no staging folder (cached)")
+        return Path(self.stage_dir)
 
 
 def table_dir(store: Store, spec: DescriptorSpec, version: str) -> Path:
@@ -67,12 +71,6 @@ def table_dir(store: Store, spec: DescriptorSpec, version: str) -> Path:
 def is_complete(path: Path) -> bool:
     """True if the table at path was fully written (build.json present)."""
     return (path / BUILD_JSON).exists()
-
-
-def _load_dataset(store: Store, ref: str):
-    from matlib.datasets import load_dataset
-
-    return load_dataset(store, ref)
 
 
 def part_table(record_ids: Sequence[str], inputs: Sequence[str], X: np.ndarray) -> pa.Table:
@@ -109,14 +107,12 @@ def plan_build(
     store: Store, dataset_ref: str, spec: DescriptorSpec | str | dict, partition_rows: int | None = None
 ) -> BuildPlan:
     """Check the cache and stage the rows still to compute (reusing the parent version's unchanged rows)."""
-    from matlib.descriptors import get_featurizer
-
     spec = DescriptorSpec.coerce(spec)
     feat = get_featurizer(spec)
-    ds = _load_dataset(store, dataset_ref)
+    ds = load_dataset(store, dataset_ref)
     out = table_dir(store, spec, ds.version)
     parent = ds.manifest.get("parent")
-    base = dict(
+    base: dict[str, Any] = dict(
         spec=spec.to_dict(),
         dataset=ds.name,
         version=ds.version,
@@ -166,12 +162,9 @@ def _reuse_parent(parent_dir: Path, stage: Path, rec: pd.DataFrame) -> tuple[int
     return len(ids), rec[~rec["record_id"].isin(ids)]
 
 
-def compute_batch(plan: BuildPlan | dict, batch: int) -> dict[str, int]:
+def compute_batch(plan: BuildPlan, batch: int) -> dict[str, int]:
     """Featurise one staged batch into part-c-<batch>.parquet (+ its quarantine rows)."""
-    from matlib.descriptors import get_featurizer
-
-    plan = plan if isinstance(plan, BuildPlan) else BuildPlan(**plan)
-    stage = Path(plan.stage_dir)
+    stage = plan.stage()
     todo = pq.read_table(stage / TODO, filters=[("batch", "=", batch)]).to_pandas()
     feat = get_featurizer(DescriptorSpec.from_dict(plan.spec))
     inputs = todo["input"].tolist()
@@ -202,13 +195,12 @@ def compute_batch(plan: BuildPlan | dict, batch: int) -> dict[str, int]:
     return {"batch": batch, "n": int(len(todo)), "n_failed": len(bad)}
 
 
-def finalize_build(plan: BuildPlan | dict) -> Path:
+def finalize_build(plan: BuildPlan) -> Path:
     """Gather quarantine + metadata and move the staged table into place (atomic rename)."""
-    plan = plan if isinstance(plan, BuildPlan) else BuildPlan(**plan)
     out = Path(plan.out_dir)
     if plan.cached:
         return out
-    stage = Path(plan.stage_dir)
+    stage = plan.stage()
     missing = [b for b in range(plan.n_batches) if not (stage / f"part-c-{b:05d}.parquet").exists()]
     if missing:
         raise MatlibError(f"descriptor build of {plan.dataset}@{plan.version}: batch(es) {missing[:5]} not computed")
@@ -219,8 +211,6 @@ def finalize_build(plan: BuildPlan | dict) -> Path:
         p.unlink()
     (stage / TODO).unlink(missing_ok=True)
     spec_dict = plan.spec
-    from matlib.descriptors import get_featurizer
-
     feature_names = get_featurizer(DescriptorSpec.from_dict(spec_dict)).feature_names
     atomic_write_json(stage / "spec.json", spec_dict)
     atomic_write_json(out.parent / "spec.json", spec_dict)
@@ -266,7 +256,7 @@ def build_descriptors(
         run_batches(plan, client, progress)
         return finalize_build(plan)
     except BaseException:
-        shutil.rmtree(plan.stage_dir, ignore_errors=True)
+        shutil.rmtree(plan.stage(), ignore_errors=True)
         raise
 
 
@@ -282,7 +272,7 @@ def run_batches(plan: BuildPlan, client: Any = None, progress: bool = True) -> l
             return results
         from distributed import as_completed
 
-        futures = client.map(compute_batch, [plan.to_dict()] * plan.n_batches, range(plan.n_batches), pure=False)
+        futures = client.map(compute_batch, [plan] * plan.n_batches, range(plan.n_batches), pure=False)
         results = []
         for fut in as_completed(futures):
             results.append(fut.result())
@@ -324,7 +314,7 @@ def load_descriptors(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(record_ids, X float32) of a built table, sorted by record_id; failed rows dropped unless asked."""
     spec = DescriptorSpec.coerce(spec)
-    ds = _load_dataset(store, dataset_ref)
+    ds = load_dataset(store, dataset_ref)
     path = table_dir(store, spec, ds.version)
     if not is_complete(path):
         raise MatlibError(

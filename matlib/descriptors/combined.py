@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from matlib.descriptors.base import FeatureResult, Featurizer
+from matlib.descriptors.base import FeatureResult, Featurizer, get_featurizer
 from matlib.descriptors.spec import DescriptorSpec, register
 from matlib.errors import MatlibError
 
@@ -14,8 +14,6 @@ from matlib.errors import MatlibError
 @register("concat", "any", {"parts": []}, doc="the listed descriptor specs concatenated (parts: [{name, params}])")
 def concat(spec: DescriptorSpec) -> Featurizer:
     """Featurise with every part and stack the columns; a row fails where any part fails."""
-    from matlib.descriptors import get_featurizer
-
     parts = [get_featurizer(DescriptorSpec(p["name"], dict(p.get("params") or {}))) for p in spec.params["parts"]]
     if not parts:
         raise MatlibError("descriptor 'concat' needs at least one part")

@@ -65,7 +65,7 @@ def parse_formula(formula: str) -> dict[str, float]:
 
     def flush(multiplier: float) -> None:
         frame = stack[-1][1]
-        items = [(pending, 1.0)] if isinstance(pending, str) else list(pending.items())
+        items = [(pending, 1.0)] if isinstance(pending, str) else list((pending or {}).items())
         for el, amt in items:
             frame[el] = frame.get(el, 0.0) + amt * multiplier
 
@@ -135,7 +135,7 @@ def _bulk_parse(uniques: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndar
     """
     slow = np.array([SEPARATOR in u for u in uniques], dtype=bool)
     scanned = np.flatnonzero(~slow)
-    tokens = _BULK.findall("".join(uniques[i] + SEPARATOR for i in scanned))
+    tokens = _BULK.findall("".join(uniques[int(i)] + SEPARATOR for i in scanned))
     if not tokens:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), slow
     sym, num, nl, other = (np.array(col, dtype=object) for col in zip(*tokens))
@@ -158,9 +158,9 @@ def amount_matrix(formulas: Sequence[str]) -> AmountMatrix:
     codes, uniques = factorize(formulas)  # exact (pandas' factorize merges 'Fe' and 'Fe\x00O')
     not_text = {int(u): f"not a formula: {shorten(repr(v))}" for u, v in enumerate(uniques) if not isinstance(v, str)}
     uniques = [u if isinstance(u, str) else "" for u in uniques]
-    rows, cols, vals, slow = _bulk_parse(uniques)
-    keep = ~slow[rows]
-    rows, cols, vals = [rows[keep]], [cols[keep]], [vals[keep]]
+    bulk_rows, bulk_cols, bulk_vals, slow = _bulk_parse(uniques)
+    keep = ~slow[bulk_rows]
+    rows, cols, vals = [bulk_rows[keep]], [bulk_cols[keep]], [bulk_vals[keep]]
     unique_reason: dict[int, str] = dict(not_text)
     for u in np.flatnonzero(slow):
         try:
@@ -191,7 +191,7 @@ def amount_matrix(formulas: Sequence[str]) -> AmountMatrix:
     reasons: list[str | None] = [None] * n
     for i in np.flatnonzero(row_to_distinct < 0):
         c = int(codes[i])
-        reasons[i] = unique_reason[c] if c >= 0 else _missing_reason(formulas[i])
+        reasons[i] = unique_reason[c] if c >= 0 else _missing_reason(formulas[int(i)])
     return AmountMatrix(mat[good], row_to_distinct, reasons)
 
 

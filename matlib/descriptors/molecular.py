@@ -20,7 +20,7 @@ from matlib.errors import MatlibError
 from matlib.hashing import spec_hash
 from matlib.text import shorten
 
-RDLogger.DisableLog("rdApp.*")
+RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
 
 
 def smiles_text_problem(smiles: object) -> str | None:
@@ -114,7 +114,7 @@ def maccs(spec: DescriptorSpec) -> Featurizer:
 
     def row(mol: Chem.Mol) -> np.ndarray:
         out = np.zeros(167, dtype=np.float64)
-        DataStructs.ConvertToNumpyArray(MACCSkeys.GenMACCSKeys(mol), out)
+        DataStructs.ConvertToNumpyArray(MACCSkeys.GenMACCSKeys(mol), out)  # type: ignore[attr-defined]
         return out
 
     return molecule_featurizer(spec, [f"maccs_{i}" for i in range(167)], row)

@@ -17,11 +17,6 @@ from rdkit import Chem
 POLYMER_ENDS = ("hydrogen", "methyl", "dummy")
 
 
-def is_polymer(smiles: str) -> bool:
-    """True if the SMILES marks chain ends with `*`."""
-    return "*" in smiles
-
-
 def cap_ends(mol: Chem.Mol, ends: str = "hydrogen") -> Chem.Mol:
     """Replace every dummy atom (`*`) by the chosen end cap; ValueError if the result is invalid."""
     if ends not in POLYMER_ENDS:

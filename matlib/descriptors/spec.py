@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from matlib.errors import MatlibError
 from matlib.hashing import spec_hash
+from matlib.registry import Registry
 
 # Bump when a change in code changes the numbers a spec produces (invalidates cached tables).
 DESCRIPTORS_VERSION = 1
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,9 @@ class Registered:
     data_id: Callable[[], str] | None = None  # identifies data the numbers depend on (element table, ...)
 
 
-REGISTRY: dict[str, Registered] = {}
+# Filled at import: `matlib/descriptors/__init__.py` imports every built-in descriptor module, each of which
+# registers its factories with `@register(...)` below.
+DESCRIPTORS: Registry[Registered] = Registry("descriptor")
 
 
 def register(
@@ -36,11 +41,11 @@ def register(
     version: int = DESCRIPTORS_VERSION,
     doc: str = "",
     data_id: Callable[[], str] | None = None,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+) -> Callable[[F], F]:
     """Decorator registering a featurizer factory `factory(spec) -> Featurizer` under name."""
 
-    def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
-        REGISTRY[name] = Registered(name, input_kind, dict(defaults or {}), factory, version, doc, data_id)
+    def deco(factory: F) -> F:
+        DESCRIPTORS.add(name, Registered(name, input_kind, dict(defaults or {}), factory, version, doc, data_id))
         return factory
 
     return deco
@@ -48,17 +53,7 @@ def register(
 
 def registered(name: str) -> Registered:
     """The registry entry of name (MatlibError naming the known ones if absent)."""
-    _load_builtin()
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise MatlibError(f"unknown descriptor {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
-
-
-def _load_builtin() -> None:
-    """Import the modules that register the built-in descriptors."""
-    from matlib.descriptors import combined, compositional, molecular  # noqa: F401
-    from matlib.graphs import code  # noqa: F401  (molgraph: graph codes for GNN source models)
+    return DESCRIPTORS.get(name)
 
 
 @dataclass(frozen=True)
@@ -133,8 +128,7 @@ class DescriptorSpec:
 
 def list_descriptors() -> list[dict[str, Any]]:
     """Every registered descriptor with its input kind and default parameters."""
-    _load_builtin()
     return [
         {"name": r.name, "input_kind": r.input_kind, "defaults": r.defaults, "version": r.version, "doc": r.doc}
-        for r in sorted(REGISTRY.values(), key=lambda r: r.name)
+        for r in (DESCRIPTORS.get(name) for name in DESCRIPTORS)
     ]

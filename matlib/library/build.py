@@ -10,13 +10,15 @@ import pandas as pd
 import torch
 
 from matlib.atomic import atomic_write_json, atomic_write_parquet
+from matlib.datasets import load_dataset
 from matlib.errors import MatlibError
 from matlib.hashing import canonical_json, sha256_file, spec_hash
 from matlib.library.catalog import COLUMNS
-from matlib.library.config import load_config
+from matlib.library.config import LibraryConfig, load_config
 from matlib.library.fingerprints import write_source_fingerprints
 from matlib.library.library import CATALOG, LIBRARY_FORMAT, MANIFEST
 from matlib.library.plan import (
+    ShardJob,
     library_dir,
     load_training_table,
     part_paths,
@@ -42,34 +44,35 @@ def _set_threads() -> None:
             torch.set_num_threads(int(os.environ["MATLIB_TORCH_THREADS"]))
 
 
-def run_shard_job(job: dict) -> dict:
+def run_shard_job(job: ShardJob) -> dict[str, Any]:
     """Train one shard's models, write the shard (good models only), its catalog part and its done record."""
     _set_threads()
-    if job.get("model_type") == "gnn":
-        from matlib.library.gnn_plan import run_gnn_shard_job
+    if job.model_type == "gnn":
+        from matlib.library.gnn_plan import run_gnn_shard_job  # gnn_plan builds on plan.py and this room
 
-        return run_gnn_shard_job(job)
-    lib = Path(job["library_dir"])
-    shard_file, part, done = part_paths(lib, job["shard"])
-    X, y = load_training_table(job["data_file"])
-    models = job["models"]
-    res = train_batched(X, y, [m["arch"] for m in models], [m["seed"] for m in models], job["train"])
+        out: dict[str, Any] = run_gnn_shard_job(job.to_dict())
+        return out
+    shard_file, part, done = part_paths(Path(job.library_dir), job.shard)
+    X, y = load_training_table(job.data_file)
+    models = job.models
+    archs = [m.arch or {} for m in models]
+    res = train_batched(X, y, archs, [m.seed for m in models], job.train)
     ok = [i for i, met in enumerate(res.metrics) if met["status"] == "ok"]
     rows = []
-    for i, (m, met) in enumerate(zip(models, res.metrics)):
+    for i, (m, arch, met) in enumerate(zip(models, archs, res.metrics)):
         good = i in ok
         rows.append(
             {
-                "model_id": m["model_id"],
-                **job["base"],
-                "arch": canonical_json(m["arch"]),
-                "seed": int(m["seed"]),
-                "train_config": canonical_json(job["train"]),
+                "model_id": m.model_id,
+                **job.base,
+                "arch": canonical_json(arch),
+                "seed": int(m.seed),
+                "train_config": canonical_json(job.train),
                 "n_train": int(met["n_train"]),
                 "mae": met["mae"],
                 "rmse": met["rmse"],
                 "r2": met["r2"],
-                "shard": job["shard"] if good else None,
+                "shard": job.shard if good else None,
                 "row": ok.index(i) if good else -1,
                 "status": met["status"],
                 "reason": met["reason"],
@@ -81,10 +84,10 @@ def run_shard_job(job: dict) -> dict:
         idx = torch.tensor(ok)
         tensors = {k: v.index_select(0, idx).contiguous() for k, v in res.tensors.items()}
         meta = {
-            "model_ids": [models[i]["model_id"] for i in ok],
-            **job["base"],
-            "train_config": job["train"],
-            "archs": [models[i]["arch"] for i in ok],
+            "model_ids": [models[i].model_id for i in ok],
+            **job.base,
+            "train_config": job.train,
+            "archs": [archs[i] for i in ok],
         }
         arch = dict(res.arch)
         arch["hidden"] = [int(tensors[f"width{j}"].max()) for j in range(len(arch["hidden"]))]
@@ -92,7 +95,7 @@ def run_shard_job(job: dict) -> dict:
         sha = write_shard(shard_file, arch, tensors, meta)
     atomic_write_parquet(part, pd.DataFrame(rows))
     record = {
-        "shard": job["shard"],
+        "shard": job.shard,
         "sha256": sha,
         "n_models": len(models),
         "n_ok": len(ok),
@@ -102,26 +105,26 @@ def run_shard_job(job: dict) -> dict:
     return {k: record[k] for k in ("shard", "sha256", "n_models", "n_ok")}
 
 
-def finalize(store: Store, cfg: dict, jobs: list[dict]) -> Path:
+def finalize(store: Store, cfg: LibraryConfig, jobs: list[ShardJob]) -> Path:
     """Assemble catalog.parquet and manifest.json from every planned shard's finished part."""
     lib = library_dir(store, cfg)
     not_done = pending(jobs)
     if not_done:
         raise MatlibError(
-            f"library {cfg['name']}: {len(not_done)} shard(s) unfinished (first: {not_done[0]['shard']}); "
+            f"library {cfg.name}: {len(not_done)} shard(s) unfinished (first: {not_done[0].shard}); "
             "rerun the build to complete them"
         )
     parts, shards = [], {}
     for job in jobs:
-        df, record = read_part(lib, job["shard"])
+        df, record = read_part(lib, job.shard)
         parts.append(df)
         if record["n_ok"]:
-            shards[job["shard"]] = {"sha256": record["sha256"], "n_models": record["n_ok"]}
+            shards[job.shard] = {"sha256": record["sha256"], "n_models": record["n_ok"]}
     catalog = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
     catalog["model_type"] = catalog["model_type"].fillna("mlp") if "model_type" in catalog else "mlp"
     if catalog["model_id"].duplicated().any():
         dup = catalog.loc[catalog["model_id"].duplicated(), "model_id"].iloc[0]
-        raise MatlibError(f"library {cfg['name']}: model {dup} appears in more than one shard")
+        raise MatlibError(f"library {cfg.name}: model {dup} appears in more than one shard")
     # the manifest is what makes a library complete: take the old one away first, write the new one last
     (lib / MANIFEST).unlink(missing_ok=True)
     sources = _write_sources(store, cfg, lib, catalog)
@@ -130,15 +133,15 @@ def finalize(store: Store, cfg: dict, jobs: list[dict]) -> Path:
     return seal_library(
         lib,
         {
-            "name": cfg["name"],
-            "config": cfg,
-            "config_hash": spec_hash(cfg),
+            "name": cfg.name,
+            "config": cfg.to_dict(),
+            "config_hash": spec_hash(cfg.to_dict()),
             "created_by": _code_version(),
             "n_models": int(len(catalog)),
             "n_ok": n_ok,
             "n_failed": int(len(catalog) - n_ok),
             "shards": shards,
-            "datasets": {j["base"]["dataset"]: j["base"]["dataset_version"] for j in jobs},
+            "datasets": {j.base["dataset"]: j.base["dataset_version"] for j in jobs},
             "sources": sources,
         },
     )
@@ -154,18 +157,16 @@ def seal_library(lib: Path, manifest: dict) -> Path:
     return lib
 
 
-def _write_sources(store: Store, cfg: dict, lib: Path, catalog: pd.DataFrame) -> dict[str, dict]:
+def _write_sources(store: Store, cfg: LibraryConfig, lib: Path, catalog: pd.DataFrame) -> dict[str, dict]:
     """Input fingerprints (with the values of the catalog's properties) of every source dataset version, written
     into the library so the leakage guard needs no store."""
-    from matlib.datasets import load_dataset
-
     out = {}
     for (name, version), g in catalog.groupby(["dataset", "dataset_version"], sort=True):
         renamed = {
             new: old
-            for grp in cfg["groups"]
-            if grp["dataset"].split("@")[0] == name
-            for old, new in grp["property_names"].items()
+            for grp in cfg.groups
+            if grp.dataset.split("@")[0] == name
+            for old, new in grp.property_names.items()
         }
         ds = load_dataset(store, f"{name}@{version}")
         columns = {p: renamed.get(p, p) for p in sorted(g["property"].astype(str).unique())}
@@ -183,10 +184,12 @@ def _code_version() -> str:
         return "matlib (source)"
 
 
-def prepare_and_plan(store: Store, config: str | Path | dict, client: Any = None) -> tuple[dict, list[dict]]:
+def prepare_and_plan(
+    store: Store, config: str | Path | dict[str, Any] | LibraryConfig, client: Any = None
+) -> tuple[LibraryConfig, list[ShardJob]]:
     """Validated config and the full list of shard jobs (descriptors and training tables prepared)."""
     cfg = load_config(config)
-    units = [u for gi in range(len(cfg["groups"])) for u in prepare_group(store, cfg, gi, client)]
+    units = [u for gi in range(len(cfg.groups)) for u in prepare_group(store, cfg, gi, client)]
     return cfg, plan_shards(store, cfg, units)
 
 
@@ -204,7 +207,7 @@ def gather_shards(client: Any, futures: list, name: str) -> None:
         ) from None
 
 
-def build_library(store: Store, config: str | Path | dict, client: Any = None) -> Path:
+def build_library(store: Store, config: str | Path | dict[str, Any] | LibraryConfig, client: Any = None) -> Path:
     """Build (or resume) a library from a config, without Prefect; shard jobs go to client when given."""
     cfg, jobs = prepare_and_plan(store, config, client)
     todo = pending(jobs)
@@ -212,6 +215,6 @@ def build_library(store: Store, config: str | Path | dict, client: Any = None) -
         for job in todo:
             run_shard_job(job)
     else:
-        futures = [client.submit(run_shard_job, j, key=f"shard-{j['shard']}", pure=False) for j in todo]
-        gather_shards(client, futures, cfg["name"])
+        futures = [client.submit(run_shard_job, j, key=f"shard-{j.shard}", pure=False) for j in todo]
+        gather_shards(client, futures, cfg.name)
     return finalize(store, cfg, jobs)

@@ -33,7 +33,7 @@ def canonical_input(text: str, kind: str) -> str | None:
     if kind == "molecule":
         from rdkit import Chem, RDLogger
 
-        RDLogger.DisableLog("rdApp.*")
+        RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
         mol = Chem.MolFromSmiles(text)
         return Chem.MolToSmiles(mol) if mol is not None else None
     from matlib.descriptors import parse_formula

@@ -26,7 +26,7 @@ from matlib.graphs.batch import GraphSet
 from matlib.graphs.cache import graphset_bytes, graphset_from_bytes, load_graphs
 from matlib.graphs.spec import GraphSpec
 from matlib.hashing import canonical_json, spec_hash
-from matlib.library.plan import MIN_ROWS, _slug, derive_seed, group_dataset, library_dir, part_paths
+from matlib.library.plan import MIN_ROWS, _slug, cap_rows, derive_seed, group_dataset, library_dir, part_paths
 from matlib.library.shard import write_shard
 from matlib.models.gnn import resolve_gnn_space, sample_gnn_architecture
 from matlib.models.gnn_batched import GNNTrainConfig, train_gnn_batched
@@ -101,10 +101,7 @@ def prepare_gnn_group(store: Store, cfg: dict, gi: int) -> list[dict]:
     units = []
     for props in task_sets:
         Y = np.stack([y_all[p].reindex(ids).to_numpy(dtype=np.float64) for p in props], axis=1)
-        keep = np.flatnonzero(np.isfinite(Y).any(axis=1))
-        if group["max_rows"] and len(keep) > group["max_rows"]:
-            rng = np.random.default_rng(derive_seed(cfg["seed"], ds.version, props, "rows"))
-            keep = np.sort(rng.choice(keep, size=group["max_rows"], replace=False))
+        keep = cap_rows(np.flatnonzero(np.isfinite(Y).any(axis=1)), group["max_rows"], cfg["seed"], ds.version, props)
         if len(keep) < MIN_ROWS:
             raise ValidationError(
                 f"library config groups[{gi}]: properties {props} of {ref} have only {len(keep)} "

@@ -125,9 +125,9 @@ class Library:
 
             return gnn_module(shard, m)
         params = {}
-        for key, t in shard.tensors.items():
+        for key, tensor in shard.tensors.items():
             if key.startswith(("l", "bn")):
-                params[key] = _unpad(key, t[m], arch)
+                params[key] = _unpad(key, tensor[m], arch)
         t = shard.tensors
         return build_module(arch, params, t["x_mean"][m], t["x_std"][m], float(t["y_mean"][m]), float(t["y_std"][m]))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +13,89 @@ import torch
 from safetensors.torch import load_file, save
 
 from matlib.atomic import atomic_write_bytes, read_json, read_parquet
+from matlib.datasets import Dataset, import_table, load_dataset, read_table
+from matlib.descriptors import DescriptorSpec, build_descriptors, load_descriptors
 from matlib.errors import MatlibError, ValidationError
 from matlib.hashing import canonical_json, sha256_file, spec_hash
+from matlib.library.config import GNNGroup, Group, LibraryConfig, MLPGroup, load_config
 from matlib.models.arch import sample_architecture
+from matlib.sources import SOURCES, refresh
 from matlib.store import Store
 
 MIN_ROWS = 20
 
 
-def library_dir(store: Store, cfg: dict) -> Path:
+@dataclass(frozen=True)
+class TrainingUnit:
+    """One prepared training table (a data file) and what its models share; GNN units also carry their tasks."""
+
+    data_file: str
+    n_rows: int
+    group: int
+    property: str
+    dataset: str
+    dataset_version: str
+    descriptor: str
+    descriptor_hash: str
+    descriptor_spec: str
+    n_in: int = 0  # MLP: input features
+    tasks: list[str] | None = None  # GNN: the properties one model predicts
+    n_node: int = 0  # GNN: node and edge feature widths
+    n_edge: int = 0
+
+    def is_gnn(self) -> bool:
+        """True for a graph-network unit."""
+        return self.tasks is not None
+
+    def base(self) -> dict[str, str]:
+        """The catalog fields every model trained on this unit shares."""
+        return {k: getattr(self, k) for k in BASE_FIELDS}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain form (the GNN planner reads units by key)."""
+        return asdict(self)
+
+
+BASE_FIELDS = ("property", "dataset", "dataset_version", "descriptor", "descriptor_hash", "descriptor_spec")
+
+
+@dataclass(frozen=True)
+class PlannedModel:
+    """One model of a shard: its id, seed and (MLP) architecture."""
+
+    model_id: str
+    seed: int
+    arch: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to train: its models, their training table and config, and where the shard goes."""
+
+    shard: str
+    library_dir: str
+    data_file: str
+    train: dict[str, Any]
+    models: list[PlannedModel]
+    base: dict[str, str]
+    model_type: str = "mlp"
+    arch: dict[str, Any] | None = None  # GNN: the one architecture of the shard
+    tasks: list[str] | None = None  # GNN
+    split_seed: int | None = None  # GNN
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ShardJob:
+        """A job from its plain form (the GNN planner's output)."""
+        return cls(**{**d, "models": [PlannedModel(**m) for m in d["models"]]})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain form (the GNN shard trainer reads jobs by key)."""
+        return asdict(self)
+
+
+def library_dir(store: Store, cfg: LibraryConfig | dict[str, Any]) -> Path:
     """The folder of the library a config builds."""
-    return store.library(cfg["name"])
+    return store.library(load_config(cfg).name)
 
 
 def _slug(text: str) -> str:
@@ -35,29 +108,33 @@ def derive_seed(*parts: Any) -> int:
     return int(spec_hash(list(parts)), 16) % (2**31 - 1)
 
 
-def ensure_dataset(store: Store, group: dict, lib_dir: Path) -> Any:
-    """The group's dataset: from the store, else imported from its `import` table, else crawled by its source."""
-    from matlib.datasets import load_dataset
+def cap_rows(keep: np.ndarray, max_rows: int | None, *seed_parts: Any) -> np.ndarray:
+    """keep, or a seeded random subset of max_rows of its rows (sorted) when it has more (the seed from seed_parts)."""
+    if not max_rows or len(keep) <= max_rows:
+        return keep
+    rng = np.random.default_rng(derive_seed(*seed_parts, "rows"))
+    return np.sort(rng.choice(keep, size=max_rows, replace=False))
 
+
+def ensure_dataset(store: Store, group: Group, lib_dir: Path) -> Dataset:
+    """The group's dataset: from the store, else imported from its `import` table, else crawled by its source."""
     try:
-        return load_dataset(store, group["dataset"])
+        return load_dataset(store, group.dataset)
     except (MatlibError, FileNotFoundError):
         pass
-    if group.get("import"):
+    if group.import_ is not None:
         return _import_group_table(store, group, lib_dir)
     return _crawl_group_dataset(store, group)
 
 
-def _crawl_group_dataset(store: Store, group: dict) -> Any:
+def _crawl_group_dataset(store: Store, group: Group) -> Dataset:
     """Fetch a dataset the store lacks with its source's crawler (as `matlib data refresh` does)."""
-    from matlib.sources import SOURCES, refresh
-
-    name, _, version = group["dataset"].partition("@")
-    options = dict(group.get("refresh") or {})
+    name, _, version = group.dataset.partition("@")
+    options = dict(group.refresh or {})
     source = str(options.pop("source", name))
     if version:
         raise MatlibError(
-            f"dataset {group['dataset']} is not in the store {store.root}; a crawl makes a new "
+            f"dataset {group.dataset} is not in the store {store.root}; a crawl makes a new "
             f"version, so name the dataset without @version (or refresh it first)"
         )
     if source not in SOURCES and source != "local":
@@ -71,17 +148,14 @@ def _crawl_group_dataset(store: Store, group: dict) -> Any:
     return refresh(store, source, url=options.pop("url", None), limit=options.pop("limit", None), **options)
 
 
-def _import_group_table(store: Store, group: dict, lib_dir: Path) -> Any:
+def _import_group_table(store: Store, group: Group, lib_dir: Path) -> Dataset:
     """Import the group's `import` table (a seeded slice of it with `sample_rows`) as its dataset."""
-    from matlib.datasets import import_table
-
-    imp = dict(group["import"])
-    name = group["dataset"].split("@")[0]
-    file = Path(imp.pop("file"))
-    sample = imp.pop("sample_rows", None)
+    imp = group.import_
+    assert imp is not None
+    name = group.dataset.split("@")[0]
+    file = Path(imp.file)
+    sample = imp.sample_rows
     if sample:  # a seeded random slice of a big table, kept next to the library for provenance
-        from matlib.datasets import read_table
-
         table = read_table(file)
         if len(table) > int(sample):
             table = table.sample(n=int(sample), random_state=derive_seed(name, file.name, sample) % 2**32)
@@ -89,15 +163,16 @@ def _import_group_table(store: Store, group: dict, lib_dir: Path) -> Any:
         file = lib_dir / "imports" / f"{name}-{file.name.split('.')[0]}-{int(sample)}.csv"
         file.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(file, index=False)
-    return import_table(store, name, file, imp.pop("input_column"), imp.pop("target_columns"), **imp)
+    return import_table(store, name, file, imp.input_column, imp.target_columns, **imp.options())
 
 
-def group_dataset(store: Store, cfg: dict, gi: int) -> tuple[Any, str]:
+def group_dataset(store: Store, cfg: LibraryConfig | dict[str, Any], gi: int) -> tuple[Dataset, str]:
     """(dataset, "name@version") of group gi, checked to hold every property the group trains on."""
-    group = cfg["groups"][gi]
+    cfg = load_config(cfg)
+    group = cfg.groups[gi]
     ds = ensure_dataset(store, group, library_dir(store, cfg))
     ref = f"{ds.name}@{ds.version}"
-    missing = [p for p in group["properties"] if p not in ds.records.columns]
+    missing = [p for p in group.properties if p not in ds.records.columns]
     if missing:
         raise ValidationError(
             f"library config groups[{gi}]: dataset {ref} has no property {missing[0]!r} "
@@ -106,62 +181,56 @@ def group_dataset(store: Store, cfg: dict, gi: int) -> tuple[Any, str]:
     return ds, ref
 
 
-def prepare_group(store: Store, cfg: dict, gi: int, client: Any = None) -> list[dict]:
+def prepare_group(store: Store, cfg: LibraryConfig, gi: int, client: Any = None) -> list[TrainingUnit]:
     """Descriptors + one training table (X, y) per property of group gi; returns the prepared units."""
-    from matlib.descriptors import DescriptorSpec, build_descriptors, load_descriptors
+    group = cfg.groups[gi]
+    if group.model == "gnn":  # graph networks: graphs instead of descriptors (matlib.library.gnn_plan)
+        from matlib.library.gnn_plan import prepare_gnn_group  # gnn_plan builds on this module
 
-    group = cfg["groups"][gi]
-    if group.get("model") == "gnn":  # graph networks: graphs instead of descriptors (matlib.library.gnn_plan)
-        from matlib.library.gnn_plan import prepare_gnn_group
-
-        return prepare_gnn_group(store, cfg, gi)
-    lib = library_dir(store, cfg)
+        return [TrainingUnit(**u) for u in prepare_gnn_group(store, cfg.to_dict(), gi)]
+    assert not isinstance(group, GNNGroup)
     ds, ref = group_dataset(store, cfg, gi)
     y_all = ds.records.set_index("record_id")
     units = []
-    for d in group["descriptors"]:
+    for d in group.descriptors:
         spec = DescriptorSpec.coerce(d)
         build_descriptors(store, ref, spec, client=client, progress=False)
         ids, X = load_descriptors(store, ref, spec)
-        for prop in group["properties"]:
+        for prop in group.properties:
             y = y_all[prop].reindex(ids).to_numpy(dtype=np.float64)
-            keep = np.flatnonzero(np.isfinite(y))
-            if group["max_rows"] and len(keep) > group["max_rows"]:
-                rng = np.random.default_rng(derive_seed(cfg["seed"], ds.version, prop, "rows"))
-                keep = np.sort(rng.choice(keep, size=group["max_rows"], replace=False))
+            keep = cap_rows(np.flatnonzero(np.isfinite(y)), group.max_rows, cfg.seed, ds.version, prop)
             if len(keep) < MIN_ROWS:
                 raise ValidationError(
                     f"library config groups[{gi}]: property {prop!r} of {ref} has only "
                     f"{len(keep)} usable rows with descriptor {spec.name} (need {MIN_ROWS})"
                 )
-            key = spec_hash([ds.version, spec.hash, prop, group["max_rows"], cfg["seed"]])
-            path = lib / "data" / f"{_slug(prop)}-{spec.name}-{key}.safetensors"
+            key = spec_hash([ds.version, spec.hash, prop, group.max_rows, cfg.seed])
+            path = library_dir(store, cfg) / "data" / f"{_slug(prop)}-{spec.name}-{key}.safetensors"
             if not path.exists():
-                atomic_write_bytes(
-                    path,
-                    save(
-                        {
-                            "X": torch.from_numpy(np.ascontiguousarray(X[keep])),
-                            "y": torch.from_numpy(y[keep].astype(np.float32)),
-                        },
-                        metadata={"dataset": ref, "property": prop, "descriptor": spec.name},
-                    ),
+                _write_training_table(
+                    path, X[keep], y[keep], {"dataset": ref, "property": prop, "descriptor": spec.name}
                 )
             units.append(
-                {
-                    "data_file": str(path),
-                    "n_rows": int(len(keep)),
-                    "n_in": int(X.shape[1]),
-                    "group": gi,
-                    "property": group["property_names"].get(prop, prop),
-                    "dataset": ds.name,
-                    "dataset_version": ds.version,
-                    "descriptor": spec.name,
-                    "descriptor_hash": spec.hash,
-                    "descriptor_spec": canonical_json(spec.to_dict()),
-                }
+                TrainingUnit(
+                    data_file=str(path),
+                    n_rows=int(len(keep)),
+                    n_in=int(X.shape[1]),
+                    group=gi,
+                    property=group.property_names.get(prop, prop),
+                    dataset=ds.name,
+                    dataset_version=ds.version,
+                    descriptor=spec.name,
+                    descriptor_hash=spec.hash,
+                    descriptor_spec=canonical_json(spec.to_dict()),
+                )
             )
     return units
+
+
+def _write_training_table(path: Path, X: np.ndarray, y: np.ndarray, meta: dict[str, str]) -> None:
+    """An MLP training table: X float32 [n, d] and y float32 [n] in one safetensors file."""
+    tensors = {"X": torch.from_numpy(np.ascontiguousarray(X)), "y": torch.from_numpy(y.astype(np.float32))}
+    atomic_write_bytes(path, save(tensors, metadata=meta))
 
 
 def load_training_table(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -170,57 +239,39 @@ def load_training_table(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return t["X"].numpy(), t["y"].numpy()
 
 
-def plan_shards(store: Store, cfg: dict, units: list[dict]) -> list[dict]:
+def plan_shards(store: Store, cfg: LibraryConfig, units: list[TrainingUnit]) -> list[ShardJob]:
     """Shard jobs for every unit: models sampled from seeds, grouped by family, sorted by width, chunked."""
-    from matlib.library.gnn_plan import plan_gnn_shards
+    from matlib.library.gnn_plan import plan_gnn_shards  # gnn_plan builds on this module
 
+    gnn_units = [u.to_dict() for u in units if u.is_gnn()]
+    jobs = [ShardJob.from_dict(j) for j in plan_gnn_shards(store, cfg.to_dict(), gnn_units)]
     lib = library_dir(store, cfg)
-    jobs = plan_gnn_shards(store, cfg, [u for u in units if "tasks" in u])  # GNN units carry their tasks
-    for u in (u for u in units if "tasks" not in u):
-        group = cfg["groups"][u["group"]]
-        train = group["training"]
-        n = group["models_per_property"]
-        models = []
-        for i in range(n):
-            seed = derive_seed(cfg["seed"], u["dataset_version"], u["descriptor_hash"], u["property"], i)
-            fam = derive_seed(
-                cfg["seed"],
-                u["dataset_version"],
-                u["descriptor_hash"],
-                u["property"],
-                "family",
-                i // cfg["family_size"],
-            )
-            arch = sample_architecture(u["n_in"], seed, group["architecture"], family_seed=fam)
-            mid = spec_hash([u["dataset_version"], u["descriptor_hash"], u["property"], u["n_rows"], arch, seed, train])
-            models.append({"model_id": mid, "seed": seed, "arch": arch, "family": i // cfg["family_size"]})
-        for fam_id in sorted({m["family"] for m in models}):
-            fam_models = sorted(
-                (m for m in models if m["family"] == fam_id), key=lambda m: (tuple(m["arch"]["hidden"]), m["model_id"])
-            )
-            for start in range(0, len(fam_models), cfg["shard_size"]):
-                chunk = fam_models[start : start + cfg["shard_size"]]
-                name = f"{_slug(u['property'])}-{u['descriptor']}-{spec_hash([m['model_id'] for m in chunk], 12)}"
-                jobs.append(
-                    {
-                        "shard": name,
-                        "library_dir": str(lib),
-                        "data_file": u["data_file"],
-                        "train": train,
-                        "models": [{k: m[k] for k in ("model_id", "seed", "arch")} for m in chunk],
-                        "base": {
-                            k: u[k]
-                            for k in (
-                                "property",
-                                "dataset",
-                                "dataset_version",
-                                "descriptor",
-                                "descriptor_hash",
-                                "descriptor_spec",
-                            )
-                        },
-                    }
-                )
+    for u in units:
+        if not u.is_gnn():
+            jobs.extend(_mlp_jobs(lib, cfg, u))
+    return jobs
+
+
+def _mlp_jobs(lib: Path, cfg: LibraryConfig, u: TrainingUnit) -> list[ShardJob]:
+    """The shard jobs of one MLP unit: models sampled from seeds, grouped by family, sorted by width, chunked."""
+    group = cfg.groups[u.group]
+    assert isinstance(group, MLPGroup)
+    train = group.training
+    families: dict[int, list[PlannedModel]] = {}
+    for i in range(group.models_per_property):
+        parts = (cfg.seed, u.dataset_version, u.descriptor_hash, u.property)
+        seed = derive_seed(*parts, i)
+        fam = derive_seed(*parts, "family", i // cfg.family_size)
+        arch = sample_architecture(u.n_in, seed, group.architecture, family_seed=fam)
+        mid = spec_hash([u.dataset_version, u.descriptor_hash, u.property, u.n_rows, arch, seed, train])
+        families.setdefault(i // cfg.family_size, []).append(PlannedModel(mid, seed, arch))
+    jobs = []
+    for fam_id in sorted(families):
+        fam_models = sorted(families[fam_id], key=lambda m: (tuple((m.arch or {})["hidden"]), m.model_id))
+        for start in range(0, len(fam_models), cfg.shard_size):
+            chunk = fam_models[start : start + cfg.shard_size]
+            name = f"{_slug(u.property)}-{u.descriptor}-{spec_hash([m.model_id for m in chunk], 12)}"
+            jobs.append(ShardJob(name, str(lib), u.data_file, train, chunk, u.base()))
     return jobs
 
 
@@ -229,9 +280,9 @@ def part_paths(lib: Path, shard: str) -> tuple[Path, Path, Path]:
     return lib / "shards" / f"{shard}.safetensors", lib / "parts" / f"{shard}.parquet", lib / "parts" / f"{shard}.json"
 
 
-def is_done(job: dict) -> bool:
+def is_done(job: ShardJob) -> bool:
     """True when a shard was finished before: its done record exists and its files match it."""
-    shard_file, part, done = part_paths(Path(job["library_dir"]), job["shard"])
+    shard_file, part, done = part_paths(Path(job.library_dir), job.shard)
     if not done.exists() or not part.exists():
         return False
     record = read_json(done)
@@ -240,7 +291,7 @@ def is_done(job: dict) -> bool:
     return shard_file.exists() and sha256_file(shard_file) == record.get("sha256")
 
 
-def pending(jobs: list[dict]) -> list[dict]:
+def pending(jobs: list[ShardJob]) -> list[ShardJob]:
     """The jobs whose shard is not finished yet."""
     return [j for j in jobs if not is_done(j)]
 

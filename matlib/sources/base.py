@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -141,8 +142,8 @@ class PagedSource:
 def check_listing(source: str, pages: list, pager: Paginator, records: list[dict], key: Any, limit: int | None) -> None:
     """Refuse a crawl whose listing changed while it was paged: an id on two pages, or a total that moved."""
     ids = [key(r) for r in records]
-    seen: set = set()
-    dups = sorted({i for i in ids if i is not None and (i in seen or seen.add(i))})
+    counts = Counter(i for i in ids if i is not None)
+    dups = sorted(i for i, n in counts.items() if n > 1)
     if dups:
         raise MatlibError(
             f"{source}: {len(dups)} record(s) came on two pages (first: {dups[0]}); the source "

@@ -21,11 +21,6 @@ def redact_url(text: str) -> str:
     return _QUERY_PARAM.sub(lambda m: f"{m['pre']}{m['name']}=***" if KEY_PARAM.search(m["name"]) else m[0], text)
 
 
-def strip_userinfo(url: str) -> str:
-    """The URL without its user:password@ part (for identities, manifests and checkpoints)."""
-    return _USERINFO.sub(lambda m: m["scheme"], url)
-
-
 class Redactor:
     """Replaces known secret values (API keys) and URL credentials in any text with '***'."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -337,7 +337,7 @@ def member_interval(
 def prepare_run(
     library_dir: str | Path,
     inputs: Sequence[str],
-    y: Sequence[Any],
+    y: Iterable[Any],
     out_dir: str | Path,
     store: Store | None = None,
     **options: Any,
@@ -638,7 +638,7 @@ def finish_run(
 def fit_transfer(
     library_dir: str | Path,
     inputs: Sequence[str],
-    y: Sequence[Any],
+    y: Iterable[Any],
     out_dir: str | Path,
     *,
     store: Store | None = None,

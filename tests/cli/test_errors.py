@@ -91,7 +91,27 @@ def test_transfer_fit_wrong_column(tmp_path: Path, samples_dir: Path, column: st
         str(tmp_path / "run"),
         home=tmp_path,
     )
-    assert_one_line_error(proc)
+    assert_one_line_error(proc, "esol_sample.csv", "no column 'missing_col'", "'smiles', 'logSolubility'")
+
+
+def test_transfer_fit_missing_library(tmp_path: Path, samples_dir: Path) -> None:
+    proc = run_matlib(
+        "transfer",
+        "fit",
+        "--library",
+        str(tmp_path / "no-lib"),
+        "--train",
+        str(samples_dir / "esol_sample.csv"),
+        "--input-column",
+        "smiles",
+        "--target-column",
+        "logSolubility",
+        "--out",
+        str(tmp_path / "run"),
+        home=tmp_path,
+    )
+    assert_one_line_error(proc, f"no library '{tmp_path / 'no-lib'}'", "not a library folder")
+    assert not (tmp_path / "run").exists()
 
 
 def test_transfer_predict_missing_model(tmp_path: Path, samples_dir: Path) -> None:

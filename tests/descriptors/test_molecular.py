@@ -7,7 +7,7 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import AllChem, Descriptors, MACCSkeys
 
-from matlib.descriptors import get_featurizer
+from matlib.descriptors import get_featurizer, molecular
 from matlib.descriptors.polymer import cap_ends
 from tests.fixtures import TEST_DATA
 
@@ -108,9 +108,30 @@ def test_empty_input():
 
 
 @pytest.mark.parametrize("name", ["morgan", "maccs", "rdkit2d"])
-def test_duplicates_are_computed_once_and_copied(name, qm9_smiles):
-    res = get_featurizer(name).featurize(qm9_smiles[:5] * 3)
-    np.testing.assert_array_equal(res.X[:5], res.X[10:15])
+def test_duplicates_are_computed_once_and_copied(name, qm9_smiles, monkeypatch):
+    distinct, alone, seen = [], [], set()
+    for smiles in qm9_smiles:  # five molecules with distinct rows, so a misassigned row shows
+        row = get_featurizer(name).featurize([smiles]).X[0]  # each input featurised on its own
+        if row.tobytes() not in seen:
+            seen.add(row.tobytes())
+            distinct.append(smiles)
+            alone.append(row)
+        if len(distinct) == 5:
+            break
+    calls: list[str] = []
+    real = molecular.to_mol
+
+    def counting_to_mol(smiles, *args, **kwargs):
+        calls.append(smiles)
+        return real(smiles, *args, **kwargs)
+
+    monkeypatch.setattr(molecular, "to_mol", counting_to_mol)
+    order = [0, 1, 2, 3, 4, 4, 2, 0, 3, 1, 1, 3, 0, 2, 4]  # every input three times, repeats out of order
+    res = get_featurizer(name).featurize([distinct[i] for i in order])
+    assert sorted(calls) == sorted(distinct)  # each distinct molecule featurised once
+    assert res.ok.all()
+    for row, i in zip(res.X, order):
+        np.testing.assert_array_equal(row, alone[i])
 
 
 def test_in_chain_star_becomes_a_carbon():

@@ -9,7 +9,7 @@ import pytest
 from matlib.errors import ValidationError
 from matlib.library import Library, build_library
 from matlib.library.build import prepare_and_plan
-from matlib.library.config import load_config
+from matlib.library.config import GNNGroup, MLPGroup, load_config
 from matlib.store import Store
 
 
@@ -19,7 +19,7 @@ def test_rerun_skips_finished_and_rebuilds_only_a_lost_shard(built_library, make
     cfg = make_config("small")
     before = {p.name: p.stat().st_mtime_ns for p in (path / "shards").glob("*.safetensors")}
     _, jobs = prepare_and_plan(store, cfg)
-    assert len(jobs) == 3 and sum(len(j["models"]) for j in jobs) == 24
+    assert len(jobs) == 3 and sum(len(j.models) for j in jobs) == 24
     build_library(store, cfg)
     assert {p.name: p.stat().st_mtime_ns for p in (path / "shards").glob("*.safetensors")} == before
     lost = sorted(before)[0]
@@ -54,6 +54,14 @@ def test_config_errors_are_one_line(tmp_path, make_config):
                 "groups": [{"dataset": "d", "descriptors": "magpie", "properties": "p"}],
             }
         )
+    group = {"dataset": "d", "descriptors": "magpie", "properties": "p"}
+    with pytest.raises(ValidationError, match=r"groups\[0\]: models_per_property must be an integer, got 'many'"):
+        load_config({"name": "x", "groups": [{**group, "models_per_property": "many"}]})
+    with pytest.raises(ValidationError, match=r"groups\[0\]\.import: missing required key 'input_column'"):
+        load_config({"name": "x", "groups": [{**group, "import": {"file": "t.csv"}}]})
+    table = {"file": "t.csv", "input_column": "f", "target_columns": ["p"], "sample_rows": "lots"}
+    with pytest.raises(ValidationError, match=r"groups\[0\]\.import: sample_rows: Input should be a valid integer"):
+        load_config({"name": "x", "groups": [{**group, "import": table}]})
     bad = make_config("bad")
     bad["groups"][0]["properties"] = ["band_gap"]
     with pytest.raises(ValidationError, match="has no property 'band_gap'"):
@@ -63,21 +71,21 @@ def test_config_errors_are_one_line(tmp_path, make_config):
 def test_shipped_configs_are_valid(repo_root):
     small = load_config(repo_root / "configs" / "library-small.yaml")
     full = load_config(repo_root / "configs" / "library-full.yaml")
-    n_small = sum(n_models(g) for g in small["groups"])
-    n_full = sum(n_models(g) for g in full["groups"])
+    n_small = sum(n_models(g) for g in small.groups)
+    n_full = sum(n_models(g) for g in full.groups)
     assert 500 <= n_small <= 5000 and n_full >= 50000
-    assert 20 <= sum(n_models(g) for g in small["groups"] if g.get("model") == "gnn") <= 100  # a few dozen GNNs
-    for g in small["groups"]:  # the small config builds from the repository's own files
-        if g.get("import"):  # a group without one uses a dataset an earlier group imported
-            assert Path(g["import"]["file"]).is_relative_to(repo_root / "data" / "samples"), g["import"]["file"]
+    assert 20 <= sum(n_models(g) for g in small.groups if g.model == "gnn") <= 100  # a few dozen GNNs
+    for g in small.groups:  # the small config builds from the repository's own files
+        if g.import_:  # a group without one uses a dataset an earlier group imported
+            assert Path(g.import_.file).is_relative_to(repo_root / "data" / "samples"), g.import_.file
     crawled = {"qm9", "mp", "oqmd", "aflow"}
     for name in ("library-full.yaml", "library-weekly.yaml"):  # crawled datasets only, no local files
-        groups = load_config(repo_root / "configs" / name)["groups"]
-        assert all(g["import"] is None and g["dataset"] in crawled for g in groups), name
+        groups = load_config(repo_root / "configs" / name).groups
+        assert all(g.import_ is None and g.dataset in crawled for g in groups), name
 
 
-def n_models(group: dict) -> int:
+def n_models(group: MLPGroup | GNNGroup) -> int:
     """Models a normalised config group trains (a multi-task GNN covers all its properties at once)."""
-    if group.get("model") == "gnn":
-        return group["models_per_property"] * (1 if group["multi_task"] else len(group["properties"]))
-    return group["models_per_property"] * len(group["properties"]) * len(group["descriptors"])
+    if isinstance(group, GNNGroup):
+        return group.models_per_property * (1 if group.multi_task else len(group.properties))
+    return group.models_per_property * len(group.properties) * len(group.descriptors)

@@ -64,7 +64,7 @@ def test_build_trains_on_the_new_version_after_a_changing_refresh(tmp_path):
         newer = refresh(store, "oqmd", url=server.url, page_size=16, **FAST)
         assert newer.manifest["diff"]["removed"] == 5
         units = prepare_group(store, load_config(cfg), 0)
-        assert {u["dataset_version"] for u in units} == {newer.version}
+        assert {u.dataset_version for u in units} == {newer.version}
         second = Library(build_library(store, cfg)).catalog
         assert set(second["dataset_version"]) == {newer.version}
         assert not set(second["model_id"]) & set(first["model_id"])

@@ -34,7 +34,7 @@ def _assert_complete(store: Store, cfg: dict, lib_dir: Path) -> Library:
     """The library is complete: every planned model exactly once, every shard and the catalog checked."""
     lib = Library(lib_dir)
     _, jobs = prepare_and_plan(store, cfg)
-    planned = sorted(m["model_id"] for j in jobs for m in j["models"])
+    planned = sorted(m.model_id for j in jobs for m in j.models)
     assert sorted(lib.catalog["model_id"]) == planned
     assert lib.verify() == len(lib.manifest["shards"])
     stored = sorted(mid for s in lib.iter_shards() for mid in s.model_ids)

@@ -149,7 +149,7 @@ def test_flow_survives_a_killed_worker_and_stores_every_model_once(tmp_path):
     res = json.loads(out.read_text())
     lib = Library(res["path"])
     _, jobs = prepare_and_plan(Store(tmp_path / "store"), str(config))
-    planned = [m["model_id"] for j in jobs for m in j["models"]]
+    planned = [m.model_id for j in jobs for m in j.models]
     assert len(planned) == 2000 and len(set(planned)) == 2000
     cat = lib.catalog
     assert sorted(cat["model_id"]) == sorted(planned)  # every model exactly once

@@ -24,26 +24,39 @@ def test_invalid_key_and_secret_are_refused_before_any_api_call() -> None:
         artifacts.publish_markdown("ok-key", "MP_API_KEY=abcdef123456")
 
 
-def test_summary_markdown_lists_counts_table_and_links() -> None:
-    md = artifacts.summary_markdown(
+def _rows(markdown: str) -> list[list[str]]:
+    """The cells of every Markdown table row."""
+    return [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in markdown.splitlines() if "|" in line]
+
+
+def test_counts_markdown_lists_counts_table_and_links() -> None:
+    md = artifacts.counts_markdown(
         "refresh qm9",
         {"rows fetched": 120, "rows quarantined": 3},
         [{"model": "m-1", "r2": 0.91234}],
         {"report": "/tmp/r/report.md"},
     )
     assert "- **rows fetched**: 120" in md and "- **rows quarantined**: 3" in md
-    assert "| m-1 | 0.9123 |" in md and "- report: `/tmp/r/report.md`" in md
+    assert ["m-1", "0.9123"] in _rows(md) and "- report: `/tmp/r/report.md`" in md
+
+
+def test_markdown_table_escapes_pipes_and_newlines_in_cells() -> None:
+    md = artifacts.markdown_table([{"input": "a|b", "reason": "line 1\nline 2"}, {"input": "Fe2O3", "reason": 1.23456}])
+    lines = md.splitlines()
+    assert len(lines) == 4  # header, rule, two rows: no cell broke a row
+    assert ["a\\|b", "line 1 line 2"] in _rows(md) and ["Fe2O3", "1.235"] in _rows(md)
+    assert artifacts.markdown_table([]) == "_(none)_\n"
 
 
 FLOW = """
 import sys
 from pathlib import Path
 from prefect import flow
-from tasks.artifacts import publish_link, publish_markdown, summary_markdown
+from tasks.artifacts import publish_link, publish_markdown, counts_markdown
 
 @flow
 def report_flow(report: str) -> None:
-    publish_markdown("ops-summary", summary_markdown("ops", {"rows": 5}), description="ops test")
+    publish_markdown("ops-summary", counts_markdown("ops", {"rows": 5}), description="ops test")
     publish_link("ops-report", report, description="report file")
 
 report_flow(sys.argv[1])

@@ -46,5 +46,5 @@ def test_weekly_build_trains_on_what_the_nightly_refresh_fetches() -> None:
     deps = {d["name"]: d for d in _load()["deployments"]}
     cfg = load_config(REPO / deps["library-build"]["parameters"]["config"])
     refreshed = set(deps["data-refresh"]["parameters"]["sources"])
-    assert cfg["groups"] and all(g["import"] is None for g in cfg["groups"])  # no local tables
-    assert {g["dataset"].split("@")[0] for g in cfg["groups"]} <= refreshed
+    assert cfg.groups and all(g.import_ is None for g in cfg.groups)  # no local tables
+    assert {g.dataset.split("@")[0] for g in cfg.groups} <= refreshed
