@@ -2,8 +2,10 @@
 
 A transfer candidate is a frozen hidden layer of a library model, fed the target as is or clamped:
 ``<model_id>/h<layer>`` or ``<model_id>/h<layer>/c<clip>``. A direct candidate is a raw descriptor:
-``direct:<descriptor name>:<descriptor hash>``. A member (a candidate refined with one learner) is
-``<candidate>|<learner>``. These strings are the keys of ranking.parquet, refined.parquet and model.json.
+``direct:<descriptor name>:<descriptor hash>``. A composite candidate (several feature blocks side by side, see
+matlib.transfer.composite) is ``composite:<name>``, e.g. ``composite:source+rdkit2d`` or ``composite:stack``.
+A member (a candidate refined with one learner) is ``<candidate>|<learner>``. These strings are the keys of
+ranking.parquet, refined.parquet and model.json.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from matlib.errors import MatlibError
 
 DIRECT_PREFIX = "direct:"
+COMPOSITE_PREFIX = "composite:"
 _TRANSFER = re.compile(r"^(?P<model>.+)/h(?P<layer>\d+)(?:/c(?P<clip>[^/]+))?$")
 
 
@@ -34,19 +37,27 @@ class CandidateId:
     clip: float | None = None  # target inputs clamped to +-clip source standard deviations (None: as is)
     descriptor: str = ""  # direct candidates only: the descriptor's name
     descriptor_hash: str = ""  # ... and its hash
+    composite: str = ""  # composite candidates only: the recipe's name
 
     @classmethod
     def direct(cls, descriptor: str, descriptor_hash: str) -> CandidateId:
         """The direct-learning candidate of one raw descriptor."""
         return cls(descriptor=descriptor, descriptor_hash=descriptor_hash)
 
+    @classmethod
+    def of_composite(cls, name: str) -> CandidateId:
+        """The candidate of a composite feature recipe called name."""
+        return cls(composite=name)
+
     @property
     def kind(self) -> str:
-        """ "transfer" (a frozen layer of a library model) or "direct" (a raw descriptor)."""
-        return "transfer" if self.model_id else "direct"
+        """ "transfer" (a frozen layer of a library model), "direct" (a raw descriptor) or "composite"."""
+        return "composite" if self.composite else "transfer" if self.model_id else "direct"
 
     def format(self) -> str:
         """The id's string form (ranking key)."""
+        if self.kind == "composite":
+            return f"{COMPOSITE_PREFIX}{self.composite}"
         if self.kind == "direct":
             return f"{DIRECT_PREFIX}{self.descriptor}:{self.descriptor_hash}"
         return f"{self.model_id}/h{self.layer}" + ("" if self.clip is None else f"/c{self.clip:g}")
@@ -57,6 +68,8 @@ class CandidateId:
     @classmethod
     def parse(cls, text: str) -> CandidateId:
         """The id written by `format` (one-line MatlibError for any other string)."""
+        if text.startswith(COMPOSITE_PREFIX) and len(text) > len(COMPOSITE_PREFIX):
+            return cls.of_composite(text[len(COMPOSITE_PREFIX) :])
         if text.startswith(DIRECT_PREFIX):
             name, sep, h = text[len(DIRECT_PREFIX) :].rpartition(":")
             if sep and h:

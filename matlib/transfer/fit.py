@@ -20,12 +20,14 @@ from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, re
 from matlib.errors import MatlibError
 from matlib.store import Store, check_name
 from matlib.transfer.candidate import MemberKey
+from matlib.transfer.composite import CompositeItem
 from matlib.transfer.cv import CV_SCHEMES, Folds, cross_validate, make_folds
 from matlib.transfer.direct import add_standard_descriptors
 from matlib.transfer.impute import training_medians
 from matlib.transfer.intervals import calibrate
 from matlib.transfer.leakage import leakage_flags
 from matlib.transfer.learners import SourceContext, get_learner
+from matlib.transfer.menu_extras import composite_member, extra_menu
 from matlib.transfer.model import Member, save_model, slice_shard
 from matlib.transfer.ridge import DEFAULT_GRID
 from matlib.transfer.run_manifest import begin_run, check_replaceable, seal_run, work_dir
@@ -185,6 +187,8 @@ class RunConfig:
     max_overlap: float = 0.0
     report: bool = True
     input_clips: tuple[float | None, ...] = INPUT_CLIPS  # ways of feeding the target to frozen layers (see INPUT_CLIPS)
+    source_features: bool = True  # menu: source predictions beside the descriptors (matlib.transfer.source_features)
+    stacks: bool = True  # menu: multi-source stacks of frozen features (matlib.transfer.stacks)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RunConfig:
@@ -493,9 +497,11 @@ def choose_model(
     target: TargetFeatures,
     folds: Folds,
     cfg: RunConfig,
+    alternatives: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> Selection:
     """Step "select": the final model by CV among the transfer ensemble, the best direct learner, and both (the
-    transfer option scored by the nested search when direct learning is on the menu)."""
+    transfer option scored by the nested search when direct learning is on the menu) and the composite options
+    (alternatives: option -> member key -> out-of-fold predictions, see matlib.transfer.menu_extras)."""
     transfer, direct = menu.keys("transfer"), menu.keys("direct")
     nested = (
         nested_transfer_oof(lib, usable, target, folds, min(cfg.top_k, cfg.ensemble_size), cfg.seed, menu.features)
@@ -510,18 +516,30 @@ def choose_model(
         cfg.ensemble_size,
         transfer_oof=nested,
         folds=folds,
+        alternatives=alternatives,
     )
 
 
 def fit_members(
-    selection: Selection, menu: RefineMenu, ranking: pd.DataFrame, target: TargetFeatures, folds: Folds, seed: int
+    selection: Selection,
+    menu: RefineMenu,
+    ranking: pd.DataFrame,
+    target: TargetFeatures,
+    folds: Folds,
+    seed: int,
+    composites: dict[str, CompositeItem] | None = None,
 ) -> tuple[list[Member], dict[str, list[dict]]]:
-    """Step "fit": each chosen member's learner on all rows and on each outer fold's training rows (repeat 0)."""
+    """Step "fit": each chosen member's learner on all rows and on each outer fold's training rows (repeat 0)
+    (composites: the composite candidates of the menu by id, see matlib.transfer.menu_extras)."""
     yv = target.y_usable
     rank_by_cand = ranking.set_index("candidate")
     members, states = [], {}
     for key, weight in zip(selection.members, selection.weights):
         mk = MemberKey.parse(key)
+        if composites and mk.candidate in composites:
+            member, states[key] = composite_member(composites[mk.candidate], key, weight, yv, folds, seed)
+            members.append(member)
+            continue
         row = cast(pd.Series, rank_by_cand.loc[mk.candidate])  # candidate ids are unique
         members.append(
             Member(
@@ -586,18 +604,19 @@ def finish_run(
     usable = usable_transfer(ranking, cfg.allow_leakage)
     menu = pick_candidates(lib, usable, ranking, target, cfg)
     ref = refine_menu(menu, yv, folds, cfg.seed)
+    extra = extra_menu(lib, usable if cfg.include_direct else usable.iloc[:0], target, run, folds, ref, menu)
     timings["refine"] = time.perf_counter() - t
     if not menu.keys("transfer"):
         notes.append("no usable transfer candidate: the chosen model uses direct learning only")
-    selection = choose_model(lib, usable, menu, ref, target, folds, cfg)
+    selection = choose_model(lib, usable, menu, ref, target, folds, cfg, extra.alternatives)
     interval = member_interval(selection, ref.pool, ref.sd_pool, yv)
 
     t = time.perf_counter()
-    members, states = fit_members(selection, menu, ranking, target, folds, cfg.seed)
+    members, states = fit_members(selection, menu, ranking, target, folds, cfg.seed, extra.items)
     save_model(
         work / "model",
         members,
-        {m.key: menu.extractors[MemberKey.parse(m.key).candidate] for m in members if m.kind == "transfer"},
+        {m.key: extra.extractors(m.key, menu.extractors) for m in members if m.kind != "direct"},
         states,
         model_info(run, lib, selection, interval, len(yv)),
         medians=training_medians(target.features, target.specs),

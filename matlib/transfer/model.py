@@ -13,6 +13,7 @@ import torch
 
 from matlib.atomic import atomic_write_json, read_json
 from matlib.errors import IntegrityError, MatlibError
+from matlib.transfer.composite import block_features, block_specs, load_block_shards, save_block_shards
 from matlib.transfer.impute import featurize_imputed, load_medians, save_medians, spec_key
 from matlib.transfer.intervals import interval_frame
 from matlib.transfer.learners import get_learner
@@ -34,6 +35,7 @@ class Member:
     layer: int = -1
     clip: float | None = None  # target inputs clamped to +-clip source standard deviations before the frozen layers
     weight: float = 1.0  # share of the member in the model's weighted average prediction
+    blocks: list[dict] | None = None  # composite members (matlib.transfer.composite): their feature recipe
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON form."""
@@ -46,6 +48,7 @@ class Member:
             "layer": self.layer,
             "clip": self.clip,
             "weight": self.weight,
+            **({"blocks": self.blocks} if self.blocks else {}),
         }
 
 
@@ -62,6 +65,11 @@ def slice_shard(shard, row: int):
         rows=pd.DataFrame({"model_id": [mid], "row": [0]}),
         meta={"model_ids": [mid]},
     )
+
+
+def member_specs(entry: dict[str, Any]) -> list[dict]:
+    """The descriptor specs a saved member reads: its blocks' (composite) or its own."""
+    return block_specs(entry["blocks"]) if entry.get("blocks") else [entry["descriptor_spec"]]
 
 
 def member_features(member: Member, X: np.ndarray, extractor=None) -> np.ndarray:
@@ -92,7 +100,9 @@ def save_model(
     entries = []
     for i, m in enumerate(members):
         entry = m.to_dict()
-        if m.kind == "transfer":
+        if m.blocks:
+            entry["block_extractors"] = save_block_shards(model_dir, i, extractors.get(m.key, {}))
+        elif m.kind == "transfer":
             sh = extractors[m.key]
             rel = f"extractors/m{i}.safetensors"
             write_shard(model_dir / rel, sh.arch, sh.tensors, {"model_ids": sh.model_ids})
@@ -157,7 +167,9 @@ def load_model(run_dir: str | Path) -> dict[str, Any]:
             _finite_state(state, f"{where} ({rel})")
             entry["states"].append(state)
         entry["shard"] = None
-        if entry.get("kind") == "transfer" or entry.get("extractor"):
+        if entry.get("blocks"):
+            entry["shards"] = load_block_shards(model_dir, entry, where)
+        elif entry.get("kind") == "transfer" or entry.get("extractor"):
             shard = read_shard(confined(model_dir, entry.get("extractor"), where), None)
             for key, t in shard.tensors.items():
                 if t.is_floating_point() and not bool(torch.isfinite(t).all()):
@@ -185,19 +197,17 @@ def _member_inputs(
     notes: list[list[str]] = [[] for _ in range(n)]
     medians = spec.get("medians", {})
     feats: dict[str, np.ndarray] = {}
-    for entry in spec["members"]:
-        h = spec_key(entry["descriptor_spec"])
+    for desc in [d for entry in spec["members"] for d in member_specs(entry)]:
+        h = spec_key(desc)
         if h in feats:
             continue
         X, ok, why, note = (
-            featurize_imputed(inputs, entry["descriptor_spec"], medians.get(h))
-            if n
-            else (np.zeros((0, 0)), np.zeros(0, bool), [], [])
+            featurize_imputed(inputs, desc, medians.get(h)) if n else (np.zeros((0, 0)), np.zeros(0, bool), [], [])
         )
         feats[h] = X
         for i in np.flatnonzero(~ok):
             if reasons[i] is None:
-                reasons[i] = f"{entry['descriptor_spec'].get('name')}: {why[i] or 'cannot be featurised'}"
+                reasons[i] = f"{desc.get('name')}: {why[i] or 'cannot be featurised'}"
         for j, text in enumerate(note):
             if text:
                 notes[j].append(text)
@@ -221,7 +231,11 @@ def predict_transfer(run_dir: str | Path | dict, inputs: Sequence[str]) -> pd.Da
                 clip=entry.get("clip", spec.get("input_clip")),  # older models: one clip per run
                 weight=float(entry.get("weight", 1.0)),
             )  # older models: equal weights
-            Z = member_features(member, feats[h][good], entry["shard"])
+            Z = (
+                block_features(entry["blocks"], {k: v[good] for k, v in feats.items()}, entry["shards"])
+                if entry.get("blocks")
+                else member_features(member, feats[h][good], entry["shard"])
+            )
             lr = get_learner(entry["learner"])
             preds = [lr.predict(state, Z) for state in entry["states"]]
             full.append(preds[0])

@@ -101,6 +101,25 @@ def _option(
     return MenuOption(name, members, weights, cv_scores(oof, y), members_mae)
 
 
+def _alternatives_option(name: str, alts: dict[str, np.ndarray], y: np.ndarray, folds: Folds | None) -> MenuOption:
+    """A menu option made of alternatives: its member is the CV-best; with folds, its score is nested."""
+    best = min(alts, key=lambda k: cv_scores(alts[k], y).mae)
+    oof = alts[best] if folds is None else fold_select_oof(alts, y, folds)
+    return _option(name, oof, y, [best], [1.0], cv_scores(alts[best], y).mae)
+
+
+def _nested_scores(options: list[MenuOption], y: np.ndarray, folds: Folds) -> dict[str, float]:
+    """Nested MAE of the chosen option, of each option, and of "transfer": the choice among the transfer options
+    (names "transfer: ...") re-made without the held-out fold, like the final choice."""
+    nested = {"chosen": cv_scores(fold_select_oof({o.option: o.cv.oof for o in options}, y, folds), y).mae}
+    transfer = {o.option: o.cv.oof for o in options if o.option.startswith("transfer:")}
+    if transfer:
+        nested["transfer"] = cv_scores(fold_select_oof(transfer, y, folds), y).mae
+    for o in options:
+        nested.setdefault(o.option, o.cv.mae)
+    return nested
+
+
 def _average(pool: dict[str, np.ndarray], members: list[str], weights: list[float]) -> np.ndarray:
     """Weighted average of the members' out-of-fold predictions."""
     return np.tensordot(np.asarray(weights), np.stack([pool[m] for m in members]), axes=1)
@@ -114,6 +133,7 @@ def select_model(
     size: int = 10,
     transfer_oof: np.ndarray | None = None,
     folds: Folds | None = None,
+    alternatives: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> Selection:
     """The option with the lowest CV MAE among: the average of the top `size` transfer candidates (rank order,
     each with its CV-best learner), the CV-best direct (candidate, learner), and the two averaged half and half.
@@ -122,6 +142,9 @@ def select_model(
     transfer_oof: out-of-fold predictions [r, n] that score the transfer ensemble in place of its members' own.
     folds: the folds of the pool's predictions; given, the direct option is scored with its choice nested
     (`fold_select_oof`) and `nested` holds the nested MAE of the chosen, the direct and the transfer option.
+    alternatives: further options (name -> alternative key -> its out-of-fold predictions), each scored like the
+    direct option (its choice among its alternatives nested when folds are given); names starting "transfer:" count
+    as transfer options.
     """
     keys = [k for k in (best_learner_key(pool, y, c) for c in transfer) if k is not None][: max(1, size)]
     best_direct = _lowest_cv(pool, y, set(direct))
@@ -138,6 +161,9 @@ def select_model(
         d_keys = sorted(k for k in pool if candidate_of(k) in set(direct))
         d_oof = pool[best_direct] if folds is None else fold_select_oof({k: pool[k] for k in d_keys}, y, folds)
         options.append(_option("direct", d_oof, y, [best_direct], [1.0], cv_scores(pool[best_direct], y).mae))
+    for name, alts in (alternatives or {}).items():
+        if alts:
+            options.append(_alternatives_option(name, alts, y, folds))
     if t_oof is not None and d_oof is not None and best_direct is not None:
         weights = [0.5 / len(keys)] * len(keys) + [0.5]
         options.append(_option("transfer + direct", 0.5 * t_oof + 0.5 * d_oof, y, keys + [best_direct], weights))
@@ -147,7 +173,5 @@ def select_model(
     table = pd.DataFrame([o.row() for o in options])
     nested: dict[str, float] = {}
     if folds is not None:
-        nested["chosen"] = cv_scores(fold_select_oof({o.option: o.cv.oof for o in options}, y, folds), y).mae
-        for o in options:
-            nested.setdefault("transfer" if o.option.startswith("transfer:") else o.option, o.cv.mae)
+        nested = _nested_scores(options, y, folds)
     return Selection(best.option, best.members, best.weights, best.cv, table, nested)

@@ -42,7 +42,8 @@ def test_ranking_and_choice_deterministic_for_a_seed(two_runs):
     # direct: the library's MACCS and the standard rdkit2d, Morgan and both (matlib.transfer.direct)
     assert (a.ranking["kind"] == "transfer").sum() > 0 and (a.ranking["kind"] == "direct").sum() == 4
     # the refinement covers transfer candidates and the direct baselines on the same folds
-    assert set(a.refined["kind"]) == {"transfer", "direct"}
+    # (and the composite options: source predictions beside descriptors, multi-source stacks)
+    assert {"transfer", "direct", "source"} <= set(a.refined["kind"]) <= {"transfer", "direct", "source", "stack"}
     assert {"ridge", "lightgbm", "rf", "finetune"} <= set(a.refined["learner"])
 
 
