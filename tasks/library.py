@@ -10,7 +10,8 @@ from prefect.cache_policies import NO_CACHE
 
 from matlib.library.build import finalize, run_shard_job
 from matlib.library.config import load_config
-from matlib.library.plan import ShardJob, TrainingUnit, is_done, plan_shards, prepare_group
+from matlib.library.groups import plan_shards, prepare_group
+from matlib.library.plan import ShardJob, TrainingUnit, is_done
 from matlib.store import Store
 from tasks.runner import retry_unless_user_error
 

@@ -10,16 +10,28 @@ import numpy as np
 
 from matlib.errors import ValidationError
 from matlib.hashing import spec_hash
+from matlib.registry import Registry
 
 FORMAT_VERSION = 1
 
-# name -> (input kind, featurise(inputs, params) -> (graphs, ok, reasons), defaults, fingerprint of the code/data)
-_REGISTRY: dict[str, tuple[str, Callable, dict, Callable[[], str]]] = {}
+
+@dataclass(frozen=True)
+class GraphFeaturisation:
+    """One registered graph featurisation."""
+
+    kind: str  # input kind: "molecule" (SMILES) or "structure" (structure JSON)
+    featurize: Callable  # (inputs, params) -> (graphs, ok, reasons)
+    defaults: dict[str, Any]
+    fingerprint: Callable[[], str]  # identifies the code/data the graphs depend on
+
+
+# Filled at import by matlib.graphs.featurize (imported by the package __init__).
+GRAPHS: Registry[GraphFeaturisation] = Registry("graph featurisation")
 
 
 def register_graphs(name: str, kind: str, fn: Callable, defaults: dict, fingerprint: Callable[[], str]) -> None:
     """Register a graph featurisation under name."""
-    _REGISTRY[name] = (kind, fn, dict(defaults), fingerprint)
+    GRAPHS.add(name, GraphFeaturisation(kind, fn, dict(defaults), fingerprint))
 
 
 @dataclass(frozen=True)
@@ -30,10 +42,9 @@ class GraphSpec:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _ensure_registered()
-        if self.name not in _REGISTRY:
-            raise ValidationError(f"unknown graph featurisation {self.name!r} (known: {', '.join(sorted(_REGISTRY))})")
-        defaults = _REGISTRY[self.name][2]
+        if self.name not in GRAPHS:
+            raise ValidationError(f"unknown graph featurisation {self.name!r} (known: {', '.join(GRAPHS)})")
+        defaults = GRAPHS.get(self.name).defaults
         unknown = sorted(set(self.params) - set(defaults))
         if unknown:
             raise ValidationError(f"graph spec {self.name}: unknown parameters {unknown} (known: {sorted(defaults)})")
@@ -42,12 +53,12 @@ class GraphSpec:
     @property
     def kind(self) -> str:
         """Input kind: "molecule" (SMILES) or "structure" (structure JSON)."""
-        return _REGISTRY[self.name][0]
+        return GRAPHS.get(self.name).kind
 
     @property
     def hash(self) -> str:
         """16 hex of name, parameters, format version and the featuriser's fingerprint."""
-        return spec_hash([self.name, self.params, FORMAT_VERSION, _REGISTRY[self.name][3]()])
+        return spec_hash([self.name, self.params, FORMAT_VERSION, GRAPHS.get(self.name).fingerprint()])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON form."""
@@ -64,13 +75,7 @@ class GraphSpec:
 
     def featurize(self, inputs: Sequence[str]):
         """(GraphSet of every input (failed ones empty), ok bool [n], reasons) for inputs."""
-        return _REGISTRY[self.name][1](list(inputs), self.params)
-
-
-def _ensure_registered() -> None:
-    """Import the modules that register the built-in graph featurisations."""
-    if not _REGISTRY:
-        import matlib.graphs.featurize  # noqa: F401
+        return GRAPHS.get(self.name).featurize(list(inputs), self.params)
 
 
 def empty_reasons(n: int) -> tuple[np.ndarray, list[str | None]]:

@@ -16,6 +16,8 @@ from matlib.hashing import canonical_json, sha256_file, spec_hash
 from matlib.library.catalog import COLUMNS
 from matlib.library.config import LibraryConfig, load_config
 from matlib.library.fingerprints import write_source_fingerprints
+from matlib.library.gnn_plan import run_gnn_shard_job
+from matlib.library.groups import plan_shards, prepare_group
 from matlib.library.library import CATALOG, LIBRARY_FORMAT, MANIFEST
 from matlib.library.plan import (
     ShardJob,
@@ -23,8 +25,6 @@ from matlib.library.plan import (
     load_training_table,
     part_paths,
     pending,
-    plan_shards,
-    prepare_group,
     read_part,
 )
 from matlib.library.shard import write_shard
@@ -48,8 +48,6 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
     """Train one shard's models, write the shard (good models only), its catalog part and its done record."""
     _set_threads()
     if job.model_type == "gnn":
-        from matlib.library.gnn_plan import run_gnn_shard_job  # gnn_plan builds on plan.py and this room
-
         out: dict[str, Any] = run_gnn_shard_job(job.to_dict())
         return out
     shard_file, part, done = part_paths(Path(job.library_dir), job.shard)

@@ -2,8 +2,8 @@
 
 `load_config` reads the YAML (or a dict) into a typed `LibraryConfig` (pydantic): unknown keys, missing keys and
 values of the wrong type are one-line `ValidationError`s naming where (`library config groups[1]: ...`). Groups are
-`MLPGroup`s, or `GNNGroup`s (`model: gnn`, keys checked by `matlib.library.gnn_plan.gnn_group`). `to_dict()` is the
-normalised plain form the library manifest records (and hashes).
+`MLPGroup`s, or `GNNGroup`s (`model: gnn`, keys checked by `_gnn_group`; what they mean: `matlib.library.gnn_plan`).
+`to_dict()` is the normalised plain form the library manifest records (and hashes).
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from matlib.errors import ValidationError
+from matlib.graphs.spec import GraphSpec
 from matlib.models.arch import resolve_space
 from matlib.models.config import TrainConfig
+from matlib.models.gnn import resolve_gnn_space
+from matlib.models.gnn_batched import GNNTrainConfig
 
 SECRET_KEYS = {"api_key", "token", "password"}
 
@@ -183,9 +186,7 @@ def _group(g: Any, i: int, base: Path, top: dict[str, Any]) -> Group:
     if g.get("model", "mlp") not in ("mlp", "gnn"):
         raise ValidationError(f"{where}: unknown model {g['model']!r} (known: mlp, gnn)")
     if g.get("model") == "gnn":
-        from matlib.library.gnn_plan import gnn_group  # gnn_plan builds on this module: imported when needed
-
-        return _checked(GNNGroup, gnn_group(g, i, base, top), where)
+        return _checked(GNNGroup, _gnn_group(g, i, base, top), where)
     _check_keys(g, MLP_KEYS, ("dataset", "descriptors", "properties"), where)
     descs = g["descriptors"] if isinstance(g["descriptors"], list) else [g["descriptors"]]
     props = g["properties"] if isinstance(g["properties"], list) else [g["properties"]]
@@ -204,6 +205,55 @@ def _group(g: Any, i: int, base: Path, top: dict[str, Any]) -> Group:
     if out["models_per_property"] < 1:
         raise ValidationError(f"{where}: models_per_property must be >= 1")
     return _checked(MLPGroup, out, where)
+
+
+GNN_GROUP_KEYS = {
+    "model",
+    "dataset",
+    "import",
+    "refresh",
+    "graph",
+    "properties",
+    "property_names",
+    "models_per_property",
+    "max_rows",
+    "architecture",
+    "training",
+    "family_size",
+    "multi_task",
+}
+
+
+def _gnn_group(g: dict, i: int, base: Path, top: dict) -> dict[str, Any]:
+    """One normalised `model: gnn` group entry (one-line errors for bad keys and values); see gnn_plan."""
+    where = f"library config groups[{i}]"
+    _known(g, GNN_GROUP_KEYS, where)
+    for key in ("dataset", "properties"):
+        if key not in g:
+            raise ValidationError(f"{where}: missing required key {key!r}")
+    props = g["properties"] if isinstance(g["properties"], list) else [g["properties"]]
+    try:
+        graph = GraphSpec.coerce(g.get("graph") or "molgraph")
+    except (KeyError, TypeError) as exc:
+        raise ValidationError(f"{where}: invalid graph spec ({exc})") from None
+    out = {
+        "model": "gnn",
+        "dataset": str(g["dataset"]),
+        "graph": graph.to_dict(),
+        "properties": [str(p) for p in props],
+        "property_names": {str(k): str(v) for k, v in (g.get("property_names") or {}).items()},
+        "models_per_property": int(g.get("models_per_property", 8)),
+        "max_rows": int(g["max_rows"]) if g.get("max_rows") else None,
+        "architecture": dict(g.get("architecture") or {}),
+        "training": GNNTrainConfig.from_dict(g.get("training")).to_dict(),
+        "family_size": int(g.get("family_size", top["family_size"])),
+        "multi_task": bool(g.get("multi_task", False)),
+        **dataset_source(g, where, base),
+    }
+    resolve_gnn_space(out["architecture"])
+    if out["models_per_property"] < 1 or out["family_size"] < 1:
+        raise ValidationError(f"{where}: models_per_property and family_size must be >= 1")
+    return out
 
 
 def dataset_source(g: dict[str, Any], where: str, base: Path) -> dict[str, Any]:

@@ -12,7 +12,6 @@ Catalog rows get `model_type` "gnn", `descriptor*` = the graph spec, and `tasks`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,65 +27,11 @@ from matlib.graphs.spec import GraphSpec
 from matlib.hashing import canonical_json, spec_hash
 from matlib.library.plan import MIN_ROWS, _slug, cap_rows, derive_seed, group_dataset, library_dir, part_paths
 from matlib.library.shard import write_shard
-from matlib.models.gnn import resolve_gnn_space, sample_gnn_architecture
-from matlib.models.gnn_batched import GNNTrainConfig, train_gnn_batched
+from matlib.models.gnn import sample_gnn_architecture
+from matlib.models.gnn_batched import train_gnn_batched
 from matlib.store import Store
 
-GNN_GROUP_KEYS = {
-    "model",
-    "dataset",
-    "import",
-    "refresh",
-    "graph",
-    "properties",
-    "property_names",
-    "models_per_property",
-    "max_rows",
-    "architecture",
-    "training",
-    "family_size",
-    "multi_task",
-}
 MODEL_TYPE = "gnn"
-
-
-def is_gnn_group(group: dict) -> bool:
-    """True for a normalised (or raw) group entry that trains GNNs."""
-    return group.get("model", "mlp") == MODEL_TYPE
-
-
-def gnn_group(g: dict, i: int, base: Path, top: dict) -> dict[str, Any]:
-    """One normalised `model: gnn` group entry (one-line errors for bad keys and values)."""
-    from matlib.library.config import _known, dataset_source
-
-    where = f"library config groups[{i}]"
-    _known(g, GNN_GROUP_KEYS, where)
-    for key in ("dataset", "properties"):
-        if key not in g:
-            raise ValidationError(f"{where}: missing required key {key!r}")
-    props = g["properties"] if isinstance(g["properties"], list) else [g["properties"]]
-    try:
-        graph = GraphSpec.coerce(g.get("graph") or "molgraph")
-    except (KeyError, TypeError) as exc:
-        raise ValidationError(f"{where}: invalid graph spec ({exc})") from None
-    out = {
-        "model": MODEL_TYPE,
-        "dataset": str(g["dataset"]),
-        "graph": graph.to_dict(),
-        "properties": [str(p) for p in props],
-        "property_names": {str(k): str(v) for k, v in (g.get("property_names") or {}).items()},
-        "models_per_property": int(g.get("models_per_property", 8)),
-        "max_rows": int(g["max_rows"]) if g.get("max_rows") else None,
-        "architecture": dict(g.get("architecture") or {}),
-        "training": GNNTrainConfig.from_dict(g.get("training")).to_dict(),
-        "family_size": int(g.get("family_size", top["family_size"])),
-        "multi_task": bool(g.get("multi_task", False)),
-        **dataset_source(g, where, base),
-    }
-    resolve_gnn_space(out["architecture"])
-    if out["models_per_property"] < 1 or out["family_size"] < 1:
-        raise ValidationError(f"{where}: models_per_property and family_size must be >= 1")
-    return out
 
 
 def prepare_gnn_group(store: Store, cfg: dict, gi: int) -> list[dict]:

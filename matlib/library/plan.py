@@ -17,7 +17,7 @@ from matlib.datasets import Dataset, import_table, load_dataset, read_table
 from matlib.descriptors import DescriptorSpec, build_descriptors, load_descriptors
 from matlib.errors import MatlibError, ValidationError
 from matlib.hashing import canonical_json, sha256_file, spec_hash
-from matlib.library.config import GNNGroup, Group, LibraryConfig, MLPGroup, load_config
+from matlib.library.config import Group, LibraryConfig, MLPGroup, load_config
 from matlib.models.arch import sample_architecture
 from matlib.sources import SOURCES, refresh
 from matlib.store import Store
@@ -181,14 +181,10 @@ def group_dataset(store: Store, cfg: LibraryConfig | dict[str, Any], gi: int) ->
     return ds, ref
 
 
-def prepare_group(store: Store, cfg: LibraryConfig, gi: int, client: Any = None) -> list[TrainingUnit]:
-    """Descriptors + one training table (X, y) per property of group gi; returns the prepared units."""
+def prepare_mlp_group(store: Store, cfg: LibraryConfig, gi: int, client: Any = None) -> list[TrainingUnit]:
+    """Descriptors + one training table (X, y) per property of MLP group gi; returns the prepared units."""
     group = cfg.groups[gi]
-    if group.model == "gnn":  # graph networks: graphs instead of descriptors (matlib.library.gnn_plan)
-        from matlib.library.gnn_plan import prepare_gnn_group  # gnn_plan builds on this module
-
-        return [TrainingUnit(**u) for u in prepare_gnn_group(store, cfg.to_dict(), gi)]
-    assert not isinstance(group, GNNGroup)
+    assert isinstance(group, MLPGroup)
     ds, ref = group_dataset(store, cfg, gi)
     y_all = ds.records.set_index("record_id")
     units = []
@@ -239,17 +235,10 @@ def load_training_table(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return t["X"].numpy(), t["y"].numpy()
 
 
-def plan_shards(store: Store, cfg: LibraryConfig, units: list[TrainingUnit]) -> list[ShardJob]:
-    """Shard jobs for every unit: models sampled from seeds, grouped by family, sorted by width, chunked."""
-    from matlib.library.gnn_plan import plan_gnn_shards  # gnn_plan builds on this module
-
-    gnn_units = [u.to_dict() for u in units if u.is_gnn()]
-    jobs = [ShardJob.from_dict(j) for j in plan_gnn_shards(store, cfg.to_dict(), gnn_units)]
+def plan_mlp_shards(store: Store, cfg: LibraryConfig, units: list[TrainingUnit]) -> list[ShardJob]:
+    """Shard jobs for every MLP unit: models sampled from seeds, grouped by family, sorted by width, chunked."""
     lib = library_dir(store, cfg)
-    for u in units:
-        if not u.is_gnn():
-            jobs.extend(_mlp_jobs(lib, cfg, u))
-    return jobs
+    return [job for u in units if not u.is_gnn() for job in _mlp_jobs(lib, cfg, u)]
 
 
 def _mlp_jobs(lib: Path, cfg: LibraryConfig, u: TrainingUnit) -> list[ShardJob]:

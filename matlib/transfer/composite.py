@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from matlib.transfer.impute import spec_key
+from matlib.transfer.source_models import RefineItem, slice_shard, stream_shards
 
 
 def block_specs(blocks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,17 +81,13 @@ class CompositeItem:
     shards: dict[str, Any] = field(default_factory=dict)
     learners: list[str] = field(default_factory=list)
 
-    def refine_item(self) -> Any:
-        """The fit.RefineItem that fit.refine cross-validates."""
-        from matlib.transfer.fit import RefineItem
-
+    def refine_item(self) -> RefineItem:
+        """The RefineItem that `refine` cross-validates."""
         return RefineItem(self.key, self.kind, self.X, list(self.learners))
 
 
 def load_models(lib: Any, model_ids: Iterable[str]) -> dict[str, Any]:
     """One-model shards of the given library models (model id -> Shard), read shard by shard."""
-    from matlib.transfer.fit import stream_shards
-    from matlib.transfer.model import slice_shard
 
     ids = list(dict.fromkeys(str(m) for m in model_ids))
     cat = lib.catalog.set_index("model_id").loc[ids]

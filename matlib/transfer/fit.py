@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,7 +13,6 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-import torch
 
 from matlib import __version__
 from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, read_parquet
@@ -21,18 +20,27 @@ from matlib.errors import MatlibError
 from matlib.store import Store, check_name
 from matlib.transfer.candidate import MemberKey
 from matlib.transfer.composite import CompositeItem
-from matlib.transfer.cv import CV_SCHEMES, Folds, cross_validate, make_folds
+from matlib.transfer.cv import CV_SCHEMES, Folds, make_folds
 from matlib.transfer.direct import add_standard_descriptors
 from matlib.transfer.impute import training_medians
 from matlib.transfer.intervals import calibrate
 from matlib.transfer.leakage import leakage_flags
-from matlib.transfer.learners import SourceContext, get_learner
+from matlib.transfer.learners import get_learner
 from matlib.transfer.menu_extras import composite_member, extra_menu
-from matlib.transfer.model import Member, save_model, slice_shard
+from matlib.transfer.model import Member, save_model
 from matlib.transfer.ridge import DEFAULT_GRID
 from matlib.transfer.run_manifest import begin_run, check_replaceable, seal_run, work_dir
 from matlib.transfer.screen import clip_value, fold_columns, rank, screen_direct, screen_shard, screening_notes
 from matlib.transfer.select import Selection, select_model
+from matlib.transfer.source_models import (
+    RefineItem,
+    candidate_features,
+    open_library,
+    preferred_clip_rows,
+    refine,
+    source_context,
+    stream_shards,
+)
 from matlib.transfer.target import TargetFeatures, load_target, prepare_target, save_target, spec_json
 from matlib.transfer.threads import single_thread_torch
 
@@ -66,30 +74,10 @@ class TransferResult:
         return self.refined[self.refined["kind"] == "direct"]
 
 
-def open_library(library_dir: str | Path):
-    """The library at library_dir (one-line error if it is not one)."""
-    from matlib.library import Library
-
-    path = Path(library_dir)
-    if not path.exists():
-        raise MatlibError(f"library not found: {path}")
-    return Library(path)
-
-
 def library_specs(catalog: pd.DataFrame) -> dict[str, dict]:
     """descriptor_hash -> spec dict for every descriptor used by an ok model."""
     ok = catalog[catalog["status"] == "ok"].drop_duplicates("descriptor_hash")
     return {str(r.descriptor_hash): spec_json(r.descriptor_spec) for r in ok.itertuples(index=False)}
-
-
-def stream_shards(lib, names: Sequence[str] | None = None) -> Iterator[Any]:
-    """Load shards one at a time without caching them (a library larger than memory streams)."""
-    from matlib.library import read_shard
-
-    records = lib.manifest.get("shards", {})
-    catalog = lib.catalog
-    for name in sorted(records) if names is None else names:
-        yield read_shard(lib.shard_path(name), records[name]["sha256"], catalog[catalog["shard"] == name])
 
 
 def screen_library(
@@ -127,40 +115,6 @@ def screen_library(
             frames.append(pending.popleft().result())
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def preferred_clip_rows(transfer: pd.DataFrame, column: str = "loo_mae") -> np.ndarray:
-    """Mask of the transfer rows fed to their frozen layers the way that works better for their source descriptor.
-
-    One choice per descriptor, by the median LOO MAE over all its (model, layer) candidates: evidence from
-    every model of that descriptor, so the choice adds no per-candidate selection noise.
-    """
-    if transfer.empty:
-        return np.zeros(0, dtype=bool)
-    clip = transfer["clip"].astype(float).fillna(-1.0)  # -1: no clamp
-    med = transfer.assign(_clip=clip).groupby(["descriptor_hash", "_clip"])[column].median().reset_index()
-    best = med.sort_values([column, "_clip"], kind="mergesort").drop_duplicates("descriptor_hash")
-    chosen = dict(zip(best["descriptor_hash"], best["_clip"]))
-    return clip.to_numpy() == transfer["descriptor_hash"].map(chosen).to_numpy()
-
-
-def candidate_features(
-    lib: Any, picks: pd.DataFrame, target: TargetFeatures
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """(features [n,h], one-model extractor shard) of each picked transfer candidate."""
-    from matlib.library import shard_hidden_features
-
-    cat = lib.catalog.set_index("model_id")
-    feats, extractors = {}, {}
-    picks = picks.assign(shard=picks["model_id"].map(cat["shard"]), row=picks["model_id"].map(cat["row"]))
-    for shard in stream_shards(lib, sorted(picks["shard"].unique())):
-        for p in picks[picks["shard"] == shard.name].to_dict("records"):
-            ext = slice_shard(shard, int(p["row"]))
-            X = torch.as_tensor(target.features[p["descriptor_hash"]], dtype=torch.float32)
-            hidden = shard_hidden_features(ext, X, clip=clip_value(p["clip"]))
-            feats[p["candidate"]] = hidden[int(p["layer"])][0].double().numpy()
-            extractors[p["candidate"]] = ext
-    return feats, extractors
 
 
 @dataclass
@@ -270,53 +224,6 @@ def nested_transfer_oof(
         ]
         oof[test] = np.mean(preds, axis=0)
     return oof[None, :]
-
-
-def _context(extractor: Any, layer: int) -> SourceContext | None:
-    """Fine-tuning context: the source model's arch and its (one-model) stacked tensors."""
-    if extractor is None:
-        return None
-    return {"arch": extractor.arch, "tensors": extractor.tensors, "layer": int(layer)}
-
-
-@dataclass
-class RefineItem:
-    """One candidate on the refinement menu: its features and the learners cross-validated on them."""
-
-    key: str  # the candidate id (CandidateId.format)
-    kind: str  # "transfer" | "direct"
-    X: np.ndarray  # features [n, h] of the usable target rows
-    learners: list[str]
-    context: SourceContext | None = None  # what fine-tuning needs of the source model (transfer only)
-
-
-def refine(
-    items: list[RefineItem], y: np.ndarray, folds: Folds, seed: int, sd_pool: dict[str, np.ndarray] | None = None
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Repeated K-fold CV of every (item, learner): the refinement table and the out-of-fold pool by member key.
-
-    sd_pool, if given, receives the out-of-fold predictive sds of the learners that have them."""
-    rows, pool = [], {}
-    for it in items:
-        for name in it.learners:
-            res = cross_validate(it.X, y, folds, name, seed, it.context)
-            key = MemberKey(it.key, name).format()
-            pool[key] = res.oof
-            if sd_pool is not None and res.oof_sd is not None:
-                sd_pool[key] = res.oof_sd
-            rows.append(
-                {
-                    "member": key,
-                    "candidate": it.key,
-                    "kind": it.kind,
-                    "learner": name,
-                    "cv_mae": res.mae,
-                    "cv_rmse": res.rmse,
-                    "cv_mae_sd": res.mae_sd,
-                }
-            )
-    table = pd.DataFrame(rows).sort_values(["cv_mae", "member"], kind="mergesort").reset_index(drop=True)
-    return table, pool
 
 
 def member_interval(
@@ -464,7 +371,7 @@ def pick_candidates(
     for i, (key, layer) in enumerate(zip(picks["candidate"].astype(str), picks["layer"].astype(int))):
         X = feats[key]
         names = [n for n in cfg.learners if i < limits.get(n, i + 1) and get_learner(n).applies(*X.shape)]
-        items.append(RefineItem(key, "transfer", X, names, _context(extractors[key], layer)))
+        items.append(RefineItem(key, "transfer", X, names, source_context(extractors[key], layer)))
     direct = ranking[ranking["kind"] == "direct"]
     for key, h in zip(direct["candidate"].astype(str), direct["descriptor_hash"].astype(str)):
         shape = target.features[h].shape

@@ -17,7 +17,9 @@ from matlib.transfer import source_features, stacks
 from matlib.transfer.candidate import MemberKey
 from matlib.transfer.composite import CompositeItem
 from matlib.transfer.cv import Folds, cv_scores
+from matlib.transfer.learners import get_learner
 from matlib.transfer.model import Member
+from matlib.transfer.source_models import candidate_features, refine
 from matlib.transfer.target import TargetFeatures
 
 if TYPE_CHECKING:
@@ -54,7 +56,6 @@ def _source_option(
     ref: Refinement,
 ) -> None:
     """Source-prediction candidates with the direct learners, cross-validated like the direct menu."""
-    from matlib.transfer.fit import refine
 
     items = source_features.source_items(lib, usable, target, run.input_kind, run.cfg.direct_learners)
     if not items:
@@ -77,7 +78,6 @@ def _stack_option(
     picks: RefineMenu,
 ) -> None:
     """The multi-source stack's heads, with nested out-of-fold predictions."""
-    from matlib.transfer.fit import candidate_features
 
     feats, extractors = dict(picks.features), dict(picks.extractors)
     need = stacks.stack_candidates(usable)
@@ -133,7 +133,6 @@ def composite_member(
 ) -> tuple[Member, list[dict[str, Any]]]:
     """(saved member, its learner fitted on all rows and on each outer fold's training rows) of a chosen
     composite alternative `candidate|learner`."""
-    from matlib.transfer.learners import get_learner
 
     learner = MemberKey.parse(key).learner
     lr = get_learner(learner)

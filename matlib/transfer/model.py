@@ -52,21 +52,6 @@ class Member:
         }
 
 
-def slice_shard(shard, row: int):
-    """A one-model Shard holding model `row` of shard (same padded arch, tensors [1, ...])."""
-    from matlib.library import Shard
-
-    tensors = {k: v[row : row + 1].clone() for k, v in shard.tensors.items()}
-    mid = shard.model_ids[row] if row < len(shard.model_ids) else str(row)
-    return Shard(
-        name=f"{shard.name}-{row}",
-        arch=dict(shard.arch),
-        tensors=tensors,
-        rows=pd.DataFrame({"model_id": [mid], "row": [0]}),
-        meta={"model_ids": [mid]},
-    )
-
-
 def member_specs(entry: dict[str, Any]) -> list[dict]:
     """The descriptor specs a saved member reads: its blocks' (composite) or its own."""
     return block_specs(entry["blocks"]) if entry.get("blocks") else [entry["descriptor_spec"]]

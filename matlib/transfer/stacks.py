@@ -20,6 +20,7 @@ from matlib.transfer.candidate import CandidateId
 from matlib.transfer.composite import CompositeItem
 from matlib.transfer.cv import Folds
 from matlib.transfer.screen import clip_value, fold_columns
+from matlib.transfer.source_models import preferred_clip_rows
 
 STACK_SOURCES = 4  # source properties in a stack
 STACK_HEADS = ("ridge", "gp", "lightgbm")
@@ -28,7 +29,6 @@ OPTION = "transfer: multi-source stack"
 
 def stack_picks(usable: pd.DataFrame, column: str, sources: int = STACK_SOURCES) -> pd.DataFrame:
     """The best candidate (by `column`) of each of the `sources` best source properties (fewer than 2: none)."""
-    from matlib.transfer.fit import preferred_clip_rows
 
     finite = np.isfinite(usable[column].astype(float).to_numpy())
     rows = usable[preferred_clip_rows(usable, column) & finite]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from matlib.datasets import list_datasets, load_dataset
 from matlib.library import Library, build_library
 from matlib.library.config import load_config
-from matlib.library.plan import pending, plan_shards, prepare_group
+from matlib.library.groups import plan_shards, prepare_group
+from matlib.library.plan import pending
 from matlib.sources import refresh
 from matlib.store import Store
 from tests.fixtures.http_server import FAST, FixtureServer

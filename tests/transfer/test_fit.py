@@ -143,7 +143,7 @@ def test_predict_uses_each_members_saved_input_clip(transfer_only_run):
 
 def test_clamp_is_chosen_per_source_descriptor(two_runs, transfer_only_run):
     """Refinement sees each descriptor's candidates one way only: the way with the lower median LOO MAE."""
-    from matlib.transfer.fit import preferred_clip_rows
+    from matlib.transfer.source_models import preferred_clip_rows
 
     _, (a, _) = two_runs
     r = a.ranking[a.ranking["kind"] == "transfer"]
@@ -181,7 +181,8 @@ def test_transfer_option_is_scored_by_the_search_rerun_inside_each_fold(two_runs
     """With direct learning on the menu, the transfer ensemble's CV comes from screening each outer fold's training
     rows alone; its members' own CV (which saw every row while being picked) is kept beside it, and is lower."""
     from matlib.transfer.cv import cv_scores, repeated_kfold
-    from matlib.transfer.fit import nested_transfer_oof, open_library
+    from matlib.transfer.fit import nested_transfer_oof
+    from matlib.transfer.source_models import open_library
 
     _, (a, _) = two_runs
     table = a.selection.table.set_index("option")

@@ -44,7 +44,7 @@ def test_finetune_starts_from_source_and_roundtrips(small_library, tmp_path, eso
 
     from matlib.library import Library, shard_hidden_features
     from matlib.transfer.fit import library_specs
-    from matlib.transfer.model import slice_shard
+    from matlib.transfer.source_models import slice_shard
     from matlib.transfer.target import featurize_inputs
     from tests.transfer.conftest import esol_rows
 
