@@ -48,8 +48,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
     """Train one shard's models, write the shard (good models only), its catalog part and its done record."""
     _set_threads()
     if job.model_type == "gnn":
-        out: dict[str, Any] = run_gnn_shard_job(job.to_dict())
-        return out
+        return run_gnn_shard_job(job)
     shard_file, part, done = part_paths(Path(job.library_dir), job.shard)
     X, y = load_training_table(job.data_file)
     models = job.models

@@ -25,7 +25,19 @@ from matlib.graphs.batch import GraphSet
 from matlib.graphs.cache import graphset_bytes, graphset_from_bytes, load_graphs
 from matlib.graphs.spec import GraphSpec
 from matlib.hashing import canonical_json, spec_hash
-from matlib.library.plan import MIN_ROWS, _slug, cap_rows, derive_seed, group_dataset, library_dir, part_paths
+from matlib.library.config import GNNGroup, LibraryConfig
+from matlib.library.plan import (
+    MIN_ROWS,
+    PlannedModel,
+    ShardJob,
+    TrainingUnit,
+    _slug,
+    cap_rows,
+    derive_seed,
+    group_dataset,
+    library_dir,
+    part_paths,
+)
 from matlib.library.shard import write_shard
 from matlib.models.gnn import sample_gnn_architecture
 from matlib.models.gnn_batched import train_gnn_batched
@@ -34,44 +46,45 @@ from matlib.store import Store
 MODEL_TYPE = "gnn"
 
 
-def prepare_gnn_group(store: Store, cfg: dict, gi: int) -> list[dict]:
+def prepare_gnn_group(store: Store, cfg: LibraryConfig, gi: int) -> list[TrainingUnit]:
     """Graphs (cached per dataset version) + one training table per property (or one for all, multi-task)."""
-    group = cfg["groups"][gi]
+    group = cfg.groups[gi]
+    assert isinstance(group, GNNGroup)
     lib = library_dir(store, cfg)
     ds, ref = group_dataset(store, cfg, gi)
-    spec = GraphSpec.coerce(group["graph"])
+    spec = GraphSpec.coerce(group.graph)
     ids, gs = load_graphs(store, ref, spec)
     y_all = ds.records.set_index("record_id")
-    task_sets = [group["properties"]] if group["multi_task"] else [[p] for p in group["properties"]]
+    task_sets = [group.properties] if group.multi_task else [[p] for p in group.properties]
     units = []
     for props in task_sets:
         Y = np.stack([y_all[p].reindex(ids).to_numpy(dtype=np.float64) for p in props], axis=1)
-        keep = cap_rows(np.flatnonzero(np.isfinite(Y).any(axis=1)), group["max_rows"], cfg["seed"], ds.version, props)
+        keep = cap_rows(np.flatnonzero(np.isfinite(Y).any(axis=1)), group.max_rows, cfg.seed, ds.version, props)
         if len(keep) < MIN_ROWS:
             raise ValidationError(
                 f"library config groups[{gi}]: properties {props} of {ref} have only {len(keep)} "
                 f"rows with a graph and a label (need {MIN_ROWS})"
             )
-        names = [group["property_names"].get(p, p) for p in props]
-        key = spec_hash([ds.version, spec.hash, props, group["max_rows"], cfg["seed"]])
+        names = [group.property_names.get(p, p) for p in props]
+        key = spec_hash([ds.version, spec.hash, props, group.max_rows, cfg.seed])
         path = lib / "data" / f"{_slug('-'.join(names))}-{spec.name}-{key}.safetensors"
         if not path.exists():
             write_graph_table(path, gs.subset(keep), Y[keep], {"dataset": ref, "properties": names})
         units.append(
-            {
-                "data_file": str(path),
-                "n_rows": int(len(keep)),
-                "group": gi,
-                "tasks": names,
-                "n_node": gs.n_node_features,
-                "n_edge": gs.n_edge_features,
-                "property": "|".join(names),
-                "dataset": ds.name,
-                "dataset_version": ds.version,
-                "descriptor": spec.name,
-                "descriptor_hash": spec.hash,
-                "descriptor_spec": canonical_json(spec.to_dict()),
-            }
+            TrainingUnit(
+                data_file=str(path),
+                n_rows=int(len(keep)),
+                group=gi,
+                tasks=names,
+                n_node=gs.n_node_features,
+                n_edge=gs.n_edge_features,
+                property="|".join(names),
+                dataset=ds.name,
+                dataset_version=ds.version,
+                descriptor=spec.name,
+                descriptor_hash=spec.hash,
+                descriptor_spec=canonical_json(spec.to_dict()),
+            )
         )
     return units
 
@@ -97,85 +110,71 @@ def load_graph_table(path: str | Path) -> tuple[GraphSet, np.ndarray]:
     return graphset_from_bytes(t["graphs"].numpy().tobytes()), t["y"].numpy()
 
 
-def plan_gnn_shards(store: Store, cfg: dict, units: list[dict]) -> list[dict]:
+def plan_gnn_shards(store: Store, cfg: LibraryConfig, units: list[TrainingUnit]) -> list[ShardJob]:
     """Shard jobs: per unit, models in families (one sampled architecture each), chunked by shard_size."""
     lib = library_dir(store, cfg)
     jobs = []
     for u in units:
-        group = cfg["groups"][u["group"]]
-        train, fam_size = group["training"], group["family_size"]
-        n = group["models_per_property"]
+        group = cfg.groups[u.group]
+        assert isinstance(group, GNNGroup) and u.tasks is not None
+        train, fam_size = group.training, group.family_size
+        n = group.models_per_property
         for fam in range((n + fam_size - 1) // fam_size):
-            fam_seed = derive_seed(cfg["seed"], u["dataset_version"], u["descriptor_hash"], u["property"], "gnn", fam)
-            arch = sample_gnn_architecture(
-                u["n_node"], u["n_edge"], fam_seed, group["architecture"], n_out=len(u["tasks"])
-            )
+            fam_seed = derive_seed(cfg.seed, u.dataset_version, u.descriptor_hash, u.property, "gnn", fam)
+            arch = sample_gnn_architecture(u.n_node, u.n_edge, fam_seed, group.architecture, n_out=len(u.tasks))
             models = []
             for i in range(fam * fam_size, min(n, (fam + 1) * fam_size)):
-                seed = derive_seed(cfg["seed"], u["dataset_version"], u["descriptor_hash"], u["property"], "gnn", i)
-                mid = spec_hash(
-                    [u["dataset_version"], u["descriptor_hash"], u["property"], u["n_rows"], arch, seed, train]
-                )
-                models.append({"model_id": mid, "seed": seed})
-            for start in range(0, len(models), cfg["shard_size"]):
-                chunk = models[start : start + cfg["shard_size"]]
-                name = f"{_slug(u['property'])}-gnn-{spec_hash([m['model_id'] for m in chunk], 12)}"
+                seed = derive_seed(cfg.seed, u.dataset_version, u.descriptor_hash, u.property, "gnn", i)
+                mid = spec_hash([u.dataset_version, u.descriptor_hash, u.property, u.n_rows, arch, seed, train])
+                models.append(PlannedModel(model_id=mid, seed=seed))
+            for start in range(0, len(models), cfg.shard_size):
+                chunk = models[start : start + cfg.shard_size]
+                name = f"{_slug(u.property)}-gnn-{spec_hash([m.model_id for m in chunk], 12)}"
                 jobs.append(
-                    {
-                        "model_type": MODEL_TYPE,
-                        "shard": name,
-                        "library_dir": str(lib),
-                        "data_file": u["data_file"],
-                        "train": train,
-                        "arch": arch,
-                        "models": chunk,
-                        "tasks": u["tasks"],
-                        "split_seed": fam_seed,
-                        "base": {
-                            k: u[k]
-                            for k in (
-                                "property",
-                                "dataset",
-                                "dataset_version",
-                                "descriptor",
-                                "descriptor_hash",
-                                "descriptor_spec",
-                            )
-                        },
-                    }
+                    ShardJob(
+                        model_type=MODEL_TYPE,
+                        shard=name,
+                        library_dir=str(lib),
+                        data_file=u.data_file,
+                        train=train,
+                        arch=arch,
+                        models=chunk,
+                        tasks=u.tasks,
+                        split_seed=fam_seed,
+                        base=u.base(),
+                    )
                 )
     return jobs
 
 
-def run_gnn_shard_job(job: dict) -> dict:
+def run_gnn_shard_job(job: ShardJob) -> dict:
     """Train one GNN shard's models together; write the shard (good models), its catalog part and done record."""
-    lib = Path(job["library_dir"])
-    shard_file, part, done = part_paths(lib, job["shard"])
-    gs, Y = load_graph_table(job["data_file"])
-    models, arch = job["models"], job["arch"]
-    res = train_gnn_batched(gs, Y, arch, [m["seed"] for m in models], job["train"], split_seed=job["split_seed"])
+    shard_file, part, done = part_paths(Path(job.library_dir), job.shard)
+    gs, Y = load_graph_table(job.data_file)
+    models, arch = job.models, job.arch or {}
+    res = train_gnn_batched(gs, Y, arch, [m.seed for m in models], job.train, split_seed=job.split_seed)
     ok = [i for i, met in enumerate(res.metrics) if met["status"] == "ok"]
     rows = []
     for i, (m, met) in enumerate(zip(models, res.metrics)):
         good = i in ok
         rows.append(
             {
-                "model_id": m["model_id"],
-                **job["base"],
+                "model_id": m.model_id,
+                **job.base,
                 "arch": canonical_json(arch),
-                "seed": int(m["seed"]),
-                "train_config": canonical_json(job["train"]),
+                "seed": int(m.seed),
+                "train_config": canonical_json(job.train),
                 "n_train": int(met["n_train"]),
                 "mae": met["mae"],
                 "rmse": met["rmse"],
                 "r2": met["r2"],
-                "shard": job["shard"] if good else None,
+                "shard": job.shard if good else None,
                 "row": ok.index(i) if good else -1,
                 "status": met["status"],
                 "reason": met["reason"],
                 "best_epoch": int(met["best_epoch"]),
                 "model_type": MODEL_TYPE,
-                "tasks": canonical_json(job["tasks"]),
+                "tasks": canonical_json(job.tasks),
                 "task_metrics": canonical_json(met.get("tasks", [])),
             }
         )
@@ -185,15 +184,15 @@ def run_gnn_shard_job(job: dict) -> dict:
         tensors = {k: v.index_select(0, idx).contiguous() for k, v in res.tensors.items()}
         meta = {
             "model_type": MODEL_TYPE,
-            "model_ids": [models[i]["model_id"] for i in ok],
-            **job["base"],
-            "train_config": job["train"],
-            "tasks": job["tasks"],
+            "model_ids": [models[i].model_id for i in ok],
+            **job.base,
+            "train_config": job.train,
+            "tasks": job.tasks,
         }
         sha = write_shard(shard_file, arch, tensors, meta)
     atomic_write_parquet(part, pd.DataFrame(rows))
     record = {
-        "shard": job["shard"],
+        "shard": job.shard,
         "sha256": sha,
         "n_models": len(models),
         "n_ok": len(ok),

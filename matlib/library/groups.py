@@ -17,12 +17,10 @@ from matlib.store import Store
 def prepare_group(store: Store, cfg: LibraryConfig, gi: int, client: Any = None) -> list[TrainingUnit]:
     """Features (descriptors or graphs) + training tables of group gi; returns its prepared units."""
     if cfg.groups[gi].model == "gnn":
-        return [TrainingUnit(**u) for u in prepare_gnn_group(store, cfg.to_dict(), gi)]
+        return prepare_gnn_group(store, cfg, gi)
     return prepare_mlp_group(store, cfg, gi, client)
 
 
 def plan_shards(store: Store, cfg: LibraryConfig, units: list[TrainingUnit]) -> list[ShardJob]:
     """Shard jobs of every unit, GNN and MLP (finished shards included; their tasks skip them)."""
-    gnn_units = [u.to_dict() for u in units if u.is_gnn()]
-    jobs = [ShardJob.from_dict(j) for j in plan_gnn_shards(store, cfg.to_dict(), gnn_units)]
-    return jobs + plan_mlp_shards(store, cfg, units)
+    return plan_gnn_shards(store, cfg, [u for u in units if u.is_gnn()]) + plan_mlp_shards(store, cfg, units)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,6 @@ class TrainingUnit:
         """The catalog fields every model trained on this unit shares."""
         return {k: getattr(self, k) for k in BASE_FIELDS}
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain form (the GNN planner reads units by key)."""
-        return asdict(self)
-
 
 BASE_FIELDS = ("property", "dataset", "dataset_version", "descriptor", "descriptor_hash", "descriptor_spec")
 
@@ -82,15 +78,6 @@ class ShardJob:
     arch: dict[str, Any] | None = None  # GNN: the one architecture of the shard
     tasks: list[str] | None = None  # GNN
     split_seed: int | None = None  # GNN
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ShardJob:
-        """A job from its plain form (the GNN planner's output)."""
-        return cls(**{**d, "models": [PlannedModel(**m) for m in d["models"]]})
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain form (the GNN shard trainer reads jobs by key)."""
-        return asdict(self)
 
 
 def library_dir(store: Store, cfg: LibraryConfig | dict[str, Any]) -> Path:
