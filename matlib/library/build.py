@@ -12,7 +12,7 @@ import torch
 from matlib.atomic import atomic_write_json, atomic_write_parquet
 from matlib.datasets import load_dataset
 from matlib.errors import MatlibError
-from matlib.hashing import canonical_json, sha256_file, spec_hash
+from matlib.hashing import sha256_file, spec_hash
 from matlib.library.catalog import COLUMNS
 from matlib.library.config import LibraryConfig, load_config
 from matlib.library.fingerprints import write_source_fingerprints
@@ -21,6 +21,8 @@ from matlib.library.groups import plan_shards, prepare_group
 from matlib.library.library import CATALOG, LIBRARY_FORMAT, MANIFEST
 from matlib.library.plan import (
     ShardJob,
+    catalog_rows,
+    finish_shard,
     library_dir,
     load_training_table,
     part_paths,
@@ -49,33 +51,12 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
     _set_threads()
     if job.model_type == "gnn":
         return run_gnn_shard_job(job)
-    shard_file, part, done = part_paths(Path(job.library_dir), job.shard)
+    shard_file = part_paths(Path(job.library_dir), job.shard)[0]
     X, y = load_training_table(job.data_file)
     models = job.models
     archs = [m.arch or {} for m in models]
     res = train_batched(X, y, archs, [m.seed for m in models], job.train)
     ok = [i for i, met in enumerate(res.metrics) if met["status"] == "ok"]
-    rows = []
-    for i, (m, arch, met) in enumerate(zip(models, archs, res.metrics)):
-        good = i in ok
-        rows.append(
-            {
-                "model_id": m.model_id,
-                **job.base,
-                "arch": canonical_json(arch),
-                "seed": int(m.seed),
-                "train_config": canonical_json(job.train),
-                "n_train": int(met["n_train"]),
-                "mae": met["mae"],
-                "rmse": met["rmse"],
-                "r2": met["r2"],
-                "shard": job.shard if good else None,
-                "row": ok.index(i) if good else -1,
-                "status": met["status"],
-                "reason": met["reason"],
-                "best_epoch": int(met["best_epoch"]),
-            }
-        )
     sha = None
     if ok:
         idx = torch.tensor(ok)
@@ -90,16 +71,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         arch["hidden"] = [int(tensors[f"width{j}"].max()) for j in range(len(arch["hidden"]))]
         tensors = trim_stacked(tensors, arch)
         sha = write_shard(shard_file, arch, tensors, meta)
-    atomic_write_parquet(part, pd.DataFrame(rows))
-    record = {
-        "shard": job.shard,
-        "sha256": sha,
-        "n_models": len(models),
-        "n_ok": len(ok),
-        "arch": dict(res.arch) if ok else None,
-    }
-    atomic_write_json(done, record)
-    return {k: record[k] for k in ("shard", "sha256", "n_models", "n_ok")}
+    return finish_shard(job, catalog_rows(job, archs, res.metrics), sha, dict(res.arch))
 
 
 def finalize(store: Store, cfg: LibraryConfig, jobs: list[ShardJob]) -> Path:

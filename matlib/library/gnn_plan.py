@@ -14,12 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from matlib.atomic import atomic_write_bytes, atomic_write_json, atomic_write_parquet
+from matlib.atomic import atomic_write_bytes
 from matlib.errors import ValidationError
 from matlib.graphs.batch import GraphSet
 from matlib.graphs.cache import graphset_bytes, graphset_from_bytes, load_graphs
@@ -33,7 +32,9 @@ from matlib.library.plan import (
     TrainingUnit,
     _slug,
     cap_rows,
+    catalog_rows,
     derive_seed,
+    finish_shard,
     group_dataset,
     library_dir,
     part_paths,
@@ -149,34 +150,15 @@ def plan_gnn_shards(store: Store, cfg: LibraryConfig, units: list[TrainingUnit])
 
 def run_gnn_shard_job(job: ShardJob) -> dict:
     """Train one GNN shard's models together; write the shard (good models), its catalog part and done record."""
-    shard_file, part, done = part_paths(Path(job.library_dir), job.shard)
+    shard_file = part_paths(Path(job.library_dir), job.shard)[0]
     gs, Y = load_graph_table(job.data_file)
     models, arch = job.models, job.arch or {}
     res = train_gnn_batched(gs, Y, arch, [m.seed for m in models], job.train, split_seed=job.split_seed)
     ok = [i for i, met in enumerate(res.metrics) if met["status"] == "ok"]
-    rows = []
-    for i, (m, met) in enumerate(zip(models, res.metrics)):
-        good = i in ok
-        rows.append(
-            {
-                "model_id": m.model_id,
-                **job.base,
-                "arch": canonical_json(arch),
-                "seed": int(m.seed),
-                "train_config": canonical_json(job.train),
-                "n_train": int(met["n_train"]),
-                "mae": met["mae"],
-                "rmse": met["rmse"],
-                "r2": met["r2"],
-                "shard": job.shard if good else None,
-                "row": ok.index(i) if good else -1,
-                "status": met["status"],
-                "reason": met["reason"],
-                "best_epoch": int(met["best_epoch"]),
-                "model_type": MODEL_TYPE,
-                "tasks": canonical_json(job.tasks),
-                "task_metrics": canonical_json(met.get("tasks", [])),
-            }
+    rows = catalog_rows(job, [arch] * len(models), res.metrics)
+    for row, met in zip(rows, res.metrics):
+        row.update(
+            model_type=MODEL_TYPE, tasks=canonical_json(job.tasks), task_metrics=canonical_json(met.get("tasks", []))
         )
     sha = None
     if ok:
@@ -190,13 +172,4 @@ def run_gnn_shard_job(job: ShardJob) -> dict:
             "tasks": job.tasks,
         }
         sha = write_shard(shard_file, arch, tensors, meta)
-    atomic_write_parquet(part, pd.DataFrame(rows))
-    record = {
-        "shard": job.shard,
-        "sha256": sha,
-        "n_models": len(models),
-        "n_ok": len(ok),
-        "arch": arch if ok else None,
-    }
-    atomic_write_json(done, record)
-    return {k: record[k] for k in ("shard", "sha256", "n_models", "n_ok")}
+    return finish_shard(job, rows, sha, arch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save
 
-from matlib.atomic import atomic_write_bytes, read_json, read_parquet
+from matlib.atomic import atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_json, read_parquet
 from matlib.datasets import Dataset, import_table, load_dataset, read_table
 from matlib.descriptors import DescriptorSpec, build_descriptors, load_descriptors
 from matlib.errors import MatlibError, ValidationError
@@ -276,3 +277,48 @@ def read_part(lib: Path, shard: str) -> tuple[pd.DataFrame, dict]:
     """The catalog part and done record of a finished shard."""
     _, part, done = part_paths(lib, shard)
     return read_parquet(part), read_json(done)
+
+
+def catalog_rows(
+    job: ShardJob, archs: Sequence[dict[str, Any]], metrics: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One catalog row per model of a trained shard: good ones point at their row of the shard, failed ones at none."""
+    ok = [i for i, met in enumerate(metrics) if met["status"] == "ok"]
+    rows = []
+    for i, (m, arch, met) in enumerate(zip(job.models, archs, metrics)):
+        good = i in ok
+        rows.append(
+            {
+                "model_id": m.model_id,
+                **job.base,
+                "arch": canonical_json(arch),
+                "seed": int(m.seed),
+                "train_config": canonical_json(job.train),
+                "n_train": int(met["n_train"]),
+                "mae": met["mae"],
+                "rmse": met["rmse"],
+                "r2": met["r2"],
+                "shard": job.shard if good else None,
+                "row": ok.index(i) if good else -1,
+                "status": met["status"],
+                "reason": met["reason"],
+                "best_epoch": int(met["best_epoch"]),
+            }
+        )
+    return rows
+
+
+def finish_shard(job: ShardJob, rows: list[dict[str, Any]], sha: str | None, arch: dict | None) -> dict[str, Any]:
+    """Write a trained shard's catalog part, then its done record (last); returns the shard's summary."""
+    _, part, done = part_paths(Path(job.library_dir), job.shard)
+    atomic_write_parquet(part, pd.DataFrame(rows))
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    record = {
+        "shard": job.shard,
+        "sha256": sha,
+        "n_models": len(job.models),
+        "n_ok": n_ok,
+        "arch": arch if n_ok else None,
+    }
+    atomic_write_json(done, record)
+    return {k: record[k] for k in ("shard", "sha256", "n_models", "n_ok")}
