@@ -458,12 +458,16 @@ def main() -> None:
         print(f"library with GNN sources {gnn_lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
     if args.build_only:
         return
+    from matlib.transfer.choice import CHOICE_SE, ENSEMBLE_OPTIONS
+
     settings = [args.test, args.top_k, args.cv_repeats, args.extrapolation_cv, "menu17"]
+    if (CHOICE_SE, ENSEMBLE_OPTIONS) != (0.0, 0):  # the final choice's rule (issue #17): results kept apart per rule
+        settings += ["choice", CHOICE_SE, ENSEMBLE_OPTIONS]
     if gnn_lib is not None:
         settings.append(gnn_lib.name)
     args.run_tag = spec_hash(settings, 8)
     results_path = OUT / f"results-{lib.name}-{args.run_tag}.jsonl"
-    print(f"results {results_path}: test/top_k/cv_repeats/extrapolation_cv = {settings}", flush=True)
+    print(f"results {results_path}: test/top_k/cv_repeats/extrapolation_cv(/choice) = {settings}", flush=True)
     done = {}
     if results_path.exists():
         for line in results_path.read_text().splitlines():

@@ -56,6 +56,8 @@ def print_fit_summary(res: TransferResult, console: Console | None = None) -> No
     )
     c.print(_table("Final model options (chosen by CV)", res.selection.table, ["option", "k", "cv_mae", "cv_rmse"]))
     c.print(f"chosen: {escape(res.selection.option)}  CV MAE {res.selection.cv.mae:.4g}", soft_wrap=True)
+    if res.selection.choice.get("reason"):
+        c.print(f"why: {escape(res.selection.choice['reason'])}", soft_wrap=True)
     print_nested(res.selection.nested, c)
     for n in res.notes:
         c.print(f"[yellow]note:[/] {escape(n)}", soft_wrap=True)

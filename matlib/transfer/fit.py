@@ -19,6 +19,7 @@ from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, re
 from matlib.errors import MatlibError
 from matlib.store import Store, check_name
 from matlib.transfer.candidate import MemberKey
+from matlib.transfer.choice import CHOICE_SE, ENSEMBLE_OPTIONS
 from matlib.transfer.composite import CompositeItem
 from matlib.transfer.cv import CV_SCHEMES, Folds, make_folds
 from matlib.transfer.direct import add_standard_descriptors
@@ -143,6 +144,8 @@ class RunConfig:
     input_clips: tuple[float | None, ...] = INPUT_CLIPS  # ways of feeding the target to frozen layers (see INPUT_CLIPS)
     source_features: bool = True  # menu: source predictions beside the descriptors (matlib.transfer.source_features)
     stacks: bool = True  # menu: multi-source stacks of frozen features (matlib.transfer.stacks)
+    choice_se: float = CHOICE_SE  # a non-direct option is chosen only when it beats direct by this many paired SEs
+    ensemble_options: int = ENSEMBLE_OPTIONS  # menu: the average of this many of its best options (0: off)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RunConfig:
@@ -407,8 +410,9 @@ def choose_model(
     alternatives: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> Selection:
     """Step "select": the final model by CV among the transfer ensemble, the best direct learner, and both (the
-    transfer option scored by the nested search when direct learning is on the menu) and the composite options
-    (alternatives: option -> member key -> out-of-fold predictions, see matlib.transfer.menu_extras)."""
+    transfer option scored by the nested search when direct learning is on the menu), the composite options
+    (alternatives: option -> member key -> out-of-fold predictions, see matlib.transfer.menu_extras) and the
+    ensemble of the best options; direct unless another option beats it clearly (matlib.transfer.choice)."""
     transfer, direct = menu.keys("transfer"), menu.keys("direct")
     nested = (
         nested_transfer_oof(lib, usable, target, folds, min(cfg.top_k, cfg.ensemble_size), cfg.seed, menu.features)
@@ -424,6 +428,8 @@ def choose_model(
         transfer_oof=nested,
         folds=folds,
         alternatives=alternatives,
+        z=cfg.choice_se,
+        ensemble=cfg.ensemble_options,
     )
 
 
@@ -589,6 +595,7 @@ def _write_outputs(res: TransferResult, folds: Folds, pool: dict[str, np.ndarray
             "chosen_option": res.selection.option,
             "cv_mae": res.selection.cv.mae,
             "nested_cv_mae": res.selection.nested,
+            "choice": res.selection.choice,
             "notes": res.notes,
             "timings": res.timings,
             "descriptors": {h: s.get("name") for h, s in res.target.specs.items()},

@@ -94,6 +94,8 @@ def _honest_lines(res: TransferResult) -> list[str]:
     if nested:
         parts = [f"{k} {nested[k]:.4g}" for k in ("chosen", "direct", "transfer", "transfer + direct") if k in nested]
         lines.append("- nested CV MAE (every choice re-made without the rows it is scored on): " + ", ".join(parts))
+    if res.selection.choice.get("reason"):
+        lines.append(f"- why: {md_text(res.selection.choice['reason'], NOTE_CHARS)}")
     interval = _interval(res)
     if interval:
         lines.append(
@@ -158,7 +160,7 @@ def _table_sections(res: TransferResult) -> list[str]:
     best_direct = res.baselines.head(1)
     best_transfer = res.refined[res.refined["kind"] == "transfer"].head(1)
     rank_cols = ["rank", "candidate", "kind", "property", "dataset", "descriptor", "loo_mae", "loo_rmse", "leak"]
-    option_cols = ("option", "k", "cv_mae", "cv_rmse", "cv_mae_members", "members")
+    option_cols = ("option", "k", "cv_mae", "cv_rmse", "cv_mae_members", "paired_diff", "paired_se", "members")
     return [
         "## Transfer vs direct learning (same repeated K-fold splits)",
         "",
@@ -173,7 +175,9 @@ def _table_sections(res: TransferResult) -> list[str]:
         "",
         _table(res.selection.table, [c for c in option_cols if c in res.selection.table]),
         "cv_mae of the transfer option is nested (the search re-run inside each outer fold) when direct learning is "
-        "on the menu; cv_mae_members is its members' own CV, optimistic after screening the whole library.",
+        "on the menu; cv_mae_members is its members' own CV, optimistic after screening the whole library. "
+        "paired_diff: mean per-row |error| minus direct's (SE paired_se); an option other than direct is chosen "
+        "only when paired_diff < -z SE.",
         "",
     ]
 

@@ -19,11 +19,24 @@ option and of its best transfer option.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from matlib.transfer.candidate import candidate_of
+from matlib.transfer.choice import (
+    CHOICE_SE,
+    ENSEMBLE_OPTIONS,
+    REFERENCE,
+    Chooser,
+    chooser,
+    ensemble_oof,
+    lowest_mae,
+    merge_members,
+    paired_gap,
+    top_options,
+)
 from matlib.transfer.cv import CVResult, Folds, cv_scores
 
 
@@ -37,19 +50,21 @@ class Selection:
     cv: CVResult
     table: pd.DataFrame  # option, k, cv_mae, cv_rmse, members: every option scored
     nested: dict[str, float] = field(default_factory=dict)  # chosen / direct / transfer: MAE with the choice nested
+    choice: dict[str, Any] = field(default_factory=dict)  # why: the rule, and each option's paired gap to direct
 
 
-def fold_select_oof(oofs: dict[str, np.ndarray], y: np.ndarray, folds: Folds) -> np.ndarray:
-    """Out-of-fold predictions [r, n] of "take the alternative with the lowest MAE on the other folds".
+def fold_select_oof(oofs: dict[str, np.ndarray], y: np.ndarray, folds: Folds, rule: Chooser = lowest_mae) -> np.ndarray:
+    """Out-of-fold predictions [r, n] of "take the alternative the rule picks on the other folds" (by default the
+    lowest MAE; ties go to the earlier key).
 
     oofs: each alternative's out-of-fold predictions [r, n] (or [1, n], used for every repeat) on these folds.
-    No held-out row takes part in choosing the alternative that predicts it. Ties go to the earlier key.
+    No held-out row takes part in choosing the alternative that predicts it.
     """
     keys = list(oofs)
     out = np.full(folds.fold.shape, np.nan)
     for r, train, test in folds.splits():
         rows = {k: np.asarray(oofs[k])[min(r, np.asarray(oofs[k]).shape[0] - 1)] for k in keys}
-        best = min(keys, key=lambda k: float(np.abs(rows[k][train] - y[train]).mean()))
+        best = rule({k: v[train] for k, v in rows.items()}, y[train])
         out[r, test] = rows[best][test]
     return out
 
@@ -108,10 +123,10 @@ def _alternatives_option(name: str, alts: dict[str, np.ndarray], y: np.ndarray, 
     return _option(name, oof, y, [best], [1.0], cv_scores(alts[best], y).mae)
 
 
-def _nested_scores(options: list[MenuOption], y: np.ndarray, folds: Folds) -> dict[str, float]:
-    """Nested MAE of the chosen option, of each option, and of "transfer": the choice among the transfer options
-    (names "transfer: ...") re-made without the held-out fold, like the final choice."""
-    nested = {"chosen": cv_scores(fold_select_oof({o.option: o.cv.oof for o in options}, y, folds), y).mae}
+def _nested_scores(options: list[MenuOption], y: np.ndarray, folds: Folds, rule: Chooser) -> dict[str, float]:
+    """Nested MAE of the chosen option (the final choice by `rule` re-made without the held-out fold), of each
+    option, and of "transfer": the choice among the transfer options (names "transfer: ...") re-made likewise."""
+    nested = {"chosen": cv_scores(fold_select_oof({o.option: o.cv.oof for o in options}, y, folds, rule), y).mae}
     transfer = {o.option: o.cv.oof for o in options if o.option.startswith("transfer:")}
     if transfer:
         nested["transfer"] = cv_scores(fold_select_oof(transfer, y, folds), y).mae
@@ -134,8 +149,10 @@ def select_model(
     transfer_oof: np.ndarray | None = None,
     folds: Folds | None = None,
     alternatives: dict[str, dict[str, np.ndarray]] | None = None,
+    z: float = CHOICE_SE,
+    ensemble: int = ENSEMBLE_OPTIONS,
 ) -> Selection:
-    """The option with the lowest CV MAE among: the average of the top `size` transfer candidates (rank order,
+    """The final model among: the average of the top `size` transfer candidates (rank order,
     each with its CV-best learner), the CV-best direct (candidate, learner), and the two averaged half and half.
 
     transfer: transfer candidates in screening-rank order; direct: direct candidates. Ties go to the earlier option.
@@ -145,7 +162,36 @@ def select_model(
     alternatives: further options (name -> alternative key -> its out-of-fold predictions), each scored like the
     direct option (its choice among its alternatives nested when folds are given); names starting "transfer:" count
     as transfer options.
+    The choice (`matlib.transfer.choice`): the direct option unless another beats it by more than z paired standard
+    errors; then the lowest CV MAE among those that do. ensemble: the menu also offers the average of its best
+    `ensemble` options (when it has more than that many; 0: never), scored nested when folds are given.
     """
+    options = _menu_options(pool, y, transfer, direct, size, transfer_oof, folds, alternatives)
+    if not options:
+        raise ValueError("empty selection pool")
+    if 2 <= ensemble < len(options):
+        options.append(_ensemble_option(options, y, folds, ensemble))
+    rule = chooser(REFERENCE if any(o.option == REFERENCE for o in options) else None, z)
+    best = next(o for o in options if o.option == rule({o.option: o.cv.oof for o in options}, y))
+    record = _choice_record(options, y, best, z)
+    table = pd.DataFrame([o.row() | record["gaps"].get(o.option, {}) for o in options])
+    nested: dict[str, float] = {}
+    if folds is not None:
+        nested = _nested_scores(options, y, folds, rule)
+    return Selection(best.option, best.members, best.weights, best.cv, table, nested, record)
+
+
+def _menu_options(
+    pool: dict[str, np.ndarray],
+    y: np.ndarray,
+    transfer: list[str],
+    direct: list[str],
+    size: int,
+    transfer_oof: np.ndarray | None,
+    folds: Folds | None,
+    alternatives: dict[str, dict[str, np.ndarray]] | None,
+) -> list[MenuOption]:
+    """The scored options of the menu before the ensemble (see select_model)."""
     keys = [k for k in (best_learner_key(pool, y, c) for c in transfer) if k is not None][: max(1, size)]
     best_direct = _lowest_cv(pool, y, set(direct))
     options: list[MenuOption] = []
@@ -167,11 +213,38 @@ def select_model(
     if t_oof is not None and d_oof is not None and best_direct is not None:
         weights = [0.5 / len(keys)] * len(keys) + [0.5]
         options.append(_option("transfer + direct", 0.5 * t_oof + 0.5 * d_oof, y, keys + [best_direct], weights))
-    if not options:
-        raise ValueError("empty selection pool")
-    best = min(options, key=lambda o: o.cv.mae)  # min keeps the first of equals
-    table = pd.DataFrame([o.row() for o in options])
-    nested: dict[str, float] = {}
-    if folds is not None:
-        nested = _nested_scores(options, y, folds)
-    return Selection(best.option, best.members, best.weights, best.cv, table, nested)
+    return options
+
+
+def _ensemble_option(options: list[MenuOption], y: np.ndarray, folds: Folds | None, k: int) -> MenuOption:
+    """The average of the k options with the lowest CV MAE; its CV re-picks the k inside each outer fold."""
+    oofs = {o.option: o.cv.oof for o in options}
+    top = [o for name in top_options(oofs, y, k) for o in options if o.option == name]
+    members, weights = merge_members([(o.members, o.weights) for o in top], 1.0 / k)
+    plain = ensemble_oof(oofs, y, k)  # the k picked on every row: optimistic, for the report
+    return _option(
+        f"ensemble: top {k} options", ensemble_oof(oofs, y, k, folds), y, members, weights, cv_scores(plain, y).mae
+    )
+
+
+def _choice_record(options: list[MenuOption], y: np.ndarray, chosen: MenuOption, z: float) -> dict[str, Any]:
+    """Why the chosen option won: the rule, each option's paired gap to the direct option, and a one-line reason."""
+    ref = next((o for o in options if o.option == REFERENCE), None)
+    record: dict[str, Any] = {"rule": "paired", "reference": REFERENCE, "z": z, "gaps": {}}
+    if ref is None:
+        record["reason"] = f"{chosen.option}: lowest CV MAE (no direct option on the menu)"
+        return record
+    gaps = {o.option: paired_gap(o.cv.oof, ref.cv.oof, y, z) for o in options if o is not ref}
+    record["gaps"] = {name: g.as_dict() for name, g in gaps.items()}
+    if chosen is ref:
+        runner = min(gaps, key=lambda n: gaps[n].diff, default=None)
+        record["reason"] = f"direct: no option beats it by more than {z:g} paired SE" + (
+            f" (closest: {runner}, {gaps[runner].diff:+.4g} per row, SE {gaps[runner].se:.4g})" if runner else ""
+        )
+    else:
+        g = gaps[chosen.option]
+        record["reason"] = (
+            f"{chosen.option}: beats direct by {-g.diff:.4g} per row (SE {g.se:.4g}, more than {z:g} SE), "
+            "and has the lowest CV MAE of the options that do"
+        )
+    return record

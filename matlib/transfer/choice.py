@@ -1,0 +1,106 @@
+"""The final choice among the menu's options (issue #17): direct learning unless another option beats it clearly.
+
+At 25-100 rows the option with the lowest CV MAE often wins by less than the CV noise, and a transfer option that
+won by noise alone is the one that then loses on new data. So every non-direct option is compared with the direct
+option on the same rows (paired): per row, its absolute out-of-fold error minus the direct option's. It may be
+chosen only when the mean of those differences is below -z standard errors of that mean ("clear", z = CHOICE_SE);
+among the clear options (and direct), the lowest CV MAE wins. With z = 0 the rule is "lowest CV MAE".
+
+The ensemble option (`ensemble_option`) averages the top k options of the menu; its out-of-fold predictions pick
+the k options inside each outer fold from the other folds' out-of-fold predictions only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from matlib.transfer.cv import Folds
+
+CHOICE_SE = 1.0  # standard errors by which a non-direct option must beat direct to be chosen
+ENSEMBLE_OPTIONS = 3  # the ensemble option averages this many of the menu's best options (0: no ensemble option)
+REFERENCE = "direct"
+
+Chooser = Callable[[dict[str, np.ndarray], np.ndarray], str]
+
+
+def row_errors(oof: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Absolute out-of-fold error per row [n], averaged over repeats (oof: [n] or [repeats, n])."""
+    return np.abs(np.atleast_2d(oof) - y[None, :]).mean(axis=0)
+
+
+@dataclass(frozen=True)
+class PairedGap:
+    """An option against the reference on the same rows: mean per-row |error| difference and its standard error."""
+
+    diff: float  # mean over rows of |error of the option| - |error of the reference| (negative: option better)
+    se: float  # standard error of that mean (sd of the per-row differences / sqrt(n))
+    clear: bool  # diff < -z * se: the option is better by more than the CV noise
+
+    def as_dict(self) -> dict[str, float | bool]:
+        """JSON-ready fields."""
+        return {"paired_diff": self.diff, "paired_se": self.se, "clear": self.clear}
+
+
+def paired_gap(oof: np.ndarray, ref_oof: np.ndarray, y: np.ndarray, z: float = CHOICE_SE) -> PairedGap:
+    """The paired comparison of out-of-fold predictions oof against ref_oof (both [n] or [repeats, n])."""
+    d = row_errors(oof, y) - row_errors(ref_oof, y)
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf")
+    diff = float(d.mean())
+    return PairedGap(diff, se, bool(diff < -z * se))
+
+
+def _mae(oof: np.ndarray, y: np.ndarray) -> float:
+    """MAE of out-of-fold predictions [n] or [repeats, n]."""
+    return float(row_errors(oof, y).mean())
+
+
+def choose(oofs: dict[str, np.ndarray], y: np.ndarray, reference: str | None = REFERENCE, z: float = CHOICE_SE) -> str:
+    """The option with the lowest MAE among the reference and the options that beat it clearly (ties: the earlier
+    key); with no reference among oofs, the lowest MAE."""
+    keys = list(oofs)
+    if reference in oofs:
+        ref = oofs[str(reference)]
+        keys = [k for k in keys if k == reference or paired_gap(oofs[k], ref, y, z).clear]
+    return min(keys, key=lambda k: _mae(oofs[k], y))
+
+
+def chooser(reference: str | None = REFERENCE, z: float = CHOICE_SE) -> Chooser:
+    """`choose` with a fixed reference and z, for `select.fold_select_oof`."""
+    return lambda oofs, y: choose(oofs, y, reference, z)
+
+
+def lowest_mae(oofs: dict[str, np.ndarray], y: np.ndarray) -> str:
+    """The option with the lowest MAE (ties: the earlier key)."""
+    return min(oofs, key=lambda k: _mae(oofs[k], y))
+
+
+def top_options(oofs: dict[str, np.ndarray], y: np.ndarray, k: int) -> list[str]:
+    """The k options with the lowest MAE, best first (ties: the earlier key)."""
+    maes = {key: _mae(v, y) for key, v in oofs.items()}
+    return sorted(oofs, key=lambda key: maes[key])[:k]  # sorted is stable: ties keep the earlier key
+
+
+def ensemble_oof(oofs: dict[str, np.ndarray], y: np.ndarray, k: int, folds: Folds | None = None) -> np.ndarray:
+    """Out-of-fold predictions [repeats, n] of "average the k best options": with folds, the k are re-picked for
+    every held-out fold from the other folds' rows alone; without, the k best on all rows (optimistic)."""
+    stack = {key: np.atleast_2d(np.asarray(v, dtype=float)) for key, v in oofs.items()}
+    if folds is None:
+        return np.mean([stack[key] for key in top_options(stack, y, k)], axis=0)
+    out = np.full(folds.fold.shape, np.nan)
+    for r, train, test in folds.splits():
+        rows = {key: v[min(r, v.shape[0] - 1)] for key, v in stack.items()}
+        picked = top_options({key: v[train] for key, v in rows.items()}, y[train], k)
+        out[r, test] = np.mean([rows[key][test] for key in picked], axis=0)
+    return out
+
+
+def merge_members(groups: list[tuple[list[str], list[float]]], share: float) -> tuple[list[str], list[float]]:
+    """The members of several options, each option's weights times share, a member in two options summed."""
+    weights: dict[str, float] = {}
+    for members, ws in groups:
+        for m, w in zip(members, ws):
+            weights[m] = weights.get(m, 0.0) + share * float(w)
+    return list(weights), list(weights.values())
