@@ -367,6 +367,7 @@ def run_cell(
         "nested_chosen": nested.get("chosen"),
         "nested_direct": nested.get("direct"),
         "nested_transfer": nested.get("transfer"),
+        "why": res.selection.choice.get("reason"),
         "seconds": seconds,
         "n_transfer_candidates": int(((res.ranking["kind"] == "transfer") & ~res.ranking["leak"]).sum()),
         **extra,
