@@ -2,9 +2,12 @@
 
 At 25-100 rows the option with the lowest CV MAE often wins by less than the CV noise, and a transfer option that
 won by noise alone is the one that then loses on new data. So every non-direct option is compared with the direct
-option on the same rows (paired): per row, its absolute out-of-fold error minus the direct option's. It may be
-chosen only when the mean of those differences is below -z standard errors of that mean ("clear", z = CHOICE_SE);
-among the clear options (and direct), the lowest CV MAE wins. With z = 0 the rule is "lowest CV MAE".
+option on the same rows (paired): per row, its absolute out-of-fold error minus the direct option's; the mean of
+those differences is its gain over direct (sign flipped) and sd / sqrt(n) its standard error (SE). Its lower bound is
+gain - z SE (z = CHOICE_SE). The option with the highest positive lower bound is chosen ("clear"), else direct:
+a one-SE rule that favours direct, and among the options that beat it the one surest to (an average that contains
+the direct model has errors close to direct's, so a small SE, and often wins on the bound over a riskier option
+with a slightly larger mean gain). With z = 0 the rule is "the lowest MAE if it beats direct".
 
 The ensemble option (`ensemble_option`) averages the top k options of the menu; its out-of-fold predictions pick
 the k options inside each outer fold from the other folds' out-of-fold predictions only.
@@ -37,19 +40,28 @@ class PairedGap:
 
     diff: float  # mean over rows of |error of the option| - |error of the reference| (negative: option better)
     se: float  # standard error of that mean (sd of the per-row differences / sqrt(n))
-    clear: bool  # diff < -z * se: the option is better by more than the CV noise
+    z: float  # standard errors the bound takes off the gain
+
+    @property
+    def bound(self) -> float:
+        """Lower bound of the gain over the reference: -diff - z * se."""
+        return -self.diff - self.z * self.se
+
+    @property
+    def clear(self) -> bool:
+        """Better than the reference by more than z standard errors."""
+        return self.bound > 0
 
     def as_dict(self) -> dict[str, float | bool]:
         """JSON-ready fields."""
-        return {"paired_diff": self.diff, "paired_se": self.se, "clear": self.clear}
+        return {"paired_diff": self.diff, "paired_se": self.se, "gain_bound": self.bound, "clear": self.clear}
 
 
 def paired_gap(oof: np.ndarray, ref_oof: np.ndarray, y: np.ndarray, z: float = CHOICE_SE) -> PairedGap:
     """The paired comparison of out-of-fold predictions oof against ref_oof (both [n] or [repeats, n])."""
     d = row_errors(oof, y) - row_errors(ref_oof, y)
     se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf")
-    diff = float(d.mean())
-    return PairedGap(diff, se, bool(diff < -z * se))
+    return PairedGap(float(d.mean()), se, float(z))
 
 
 def _mae(oof: np.ndarray, y: np.ndarray) -> float:
@@ -58,13 +70,14 @@ def _mae(oof: np.ndarray, y: np.ndarray) -> float:
 
 
 def choose(oofs: dict[str, np.ndarray], y: np.ndarray, reference: str | None = REFERENCE, z: float = CHOICE_SE) -> str:
-    """The option with the lowest MAE among the reference and the options that beat it clearly (ties: the earlier
-    key); with no reference among oofs, the lowest MAE."""
-    keys = list(oofs)
-    if reference in oofs:
-        ref = oofs[str(reference)]
-        keys = [k for k in keys if k == reference or paired_gap(oofs[k], ref, y, z).clear]
-    return min(keys, key=lambda k: _mae(oofs[k], y))
+    """The option whose gain over the reference has the highest lower bound (gain - z SE), if positive, else the
+    reference (ties: the earlier key); with no reference among oofs, the lowest MAE."""
+    if reference not in oofs:
+        return lowest_mae(oofs, y)
+    ref = oofs[str(reference)]
+    bounds = {k: paired_gap(v, ref, y, z).bound for k, v in oofs.items() if k != reference}
+    best = max(bounds, key=lambda k: bounds[k], default=None)  # max keeps the first of equals
+    return best if best is not None and bounds[best] > 0 else str(reference)
 
 
 def chooser(reference: str | None = REFERENCE, z: float = CHOICE_SE) -> Chooser:

@@ -163,8 +163,8 @@ def select_model(
     direct option (its choice among its alternatives nested when folds are given); names starting "transfer:" count
     as transfer options.
     The choice (`matlib.transfer.choice`): the direct option unless another beats it by more than z paired standard
-    errors; then the lowest CV MAE among those that do. ensemble: the menu also offers the average of its best
-    `ensemble` options (when it has more than that many; 0: never), scored nested when folds are given.
+    errors; then the one whose gain has the highest lower bound (gain - z SE). ensemble: the menu also offers the
+    average of its best `ensemble` options (when it has more than that many; 0: never), scored nested with folds.
     """
     options = _menu_options(pool, y, transfer, direct, size, transfer_oof, folds, alternatives)
     if not options:
@@ -230,21 +230,21 @@ def _ensemble_option(options: list[MenuOption], y: np.ndarray, folds: Folds | No
 def _choice_record(options: list[MenuOption], y: np.ndarray, chosen: MenuOption, z: float) -> dict[str, Any]:
     """Why the chosen option won: the rule, each option's paired gap to the direct option, and a one-line reason."""
     ref = next((o for o in options if o.option == REFERENCE), None)
-    record: dict[str, Any] = {"rule": "paired", "reference": REFERENCE, "z": z, "gaps": {}}
+    record: dict[str, Any] = {"rule": "paired gain bound", "reference": REFERENCE, "z": z, "gaps": {}}
     if ref is None:
         record["reason"] = f"{chosen.option}: lowest CV MAE (no direct option on the menu)"
         return record
     gaps = {o.option: paired_gap(o.cv.oof, ref.cv.oof, y, z) for o in options if o is not ref}
     record["gaps"] = {name: g.as_dict() for name, g in gaps.items()}
     if chosen is ref:
-        runner = min(gaps, key=lambda n: gaps[n].diff, default=None)
+        runner = max(gaps, key=lambda n: gaps[n].bound, default=None)
         record["reason"] = f"direct: no option beats it by more than {z:g} paired SE" + (
             f" (closest: {runner}, {gaps[runner].diff:+.4g} per row, SE {gaps[runner].se:.4g})" if runner else ""
         )
     else:
         g = gaps[chosen.option]
         record["reason"] = (
-            f"{chosen.option}: beats direct by {-g.diff:.4g} per row (SE {g.se:.4g}, more than {z:g} SE), "
-            "and has the lowest CV MAE of the options that do"
+            f"{chosen.option}: beats direct by {-g.diff:.4g} per row (SE {g.se:.4g}); the highest lower bound "
+            f"(gain - {z:g} SE = {g.bound:.4g}) of the options"
         )
     return record
