@@ -1,0 +1,115 @@
+"""The final choice (issue #17): direct unless another option beats it clearly; the ensemble of the best options."""
+
+import numpy as np
+import pytest
+
+from matlib.transfer.choice import choose, ensemble_oof, merge_members, paired_gap
+from matlib.transfer.cv import cv_scores, repeated_kfold
+from matlib.transfer.select import select_model
+
+N = 60
+
+
+def _truth() -> np.ndarray:
+    return np.random.default_rng(11).normal(size=N)
+
+
+def _noisy(y: np.ndarray, scale: float, seed: int) -> np.ndarray:
+    """Out-of-fold predictions [1, n]: y plus Gaussian noise of the given size."""
+    return (y + scale * np.random.default_rng(seed).normal(size=len(y)))[None, :]
+
+
+def _lucky(y: np.ndarray, direct: np.ndarray) -> np.ndarray:
+    """Direct's predictions plus a little noise, drawn until the CV MAE is slightly lower: a win by noise alone."""
+    for seed in range(200):
+        cand = direct + 0.2 * np.random.default_rng(100 + seed).normal(size=direct.shape)
+        gap = paired_gap(cand, direct, y, 1.0)
+        half = paired_gap(0.5 * (cand + direct), direct, y, 1.0)
+        if -gap.se < gap.diff < -0.3 * gap.se and not half.clear:  # lower MAE than direct, by less than one SE
+            return cand
+    raise AssertionError("no lucky draw")
+
+
+def test_a_transfer_option_that_wins_by_noise_only_is_not_chosen():
+    y = _truth()
+    folds = repeated_kfold(N, 5, 1, 0)
+    direct = _noisy(y, 0.5, 1)
+    lucky = _lucky(y, direct)
+    pool = {"t0|ridge": lucky, "direct:x:h|ridge": direct}
+    assert cv_scores(lucky, y).mae < cv_scores(direct, y).mae  # "lowest CV MAE" would take the transfer option
+    old = select_model(pool, y, ["t0"], ["direct:x:h"], folds=folds, z=0.0, ensemble=0)
+    assert old.option.startswith("transfer")
+    sel = select_model(pool, y, ["t0"], ["direct:x:h"], folds=folds, ensemble=0)
+    assert sel.option == "direct" and sel.members == ["direct:x:h|ridge"]
+    gap = sel.choice["gaps"]["transfer: mean of top 1"]
+    assert gap["paired_diff"] < 0 and not gap["clear"] and -gap["paired_diff"] < gap["paired_se"]
+    assert sel.choice["reason"].startswith("direct: no option beats it")
+    table = sel.table.set_index("option")
+    assert table.loc["transfer: mean of top 1", "paired_diff"] == pytest.approx(gap["paired_diff"])
+
+
+def test_a_transfer_option_that_wins_clearly_is_chosen_and_the_reason_is_recorded():
+    y = _truth()
+    folds = repeated_kfold(N, 5, 1, 0)
+    direct, good = _noisy(y, 0.5, 1), _noisy(y, 0.2, 2)
+    pool = {"t0|ridge": good, "direct:x:h|ridge": direct}
+    sel = select_model(pool, y, ["t0"], ["direct:x:h"], folds=folds, ensemble=0)
+    assert sel.option == "transfer: mean of top 1" and sel.members == ["t0|ridge"]
+    gap = sel.choice["gaps"][sel.option]
+    assert gap["clear"] and -gap["paired_diff"] > gap["paired_se"] > 0
+    assert "beats direct by" in sel.choice["reason"]
+    # the nested score of the whole procedure re-makes this choice without each held-out fold: never direct
+    assert sel.nested["chosen"] < 0.6 * sel.nested["direct"]
+
+
+def test_among_clear_winners_the_surest_gain_is_chosen():
+    """An option a little better on every row gains less than a riskier one, but with far less spread."""
+    y = _truth()
+    direct = _noisy(y, 0.5, 1)
+    err = direct - y
+    rows = np.arange(N) % 2 == 0
+    risky = y + np.where(rows, 0.0, 1.6 * err)  # perfect on half of the rows, 60% worse on the others
+    steady = y + 0.85 * err  # 15% better on every row
+    oofs = {"direct": direct, "risky": risky, "steady": steady}
+    g_risky, g_steady = (paired_gap(oofs[k], direct, y) for k in ("risky", "steady"))
+    assert g_risky.diff < g_steady.diff < 0 and g_risky.se > g_steady.se
+    assert g_steady.bound > g_risky.bound > 0
+    assert choose(oofs, y) == "steady"
+    assert choose(oofs, y, z=0.0) == "risky"  # the lowest MAE
+    assert choose({"risky": risky, "steady": steady}, y, reference="direct") == "risky"  # no reference: lowest MAE
+
+
+def test_ensemble_picks_its_options_without_the_held_out_rows():
+    """An option that is perfect on fold 0's held-out rows and poor elsewhere ranks second on all rows: an ensemble
+    picked on all rows averages it; the nested one never does where fold 0 is scored."""
+    y = _truth()
+    folds = repeated_kfold(N, 4, 1, 0)
+    a, b = _noisy(y, 0.3, 1), _noisy(y, 0.35, 2)
+    leaky = _noisy(y, 0.42, 3)
+    held0 = folds.fold[0] == 0
+    leaky[0, held0] = y[held0]
+    oofs = {"a": a, "b": b, "leaky": leaky}
+    plain = ensemble_oof(oofs, y, 2)
+    np.testing.assert_allclose(plain, 0.5 * (a + leaky))  # picked on every row, fold 0's included
+    out = ensemble_oof(oofs, y, 2, folds)
+    np.testing.assert_allclose(out[0, held0], 0.5 * (a + b)[0, held0])
+    assert cv_scores(out, y).mae > cv_scores(plain, y).mae  # seeing every row: optimistic
+
+
+def test_ensemble_of_the_best_options_is_on_the_menu_and_wins_with_independent_errors():
+    y = _truth()
+    folds = repeated_kfold(N, 5, 1, 0)
+    pool = {"direct:x:h|ridge": _noisy(y, 0.5, 1), "t0|ridge": _noisy(y, 0.5, 2), "t1|ridge": _noisy(y, 0.5, 3)}
+    alts = {"transfer: source": {"s|ridge": _noisy(y, 0.5, 4)}, "transfer: stack": {"st|gp": _noisy(y, 3.0, 5)}}
+    sel = select_model(pool, y, ["t0", "t1"], ["direct:x:h"], size=1, folds=folds, alternatives=alts)
+    assert sel.option == "ensemble: top 3 options"
+    assert "st|gp" not in sel.members and sum(sel.weights) == pytest.approx(1.0)
+    row = sel.table.set_index("option").loc[sel.option]
+    assert row["cv_mae"] >= row["cv_mae_members"]  # nested vs the options picked on every row
+    assert sel.choice["gaps"][sel.option]["clear"]
+    assert sel.nested["chosen"] < sel.nested["direct"]
+
+
+def test_merge_members_sums_a_member_shared_by_two_options():
+    members, weights = merge_members([(["a", "d"], [0.5, 0.5]), (["d"], [1.0])], 0.5)
+    assert members == ["a", "d"] and weights == pytest.approx([0.25, 0.75])
