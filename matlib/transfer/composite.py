@@ -2,8 +2,9 @@
 
 A block is one of
 - `{"type": "descriptor", "spec": S}`: the raw descriptor S of the input;
-- `{"type": "prediction", "spec": S, "models": [ids], "label": L}`: one column, the mean prediction of the library
-  models `ids` (all of one source property, fed descriptor S);
+- `{"type": "prediction", "spec": S, "models": [ids], "label": L, "clip": c}`: one column, the mean prediction of the
+  library models `ids` (all of one source property, fed descriptor S; with clip c, each model's inputs clamped to
+  its training mean +- c standard deviations, as `hidden` blocks clamp theirs);
 - `{"type": "hidden", "spec": S, "model": id, "layer": l, "clip": c}`: a frozen hidden layer of one library model.
 
 Source predictions appended to descriptors (`source_features`) and multi-source stacks (`stacks`) are composite
@@ -43,6 +44,15 @@ def block_models(blocks: Iterable[dict[str, Any]]) -> list[str]:
     return out
 
 
+def clamp_inputs(shard: Any, x: torch.Tensor, clip: float | None) -> torch.Tensor:
+    """Raw inputs [n, d] clamped to a one-model shard's training mean +- clip standard deviations (None: as given):
+    the same as clamping its standardised inputs to [-clip, clip]."""
+    if clip is None:
+        return x
+    mean, std = shard.tensors["x_mean"][0], shard.tensors["x_std"][0]
+    return torch.minimum(torch.maximum(x, mean - float(clip) * std), mean + float(clip) * std)
+
+
 def _block(block: dict[str, Any], X: np.ndarray, shards: dict[str, Any]) -> np.ndarray:
     """The columns [n, d] of one block for raw descriptor values X of its spec."""
     from matlib.library import shard_hidden_features
@@ -53,7 +63,10 @@ def _block(block: dict[str, Any], X: np.ndarray, shards: dict[str, Any]) -> np.n
         return np.asarray(X, dtype=np.float64)
     x = torch.as_tensor(np.asarray(X, dtype=np.float32))
     if kind == "prediction":
-        preds = [shard_predict(shards[m], x)[0].double().numpy() for m in block["models"]]
+        clip = block.get("clip")
+        preds = [
+            shard_predict(shards[m], clamp_inputs(shards[m], x, clip))[0].double().numpy() for m in block["models"]
+        ]
         return np.mean(preds, axis=0).reshape(-1, 1)
     if kind == "hidden":
         hidden = shard_hidden_features(shards[block["model"]], x, clip=block.get("clip"))

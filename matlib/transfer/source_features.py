@@ -24,11 +24,16 @@ from matlib.transfer.screen import GRAPH_CODES
 from matlib.transfer.target import TargetFeatures
 
 MODELS_PER_GROUP = 4  # source models averaged into one prediction column
+# The prediction columns are offered as given and with each source model's inputs clamped to +-PREDICTION_CLIP
+# standard deviations of its training data ("source-c5", "source-c5+rdkit2d", ...): a target far outside a
+# source's domain (ESOL molecules vs QM9's) otherwise gets wild predictions from it. The choice is nested.
+PREDICTION_CLIP = 5.0
 OPTION = "transfer: source predictions + descriptors"
 
 
-def prediction_blocks(usable: pd.DataFrame, specs: dict[str, dict]) -> list[dict[str, Any]]:
-    """One prediction block per (source property, descriptor) of the usable MLP sources (GNNs left out)."""
+def prediction_blocks(usable: pd.DataFrame, specs: dict[str, dict], clip: float | None = None) -> list[dict[str, Any]]:
+    """One prediction block per (source property, descriptor) of the usable MLP sources (GNNs left out), their
+    inputs clamped to +-clip training standard deviations when clip is given."""
     rows = usable[~usable["descriptor"].isin(list(GRAPH_CODES))].drop_duplicates("model_id")
     blocks = []
     for (prop, h), g in rows.groupby(["property", "descriptor_hash"], sort=True):
@@ -36,29 +41,39 @@ def prediction_blocks(usable: pd.DataFrame, specs: dict[str, dict]) -> list[dict
             continue
         ids = sorted(g["model_id"].astype(str))[:MODELS_PER_GROUP]
         label = f"{prop}/{g['descriptor'].iloc[0]}"
-        blocks.append({"type": "prediction", "spec": specs[h], "models": ids, "label": label})
+        block = {"type": "prediction", "spec": specs[h], "models": ids, "label": label}
+        blocks.append(block if clip is None else {**block, "clip": float(clip)})
     return blocks
+
+
+def source_name(clip: float | None) -> str:
+    """The recipe name of the prediction columns alone: "source", or "source-c5" with inputs clamped at 5 sd."""
+    return "source" if clip is None else f"source-c{clip:g}"
 
 
 def source_items(
     lib: Any, usable: pd.DataFrame, target: TargetFeatures, input_kind: str, learners: Sequence[str]
 ) -> list[CompositeItem]:
-    """The "source" and "source+<standard descriptor>" candidates (none when the library has no usable source)."""
+    """The "source" and "source+<standard descriptor>" candidates, as given and with clamped inputs (none when the
+    library has no usable source)."""
     from matlib.transfer.learners import get_learner
 
-    blocks = prediction_blocks(usable, target.specs)
-    if not blocks:
-        return []
-    shards = load_models(lib, block_models(blocks))
     raw = {spec_key(target.specs[h]): X for h, X in target.features.items()}
-    P = block_features(blocks, raw, shards)
-    recipes: list[tuple[str, list[dict[str, Any]], np.ndarray]] = [("source", blocks, P)]
-    for spec in standard_specs(input_kind):
-        h = spec["hash"]
-        if h in target.features:
-            desc = {"type": "descriptor", "spec": target.specs[h]}
-            X = np.concatenate([target.features[h].astype(np.float64), P], axis=1)
-            recipes.append((f"source+{spec['name']}", [desc, *blocks], X))
+    recipes: list[tuple[str, list[dict[str, Any]], np.ndarray]] = []
+    shards: dict[str, Any] = {}
+    for clip in (None, PREDICTION_CLIP):
+        blocks = prediction_blocks(usable, target.specs, clip)
+        if not blocks:
+            return []
+        shards = shards or load_models(lib, block_models(blocks))
+        P = block_features(blocks, raw, shards)
+        recipes.append((source_name(clip), blocks, P))
+        for spec in standard_specs(input_kind):
+            h = spec["hash"]
+            if h in target.features:
+                desc = {"type": "descriptor", "spec": target.specs[h]}
+                X = np.concatenate([target.features[h].astype(np.float64), P], axis=1)
+                recipes.append((f"{source_name(clip)}+{spec['name']}", [desc, *blocks], X))
     return [
         CompositeItem(
             CandidateId.of_composite(name).format(),

@@ -12,6 +12,7 @@ from matlib.library import Library
 from matlib.transfer import fit_transfer, predict_transfer
 from matlib.transfer.cv import repeated_kfold
 from matlib.transfer.direct import raw_features
+from matlib.transfer.model import load_model
 from matlib.transfer.select import select_model
 from matlib.transfer.source_features import MODELS_PER_GROUP
 from matlib.transfer.source_features import OPTION as SOURCE
@@ -124,9 +125,10 @@ def alternative_predictions(res, member: str, smiles: list[str]) -> np.ndarray:
     lib = Library(json.loads((res.out_dir / "model" / "model.json").read_text())["library"])
     usable = res.ranking[(res.ranking["kind"] == "transfer") & ~res.ranking["leak"]]
     cand, learner = member.removeprefix("composite:").rsplit("|", 1)
-    recipe = prediction_blocks(usable, res.target.specs)
-    if cand != "source":
-        spec = next(s for s in standard_specs("molecule") if s["name"] == cand.split("+", 1)[1])
+    base, _, descriptor = cand.partition("+")  # source[-c<clip>][+<descriptor>]
+    recipe = prediction_blocks(usable, res.target.specs, float(base[8:]) if base.startswith("source-c") else None)
+    if descriptor:
+        spec = next(s for s in standard_specs("molecule") if s["name"] == descriptor)
         recipe = [{"type": "descriptor", "spec": res.target.specs[spec["hash"]]}, *recipe]
     shards = load_models(lib, block_models(recipe))
     specs = {spec_key(b["spec"]): b["spec"] for b in recipe}
@@ -188,3 +190,79 @@ def test_select_model_scores_alternative_options_nested_and_never_by_a_test_scor
     sel = select_model(pool, y, [], ["direct:x:h"], folds=folds, alternatives={"transfer: A": a, "transfer: B": b})
     assert sel.option == "transfer: B" and sel.members == ["b|ridge"]
     assert sel.nested["transfer"] == pytest.approx(sel.nested["transfer: B"], rel=0.2)
+
+
+def source_plus_solubility(library, smiles: list[str]) -> np.ndarray:
+    """Half what the library predicts, half what direct learners see: the library property sum and the measured
+    ESOL solubility, each standardised over the given molecules."""
+    src = library_property_sum(library, smiles)
+    sol = esol_rows(300).set_index("smiles").loc[smiles, "logSolubility"].to_numpy(np.float64)
+    return (src - src.mean()) / src.std() + (sol - sol.mean()) / sol.std()
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(small_library, rows, tmp_path_factory):
+    return _fit(small_library, rows, tmp_path_factory, source_plus_solubility)
+
+
+def test_ensemble_of_the_best_options_is_chosen_saved_and_predicts_its_weighted_members(ensemble_run):
+    """A target half known to the library and half to the descriptors: the average of the best options beats direct
+    by more than its paired standard error and is chosen; the saved model predicts the weighted mean of its
+    members, in input order, with a 90% interval."""
+    res, held = ensemble_run
+    if not res.selection.option.startswith("ensemble:"):
+        pytest.fail(
+            f"ensemble not chosen: {res.selection.table[['option', 'cv_mae', 'paired_diff']].to_dict('records')}"
+        )
+    assert len(res.selection.members) >= 2 and sum(res.selection.weights) == pytest.approx(1.0)
+    run = json.loads((res.out_dir / "run.json").read_text())
+    gap = run["choice"]["gaps"][res.selection.option]
+    assert gap["clear"] and -gap["paired_diff"] > gap["paired_se"]
+    assert run["choice"]["reason"].startswith(res.selection.option)
+    assert "- why: " in (res.out_dir / "report.md").read_text()
+    inputs = held["smiles"].tolist()[:10] + ["not a smiles"] + held["smiles"].tolist()[10:20]
+    pred = predict_transfer(res.out_dir, inputs)
+    assert pred["input"].tolist() == [s.strip() for s in inputs]
+    ok = pred["prediction"].notna()
+    assert not ok.iloc[10] and ok.sum() == 20 and (pred.loc[ok, "lower_90"] < pred.loc[ok, "upper_90"]).all()
+    spec = load_model(res.out_dir)
+    assert [m["weight"] for m in spec["members"]] == pytest.approx(res.selection.weights)
+    weights = [m["weight"] for m in spec["members"]]
+    alone = []
+    for i in range(len(weights)):  # each member on its own: all of the weight on it
+        for j, m in enumerate(spec["members"]):
+            m["weight"] = 1.0 if i == j else 0.0
+        alone.append(predict_transfer(spec, inputs)["prediction"].to_numpy())
+    np.testing.assert_allclose(np.tensordot(weights, alone, axes=1)[ok], pred.loc[ok, "prediction"], rtol=1e-6)
+
+
+def test_clamped_source_predictions_stay_in_the_source_domain(small_library):
+    """Source-prediction columns with clamped inputs: each model sees its inputs within +-clip training sds, rows
+    already inside are untouched, and far-out rows no longer move the prediction."""
+    from matlib.transfer.composite import block_features, clamp_inputs, load_models
+    from matlib.transfer.impute import spec_key
+    from matlib.transfer.target import spec_json
+
+    lib = Library(small_library)
+    cat = lib.catalog[(lib.catalog["status"] == "ok") & (lib.catalog["descriptor"] == "maccs")]
+    mid = str(sorted(cat["model_id"])[0])
+    shard = load_models(lib, [mid])[mid]
+    mean, std = shard.tensors["x_mean"][0].double(), shard.tensors["x_std"][0].double()
+    smiles = esol_rows(40)["smiles"].tolist()
+    spec = spec_json(cat["descriptor_spec"].iloc[0])
+    X = raw_features(smiles, spec)[0].astype(np.float64)
+    far = (mean[None, :] + (50.0 + np.arange(5.0))[:, None] * std[None, :]).numpy()  # every input 50-54 sds out
+    x = torch.as_tensor(np.concatenate([X, far]))
+    z = (clamp_inputs(shard, x, 5.0).double() - mean) / std
+    assert float(z.abs().max()) <= 5.0 + 1e-4
+    inside = ((x.double() - mean) / std).abs().le(5.0).all(dim=1)
+    assert bool(inside.any())
+    assert torch.equal(clamp_inputs(shard, x, 5.0)[inside], x[inside])
+    assert torch.equal(clamp_inputs(shard, x, None), x)
+    block = {"type": "prediction", "spec": spec, "models": [mid], "label": "p"}
+    raw = {spec_key(spec): np.concatenate([X, far])}
+    clamped = block_features([{**block, "clip": 5.0}], raw, {mid: shard})[:, 0]
+    plain = block_features([block], raw, {mid: shard})[:, 0]
+    np.testing.assert_allclose(clamped[: len(X)][inside[: len(X)].numpy()], plain[: len(X)][inside[: len(X)].numpy()])
+    np.testing.assert_allclose(clamped[len(X) :], clamped[len(X)])  # far rows: all at the clamp, one prediction
+    assert np.ptp(plain[len(X) :]) > 0  # unclamped, the model extrapolates further with every row
