@@ -460,10 +460,11 @@ def main() -> None:
     if args.build_only:
         return
     from matlib.transfer.choice import CHOICE_SE, ENSEMBLE_OPTIONS
+    from matlib.transfer.source_features import PREDICTION_CLIP
 
     settings = [args.test, args.top_k, args.cv_repeats, args.extrapolation_cv, "menu17"]
-    if (CHOICE_SE, ENSEMBLE_OPTIONS) != (0.0, 0):  # the final choice's rule (issue #17): results kept apart per rule
-        settings += ["choice", CHOICE_SE, ENSEMBLE_OPTIONS]
+    # the final choice's rule and the clamped source predictions (issue #17): results kept apart per setting
+    settings += ["choice", CHOICE_SE, ENSEMBLE_OPTIONS, "source-clip", PREDICTION_CLIP]
     if gnn_lib is not None:
         settings.append(gnn_lib.name)
     args.run_tag = spec_hash(settings, 8)
