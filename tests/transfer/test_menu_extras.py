@@ -251,7 +251,9 @@ def test_clamped_source_predictions_stay_in_the_source_domain(small_library):
     smiles = esol_rows(40)["smiles"].tolist()
     spec = spec_json(cat["descriptor_spec"].iloc[0])
     X = raw_features(smiles, spec)[0].astype(np.float64)
-    far = (mean[None, :] + (50.0 + np.arange(5.0))[:, None] * std[None, :]).numpy()  # every input 50-54 sds out
+    far = (
+        mean[None, :] + torch.arange(50.0, 55.0, dtype=torch.float64)[:, None] * std[None, :]
+    ).numpy()  # 50-54 sds out
     x = torch.as_tensor(np.concatenate([X, far]))
     z = (clamp_inputs(shard, x, 5.0).double() - mean) / std
     assert float(z.abs().max()) <= 5.0 + 1e-4
