@@ -25,6 +25,7 @@ from matlib.models.gnn_stacked import stacked_gnn_forward
 from matlib.models.mlp import torch_seed
 
 EVAL_BATCH = 1024
+EVAL_STATES = 1 << 16  # graphs x models x width per evaluation chunk of the stacked forward
 
 
 @dataclass(frozen=True)
@@ -152,11 +153,15 @@ def predict_stacked(
     p: dict[str, torch.Tensor], arch: dict, gs: GraphSet, rows: np.ndarray, device: torch.device
 ) -> torch.Tensor:
     """Standardised predictions [M, len(rows), T] of every model for graphs rows."""
-    outs = [
-        stacked_gnn_forward(p, arch, gs.batch(rows[s : s + EVAL_BATCH], device))[0]
-        for s in range(0, len(rows), EVAL_BATCH)
-    ]
+    step = eval_rows(next(iter(p.values())).shape[0], arch)
+    outs = [stacked_gnn_forward(p, arch, gs.batch(rows[s : s + step], device))[0] for s in range(0, len(rows), step)]
     return torch.cat(outs, dim=1)
+
+
+def eval_rows(M: int, arch: dict) -> int:
+    """Graphs per evaluation batch of M stacked models: fewer as M grows, so each [M, N, width] intermediate stays
+    a few MB (tens of MB are fresh pages on every allocation and measured 2-3x slower per graph)."""
+    return max(16, min(EVAL_BATCH, EVAL_STATES // (M * int(arch["width"]))))
 
 
 def model_chunks(M: int, chunk: int | None = None) -> list[tuple[int, int]]:
