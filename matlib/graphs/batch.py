@@ -61,7 +61,7 @@ class GraphBatch:
         """make() computed once per batch and key (tensors derived from the batch that every step reuses)."""
         if key not in self._memo:
             self._memo[key] = make()
-        return self._memo[key]  # type: ignore[no-any-return]
+        return self._memo[key]
 
     def _blocks(self, name: str, copies: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The matrix pair called name (adj, sum, mean) with `copies` copies of each along the diagonal."""
