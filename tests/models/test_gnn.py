@@ -10,7 +10,7 @@ import torch
 import matlib.models.private_api as private_api
 from matlib.graphs.spec import GraphSpec
 from matlib.models.gnn import GNNRegressor, init_gnn_params, sample_gnn_architecture, stack_gnn_params
-from matlib.models.gnn_batched import GNNTrainConfig, StackedAdam, masked_mse, train_gnn_batched
+from matlib.models.gnn_batched import GNNTrainConfig, StackedAdam, eval_rows, masked_mse, train_gnn_batched
 from matlib.models.gnn_reference import train_gnn_single
 from matlib.models.gnn_stacked import stacked_gnn_forward
 
@@ -53,6 +53,23 @@ def test_stacked_forward_equals_each_model(qm9_graphs, pooling):
         torch.testing.assert_close(out[m], model.forward_scaled(b), rtol=1e-5, atol=1e-5)
         for f, g in zip(feats, model.embed(b)):
             torch.testing.assert_close(f[m], g, rtol=1e-5, atol=1e-5)
+
+
+def test_stacked_forward_on_graphs_without_edges_equals_each_model():
+    """Single atoms: no edges, so the aggregated edge features have no nonzero column at all."""
+    gs, ok, _ = GraphSpec("molgraph").featurize(["N", "O", "C"])
+    assert ok.all() and len(gs.edge_attr) == 0
+    arch = arch_for("sum", edge=True, depth=2)
+    params = [init_gnn_params(arch, s) for s in (1, 2)]
+    b = gs.batch([0, 1, 2])
+    out, _ = stacked_gnn_forward(stack_gnn_params(params), arch, b)
+    for m, p in enumerate(params):
+        torch.testing.assert_close(out[m], GNNRegressor(arch, p).forward_scaled(b), rtol=1e-5, atol=1e-5)
+
+
+def test_eval_chunks_shrink_as_models_grow():
+    assert eval_rows(1, {"width": 128}) == 512 and eval_rows(32, {"width": 32}) == 64
+    assert eval_rows(1, {"width": 8}) == 1024 and eval_rows(256, {"width": 128}) == 16  # bounded both ways
 
 
 def test_batched_training_equals_one_at_a_time(qm9_graphs):
