@@ -18,11 +18,17 @@ swings with their load; the CPU-time ratio much less). Both run with `--threads`
 Measured (2 shared CPU cores, load average 3-9 from other sessions, torch 2.13 CPU):
 - GCN 2 x 128, sum pooling, FC 128-64-1: test R2 0.9867 (MAE 0.361 cal/mol/K) after 138 epochs (best 108; early
   stopping, lr halved on plateaus), 62 s wall (190 s under heavier load); MLP on rdkit2d: R2 0.9904, 7-37 s.
-- 32 models, 3 conv x 32, 2 epochs, 1 thread (flat parameter leaf, sparse products with stored transposes, load
-  average 10-12 from other sessions): batched vs one at a time 7.5x wall / 7.5x CPU time, 4.1x / 6.0x, 5.2x / 6.6x
-  in three runs; per-model test R2 within 2.4e-3 (batched 0.7649, one at a time 0.7648 mean). Before those
-  changes: 7.5x / 6.9x, 5.4x / 4.4x, 4.7x / 4.9x. With 2 threads (before) 9.3x / 8.7x, but both several times
-  slower in absolute terms on the shared cores.
+  After the model-major stacked forward: R2 0.9866 (MAE 0.357) after 155 epochs (best 125), 101 s at load 6.
+- 32 models, 3 conv x 32, 1 thread, load average 5-7 from other sessions; node states model-major [M, N, w] with
+  block-diagonal sparse products (no layout copies), first-layer input over its nonzero columns, fused Adam kernel,
+  evaluation chunks sized by M. 2 epochs: batched vs one at a time 8.3x wall / 7.9x CPU time, 7.8x / 7.9x,
+  8.2x / 7.8x (batched 1.3-2.2 s/epoch, one at a time 11-18 s/epoch); 6 epochs: 9.2x / 8.8x, 7.5x / 7.8x,
+  11.3x / 9.7x (batched 1.5-2.3 s/epoch, one at a time 14-18 s/epoch). Test R2 batched 0.7644 vs one at a time
+  0.7648 after 2 epochs (per model |difference| median 2e-8, max 1.8e-2: one model of 32 that is sensitive to
+  rounding; with the multi-tensor Adam fallback instead of the fused kernel, whose updates differ by float rounding
+  only, all 32 agree within 1e-4); after 6 epochs 0.8208 vs 0.8207, max |difference| 2.0e-3.
+  Before (node states [N, M, w], a transpose copy around every batched matmul): 4.8x, 5.0x, 4.2x, 5.0x, 4.3x
+  (2 epochs), 5.3x, 5.0x (6 epochs); with 2 threads 9.3x / 8.7x, but both several times slower in absolute terms.
 
     .venv/bin/python benchmarks/gnn.py [--data-root ../shared/data]   # data root default: ../shared/data
     .venv/bin/python benchmarks/gnn.py --quick                         # a short smoke run
@@ -162,14 +168,18 @@ def part_speed(gs, df: pd.DataFrame, sp: Split, args: argparse.Namespace) -> Non
         f"{args.models} models of one family ({FAMILY['depth']} conv x {FAMILY['width']}, {FAMILY['pooling']}, "
         f"FC {FAMILY['decoder']}), {args.speed_epochs} epochs, batch 32, {torch.get_num_threads()} torch thread(s):"
     )
-    print(f"  wall: batched {tb:.1f} s   one at a time {ts:.1f} s   ratio {ts / tb:.1f}x")
+    e = args.speed_epochs
+    print(
+        f"  wall: batched {tb:.1f} s ({tb / e:.2f} s/epoch)   one at a time {ts:.1f} s ({ts / e:.2f} s/epoch)   "
+        f"ratio {ts / tb:.1f}x"
+    )
     print(
         f"  CPU time of this process (less sensitive to other load on shared cores): batched {cb:.1f} s   "
         f"one at a time {cs:.1f} s   ratio {cs / cb:.1f}x"
     )
     print(
         f"  test R2 batched mean {rb.mean():.4f}, one at a time mean {rs.mean():.4f}, "
-        f"max |difference| per model {np.abs(rb - rs).max():.2e}"
+        f"|difference| per model max {np.abs(rb - rs).max():.2e}, median {np.median(np.abs(rb - rs)):.2e}"
     )
 
 

@@ -46,6 +46,10 @@ LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
     "distributed.worker.profile.enabled": False,
     "distributed.worker.memory.monitor-interval": "500ms",
     "distributed.admin.system-monitor.interval": "5s",
+    # Dask sets MALLOC_TRIM_THRESHOLD_=65536 in its workers; that also fixes glibc's mmap threshold, so every tensor
+    # above 128 KiB is mmap'ed and unmapped again: training spent more time in page faults than in arithmetic.
+    # None unsets it (glibc's adaptive defaults); a value in the user's environment still wins.
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
 
 

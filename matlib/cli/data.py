@@ -57,7 +57,7 @@ def refresh_cmd(
     if fields is not None:
         options["properties" if source == "optimade" or api == "optimade" else "fields"] = fields
     if rate is not None:
-        options["rate_per_second"] = rate or None
+        options["rate_per_second"] = rate  # 0: no limit
     _report(refresh(_store(home), source, url=url, limit=limit, mirror=mirror, **options))
 
 

@@ -90,6 +90,22 @@ def pull(
     typer.echo(f"{path}  models={m['n_models']} ok={m['n_ok']} shards={len(m['shards'])}")
 
 
+@app.command("subset")
+def subset(
+    name: str = typer.Argument(..., help="library name in the store, or a library folder"),
+    models: int = typer.Option(..., "--models", help="about how many models to keep (whole shards)"),
+    out: str = typer.Option(..., "--out", help="name of the new library in the store"),
+    seed: int = typer.Option(0, "--seed", help="seed of the shards' draw"),
+) -> None:
+    """Draw a smaller library from a built one: whole shards, spread evenly over its properties and descriptors."""
+    from matlib.library.subset import subset_library
+
+    store = Store.default()
+    path = subset_library(_libraries(store, name)[0], store.library(out), models, seed)
+    m = json.loads((path / "manifest.json").read_text())
+    typer.echo(f"{path}  models={m['n_models']} shards={len(m['shards'])} (from {m['subset_of']['name']})")
+
+
 @app.command("ls")
 def ls(
     prop: str | None = typer.Option(None, "--property", help="only models of this property"),

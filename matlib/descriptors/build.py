@@ -122,6 +122,12 @@ def plan_build(
     )
     if is_complete(out):
         return BuildPlan(stage_dir=None, n_reused=0, n_batches=0, cached=True, **base)
+    resumed = _interrupted_stage(out, ds.version)
+    if resumed is not None:  # a crashed build's staging folder: keep its finished batches
+        todo = pq.read_table(resumed / TODO, columns=["batch"]).column("batch").to_numpy()
+        n_reused = sum(pq.ParquetFile(p).metadata.num_rows for p in resumed.glob("part-r-*.parquet"))
+        n_batches = int(todo.max()) + 1 if len(todo) else 0
+        return BuildPlan(stage_dir=str(resumed), n_reused=n_reused, n_batches=n_batches, cached=False, **base)
     rec = ds.records[["record_id", "input", "kind"]].copy()
     rec["record_id"] = rec["record_id"].astype(str)
     stage = out.parent / f".{ds.version}.staging-{uuid.uuid4().hex[:8]}"
@@ -136,6 +142,12 @@ def plan_build(
     n_batches = int(rec["batch"].max()) + 1 if len(rec) else 0
     atomic_write_parquet(stage / TODO, rec)
     return BuildPlan(stage_dir=str(stage), n_reused=n_reused, n_batches=n_batches, cached=False, **base)
+
+
+def _interrupted_stage(out: Path, version: str) -> Path | None:
+    """The staging folder an interrupted build of this table left (its todo list written, so complete), if any."""
+    stages = sorted(p for p in out.parent.glob(f".{version}.staging-*") if (p / TODO).is_file())
+    return stages[0] if stages else None
 
 
 def _reuse_parent(parent_dir: Path, stage: Path, rec: pd.DataFrame) -> tuple[int, pd.DataFrame]:
@@ -165,6 +177,9 @@ def _reuse_parent(parent_dir: Path, stage: Path, rec: pd.DataFrame) -> tuple[int
 def compute_batch(plan: BuildPlan, batch: int) -> dict[str, int]:
     """Featurise one staged batch into part-c-<batch>.parquet (+ its quarantine rows)."""
     stage = plan.stage()
+    part, done = stage / f"part-c-{batch:05d}.parquet", stage / f"quarantine-{batch:05d}.parquet"
+    if done.exists() and part.exists():  # finished before an interruption (its quarantine is written last)
+        return {"batch": batch, "n": pq.ParquetFile(part).metadata.num_rows, "n_failed": len(read_parquet(done))}
     todo = pq.read_table(stage / TODO, filters=[("batch", "=", batch)]).to_pandas()
     feat = get_featurizer(DescriptorSpec.from_dict(plan.spec))
     inputs = todo["input"].tolist()
@@ -181,7 +196,8 @@ def compute_batch(plan: BuildPlan, batch: int) -> dict[str, int]:
         for j, i in enumerate(idx):
             if not res.ok[j]:
                 reasons[i] = res.reasons[j] or "descriptor failed"
-    pq.write_table(part_table(todo["record_id"], inputs, X), stage / f"part-c-{batch:05d}.parquet")
+    pq.write_table(part_table(todo["record_id"], inputs, X), part.with_name(part.name + ".tmp"))
+    os.replace(part.with_name(part.name + ".tmp"), part)
     bad = [i for i, r in enumerate(reasons) if r is not None]
     q = pd.DataFrame(
         {
@@ -191,7 +207,7 @@ def compute_batch(plan: BuildPlan, batch: int) -> dict[str, int]:
             "value": [inputs[i] for i in bad],
         }
     )
-    atomic_write_parquet(stage / f"quarantine-{batch:05d}.parquet", q)
+    atomic_write_parquet(done, q)
     return {"batch": batch, "n": int(len(todo)), "n_failed": len(bad)}
 
 
@@ -208,6 +224,8 @@ def finalize_build(plan: BuildPlan) -> Path:
     q = pd.concat(qs, ignore_index=True) if qs else pd.DataFrame(columns=QUARANTINE_COLUMNS)
     atomic_write_parquet(stage / "quarantine.parquet", q.sort_values("record_id").reset_index(drop=True))
     for p in stage.glob("quarantine-*.parquet"):
+        p.unlink()
+    for p in stage.glob("*.tmp"):  # a part an interrupted run was writing
         p.unlink()
     (stage / TODO).unlink(missing_ok=True)
     spec_dict = plan.spec

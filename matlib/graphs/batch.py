@@ -5,18 +5,23 @@ indices, edge features, and per-graph node / edge offsets), which is also how it
 gathers graphs into one `GraphBatch`: node features [N, d], the GCN adjacency with self loops, symmetrically
 normalised (D^-1/2 (A + I) D^-1/2) as a sparse CSR matrix shared by every model trained on the batch, the edge
 features aggregated to their destination node with the same weights, and each node's graph index for pooling.
+`propagate_models` / `pool_models` apply the same products to M models' node states at once (model-major [M, N, k],
+block-diagonal copies of the matrices built once per batch), so M models need no layout copies between products.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from matlib.graphs.molecular import Graph
-from matlib.graphs.sparse import csr_pair, spmm
+from matlib.graphs.sparse import block_diag, csr_pair, spmm
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -34,6 +39,7 @@ class GraphBatch:
     pool_mean: tuple[torch.Tensor, torch.Tensor]  # the same with weights 1 / nodes of the graph
 
     _ax: torch.Tensor | None = None
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def ax(self) -> torch.Tensor:
@@ -50,6 +56,29 @@ class GraphBatch:
         """Per-graph sum (or mean) of node states h [N, k] -> [G, k], one sparse-dense product."""
         a, a_t = self.pool_mean if mean else self.pool_sum
         return spmm(a, a_t, h)
+
+    def cached(self, key: Any, make: Callable[[], T]) -> T:
+        """make() computed once per batch and key (tensors derived from the batch that every step reuses)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+    def _blocks(self, name: str, copies: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The matrix pair called name (adj, sum, mean) with `copies` copies of each along the diagonal."""
+        pair = {"adj": (self.adj, self.adj_t), "sum": self.pool_sum, "mean": self.pool_mean}[name]
+        return self.cached(("blocks", name, copies), lambda: (block_diag(pair[0], copies), block_diag(pair[1], copies)))
+
+    def propagate_models(self, h: torch.Tensor) -> torch.Tensor:
+        """Â @ h[m] for each model's node states in h [M, N, k] -> [M, N, k] (one sparse-dense product)."""
+        M, N, k = h.shape
+        a, a_t = self._blocks("adj", M)
+        return spmm(a, a_t, h.reshape(M * N, k)).view(M, N, k)
+
+    def pool_models(self, h: torch.Tensor, mean: bool = False) -> torch.Tensor:
+        """Per-graph sum (or mean) of each model's node states in h [M, N, k] -> [M, G, k] (one sparse product)."""
+        M, N, k = h.shape
+        a, a_t = self._blocks("mean" if mean else "sum", M)
+        return spmm(a, a_t, h.reshape(M * N, k)).view(M, self.n_graphs, k)
 
     def to(self, device: torch.device | str) -> GraphBatch:
         """The same batch on another device."""

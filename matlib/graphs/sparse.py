@@ -3,6 +3,7 @@
 `torch.sparse.mm` on a CSR matrix transposes (and re-sorts) it on every backward pass; a mini-batch's adjacency
 and pooling matrices are built once and used by every model and layer, so their transposes are built with them
 (in numpy, from the same sorted coordinates) and `spmm` hands the stored transpose to the backward pass.
+`block_diag` repeats a CSR matrix along the diagonal (I_M kron A), so M stacked copies of a product are one product.
 """
 
 from __future__ import annotations
@@ -35,6 +36,24 @@ def csr_pair(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(A, A^T) as CSR tensors from A's COO coordinates."""
     return csr(rows, cols, vals, shape), csr(cols, rows, vals, (shape[1], shape[0]))
+
+
+def block_diag(a: torch.Tensor, copies: int) -> torch.Tensor:
+    """The CSR matrix with `copies` copies of CSR a [n, m] along its diagonal: [copies * n, copies * m]."""
+    crow, col, val = a.crow_indices(), a.col_indices(), a.values()
+    n, m = a.shape
+    nnz = col.numel()
+    shift = torch.arange(copies, dtype=crow.dtype, device=crow.device).unsqueeze(1)
+    big_crow = torch.cat([(crow[:-1].unsqueeze(0) + shift * nnz).reshape(-1), crow.new_full((1,), copies * nnz)])
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the ops used here are stable
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            big_crow,
+            (col.unsqueeze(0) + shift * m).reshape(-1),
+            val.repeat(copies),
+            size=(copies * n, copies * m),
+            check_invariants=False,
+        )
 
 
 class _SpMM(torch.autograd.Function):

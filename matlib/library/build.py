@@ -28,6 +28,7 @@ from matlib.library.plan import (
     part_paths,
     pending,
     read_part,
+    trained_record_ids,
 )
 from matlib.library.shard import write_shard
 from matlib.models.batched import train_batched
@@ -96,7 +97,7 @@ def finalize(store: Store, cfg: LibraryConfig, jobs: list[ShardJob]) -> Path:
         raise MatlibError(f"library {cfg.name}: model {dup} appears in more than one shard")
     # the manifest is what makes a library complete: take the old one away first, write the new one last
     (lib / MANIFEST).unlink(missing_ok=True)
-    sources = _write_sources(store, cfg, lib, catalog)
+    sources = _write_sources(store, cfg, lib, catalog, trained_record_ids(jobs))
     atomic_write_parquet(lib / CATALOG, catalog)
     n_ok = int((catalog["status"] == "ok").sum())
     return seal_library(
@@ -126,9 +127,16 @@ def seal_library(lib: Path, manifest: dict) -> Path:
     return lib
 
 
-def _write_sources(store: Store, cfg: LibraryConfig, lib: Path, catalog: pd.DataFrame) -> dict[str, dict]:
-    """Input fingerprints (with the values of the catalog's properties) of every source dataset version, written
-    into the library so the leakage guard needs no store."""
+def _write_sources(
+    store: Store,
+    cfg: LibraryConfig,
+    lib: Path,
+    catalog: pd.DataFrame,
+    trained: dict[tuple[str, str, str], set[str] | None],
+) -> dict[str, dict]:
+    """Input fingerprints of every source dataset version, with the values of the catalog's properties on the rows
+    its models trained on (a `max_rows` slice, not the whole table), written into the library so the leakage guard
+    needs no store."""
     out = {}
     for (name, version), g in catalog.groupby(["dataset", "dataset_version"], sort=True):
         renamed = {
@@ -139,7 +147,10 @@ def _write_sources(store: Store, cfg: LibraryConfig, lib: Path, catalog: pd.Data
         }
         ds = load_dataset(store, f"{name}@{version}")
         columns = {p: renamed.get(p, p) for p in sorted(g["property"].astype(str).unique())}
-        out[f"{name}@{version}"] = write_source_fingerprints(lib, ds, columns)
+        rows = {p: trained.get((str(name), str(version), p)) for p in columns}
+        out[f"{name}@{version}"] = write_source_fingerprints(
+            lib, ds, columns, {p: ids for p, ids in rows.items() if ids is not None}
+        )
     return out
 
 

@@ -83,11 +83,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:40] or "x"
 
 
-def write_source_fingerprints(lib: Path, dataset, properties: dict[str, str]) -> dict:
+def write_source_fingerprints(
+    lib: Path, dataset, properties: dict[str, str], trained_on: dict[str, set[str]] | None = None
+) -> dict:
     """Write one dataset version's fingerprints (properties: column name -> record column) into the library;
-    returns its manifest record."""
+    trained_on (column name -> record ids) keeps a property's values only on the rows its models trained on.
+    Returns the manifest record."""
     rel = f"{SOURCES_DIR}/{_slug(dataset.name)}-{dataset.version}.parquet"
-    table = record_fingerprints(dataset.records, properties, str(dataset.manifest.get("kind", "molecule")))
+    records = dataset.records
+    if trained_on:
+        records = records.copy()
+        rid = records["record_id"].astype(str)
+        for name, ids in trained_on.items():
+            column = properties.get(name)
+            if column in records.columns:
+                records[column] = pd.to_numeric(records[column], errors="coerce").where(rid.isin(ids))
+    table = record_fingerprints(records, properties, str(dataset.manifest.get("kind", "molecule")))
     atomic_write_parquet(Path(lib) / rel, table)
     return {"file": rel, "sha256": sha256_file(Path(lib) / rel), "n_inputs": int(table["key"].nunique())}
 

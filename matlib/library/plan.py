@@ -194,6 +194,8 @@ def prepare_mlp_group(store: Store, cfg: LibraryConfig, gi: int, client: Any = N
                 _write_training_table(
                     path, X[keep], y[keep], {"dataset": ref, "property": prop, "descriptor": spec.name}
                 )
+            if not trained_ids_path(path).exists():
+                atomic_write_parquet(trained_ids_path(path), pd.DataFrame({"record_id": ids[keep].astype(str)}))
             units.append(
                 TrainingUnit(
                     data_file=str(path),
@@ -215,6 +217,27 @@ def _write_training_table(path: Path, X: np.ndarray, y: np.ndarray, meta: dict[s
     """An MLP training table: X float32 [n, d] and y float32 [n] in one safetensors file."""
     tensors = {"X": torch.from_numpy(np.ascontiguousarray(X)), "y": torch.from_numpy(y.astype(np.float32))}
     atomic_write_bytes(path, save(tensors, metadata=meta))
+
+
+def trained_ids_path(data_file: str | Path) -> Path:
+    """The record ids of a training table's rows (written beside it), for the library's source fingerprints."""
+    path = Path(data_file)
+    return path.with_name(path.name.split(".")[0] + ".ids.parquet")
+
+
+def trained_record_ids(jobs: Sequence[ShardJob]) -> dict[tuple[str, str, str], set[str] | None]:
+    """(dataset, version, property) -> the record ids its models trained on (union over descriptors); None where a
+    training table has no id list (every record with a value then counts as trained on)."""
+    out: dict[tuple[str, str, str], set[str] | None] = {}
+    for data_file, key in {
+        (j.data_file, (j.base["dataset"], j.base["dataset_version"], j.base["property"])) for j in jobs
+    }:
+        ids_file = trained_ids_path(data_file)
+        if not ids_file.exists() or out.get(key, set()) is None:
+            out[key] = None
+            continue
+        out[key] = (out.get(key) or set()) | set(read_parquet(ids_file)["record_id"].astype(str))
+    return out
 
 
 def load_training_table(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,10 @@ class Rows:
 def crawl_config(options: dict) -> CrawlConfig:
     """A CrawlConfig from the options that name its fields (page_size, rate_per_second, ...)."""
     names = {f.name for f in fields(CrawlConfig)}
-    return CrawlConfig(**{k: v for k, v in options.items() if k in names and v is not None})
+    given = {k: v for k, v in options.items() if k in names and v is not None}
+    if "rate_per_second" in options:  # given as None or 0: no limit
+        given["rate_per_second"] = options["rate_per_second"] or None
+    return CrawlConfig(**given)
 
 
 def public_options(options: dict) -> dict:
@@ -179,7 +182,9 @@ def refresh_source(
     transport = MirrorTransport(mirror) if mirror else None
     try:
         if transport is not None:
-            options = {**options, "transport": transport, "mirror": transport}
+            # a mirror folder is a local copy: the service's politeness limit does not apply unless asked for
+            local = {"rate_per_second": 0.0} if transport.is_local else {}
+            options = {**local, **options, "transport": transport, "mirror": transport}
         records, info = src.fetch(store, url, limit, options)
     finally:
         if transport is not None:

@@ -106,6 +106,11 @@ class MirrorTransport(httpx.BaseTransport):
         self.origin: str = self.manifest.get("origin", "")
 
     @property
+    def is_local(self) -> bool:
+        """True for a mirror folder (a local copy), False for one served over HTTP."""
+        return self._http is None
+
+    @property
     def shown(self) -> str:
         """The mirror location without credentials."""
         return redact_url(self.location)

@@ -76,9 +76,11 @@ def source_table(
 def _overlap_reasons(
     src: pd.DataFrame, prop: str, target: pd.DataFrame, tkeys: set, max_overlap: float, why: list[str]
 ) -> int:
-    """How many of the target's inputs a source dataset holds; appends to why when it holds too many, or the target's
-    own values of prop."""
+    """How many of the target's inputs the source dataset's models of prop trained on (the records with a value of
+    prop; every record when the fingerprints lack it); appends to why when too many, or the target's own values."""
     hit = src[src["key"].isin(tkeys)]
+    if prop in hit.columns:  # only the records the property's models trained on (those with its value)
+        hit = hit[hit[prop].notna()]
     overlap = int(hit["key"].nunique())
     if overlap and prop in hit.columns:
         m = target.merge(hit[["key", prop]].dropna(), on="key")

@@ -59,6 +59,33 @@ def test_second_build_computes_nothing(store, mp_records):
     assert not list(p1.parent.glob(".*staging*"))
 
 
+def test_a_build_interrupted_after_some_batches_resumes_them(store, mp_records):
+    """A crash mid-build leaves the staging folder: the next build keeps its finished batches and equals a
+    build that was never interrupted."""
+    from matlib.descriptors.build import compute_batch
+
+    commit_version(store, "mp_e", _with_bad_rows(mp_records), "test")
+    plan = plan_build(store, "mp_e", "magpie", partition_rows=700)
+    compute_batch(plan, 0)
+    half = plan.stage() / "part-c-00001.parquet.tmp"
+    half.write_bytes(b"PAR1 cut short")  # a part the crash was writing
+    first = plan.stage() / "part-c-00000.parquet"
+    mtime = first.stat().st_mtime_ns
+    again = plan_build(store, "mp_e", "magpie", partition_rows=700)
+    assert again.stage_dir == plan.stage_dir and again.n_batches == 3
+    path = build_descriptors(store, "mp_e", "magpie", partition_rows=700, progress=False)
+    assert first.name in {p.name for p in path.iterdir()} and (path / first.name).stat().st_mtime_ns == mtime
+    assert not list(path.glob("*.tmp")) and not list(path.parent.glob(".*staging*"))
+    ids, X = load_descriptors(store, "mp_e", "magpie", drop_failed=False)
+    fresh = Store(store.root.parent / "fresh")
+    commit_version(fresh, "mp_e", _with_bad_rows(mp_records), "test")
+    build_descriptors(fresh, "mp_e", "magpie", partition_rows=700, progress=False)
+    ids2, X2 = load_descriptors(fresh, "mp_e", "magpie", drop_failed=False)
+    assert list(ids) == list(ids2)
+    np.testing.assert_array_equal(X, X2)
+    assert build_info(path)["n_computed"] == 2000
+
+
 def test_refresh_computes_only_changed_rows(store, mp_records):
     commit_version(store, "mp_e", _with_bad_rows(mp_records), "test")
     build_descriptors(store, "mp_e", "xenonpy", progress=False)

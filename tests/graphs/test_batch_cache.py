@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from matlib.errors import IntegrityError, ValidationError
 from matlib.graphs.cache import build_graphs, graphs_dir, load_graphs
@@ -26,6 +27,27 @@ def test_batch_renumbers_nodes_and_normalises_adjacency():
     # edge features reach their destination with the same weights: the middle C gets 2 single bonds
     single = b.edge_agg[1, 0].item()
     assert single == pytest.approx(2 / np.sqrt(6), rel=1e-6)
+
+
+@pytest.mark.parametrize("mean", [False, True])
+def test_products_for_stacked_models_equal_each_model(mean):
+    """propagate_models / pool_models on [M, N, k] equal propagate / pool of each model's [N, k], gradients too."""
+    gs, ok, _ = GraphSpec("molgraph").featurize(["CCO", "c1ccccc1", "CC(=O)[O-]", "N"])
+    assert ok.all()
+    b = gs.batch([1, 3, 0, 2])
+    N = b.x.shape[0]
+    h = torch.randn(3, N, 5, requires_grad=True)
+    prop, pooled = b.propagate_models(h), b.pool_models(h, mean=mean)
+    assert prop.shape == (3, N, 5) and pooled.shape == (3, 4, 5)
+    (prop.square().sum() + pooled.square().sum()).backward()
+    assert b.propagate_models(h) is not prop and len(b._memo) == 2  # the block matrices are built once per batch
+    for m in range(3):
+        hm = h[m].detach().clone().requires_grad_(True)
+        one_prop, one_pool = b.propagate(hm), b.pool(hm, mean=mean)
+        (one_prop.square().sum() + one_pool.square().sum()).backward()
+        torch.testing.assert_close(prop[m], one_prop, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(pooled[m], one_pool, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(h.grad[m], hm.grad, rtol=1e-5, atol=1e-6)
 
 
 def test_subset_and_failed_rows():

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
+import matlib.models.private_api as private_api
 from matlib.graphs.spec import GraphSpec
 from matlib.models.gnn import GNNRegressor, init_gnn_params, sample_gnn_architecture, stack_gnn_params
-from matlib.models.gnn_batched import GNNTrainConfig, masked_mse, train_gnn_batched
+from matlib.models.gnn_batched import GNNTrainConfig, StackedAdam, eval_rows, masked_mse, train_gnn_batched
 from matlib.models.gnn_reference import train_gnn_single
 from matlib.models.gnn_stacked import stacked_gnn_forward
 
@@ -54,6 +55,23 @@ def test_stacked_forward_equals_each_model(qm9_graphs, pooling):
             torch.testing.assert_close(f[m], g, rtol=1e-5, atol=1e-5)
 
 
+def test_stacked_forward_on_graphs_without_edges_equals_each_model():
+    """Single atoms: no edges, so the aggregated edge features have no nonzero column at all."""
+    gs, ok, _ = GraphSpec("molgraph").featurize(["N", "O", "C"])
+    assert ok.all() and len(gs.edge_attr) == 0
+    arch = arch_for("sum", edge=True, depth=2)
+    params = [init_gnn_params(arch, s) for s in (1, 2)]
+    b = gs.batch([0, 1, 2])
+    out, _ = stacked_gnn_forward(stack_gnn_params(params), arch, b)
+    for m, p in enumerate(params):
+        torch.testing.assert_close(out[m], GNNRegressor(arch, p).forward_scaled(b), rtol=1e-5, atol=1e-5)
+
+
+def test_eval_chunks_shrink_as_models_grow():
+    assert eval_rows(1, {"width": 128}) == 512 and eval_rows(32, {"width": 32}) == 64
+    assert eval_rows(1, {"width": 8}) == 1024 and eval_rows(256, {"width": 128}) == 16  # bounded both ways
+
+
 def test_batched_training_equals_one_at_a_time(qm9_graphs):
     gs, Y = qm9_graphs
     arch = arch_for("attention")
@@ -71,6 +89,39 @@ def test_batched_training_equals_one_at_a_time(qm9_graphs):
         torch.testing.assert_close(v, single.tensors[k], rtol=1e-2, atol=2e-3)
     # the models differ from each other (different seeds), so the agreement above is not trivial
     assert not torch.allclose(batched.tensors["conv0.weight"][0], batched.tensors["conv0.weight"][1])
+
+
+def _stacked_adam_run(lr: torch.Tensor, wd: float) -> torch.Tensor:
+    """Three models' [3, 5, 4] parameters after 6 StackedAdam steps on seeded gradients."""
+    gen = torch.Generator().manual_seed(0)
+    p = torch.randn(3, 5, 4, generator=gen)
+    opt = StackedAdam([p], lr, wd)
+    for _ in range(6):
+        p.grad = torch.randn(p.shape, generator=gen)
+        opt.step()
+    return p
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_stacked_adam_equals_torch_adam_per_model(monkeypatch, fused):
+    """Each model's slice moves as torch.optim.Adam moves it alone at that model's rate (fused kernel and fallback)."""
+    if not fused:
+        monkeypatch.setattr(private_api, "PRIVATE_FUSED_ADAM", None)
+    lr = torch.tensor([1e-2, 3e-3, 0.0])  # a stopped model (rate 0) does not move
+    stacked = _stacked_adam_run(lr, 1e-4)
+    gen = torch.Generator().manual_seed(0)
+    p = torch.randn(3, 5, 4, generator=gen)
+    start = p.clone()
+    singles = [torch.nn.Parameter(p[m].clone()) for m in range(3)]
+    opts = [torch.optim.Adam([q], lr=float(r), weight_decay=1e-4, foreach=False) for q, r in zip(singles, lr)]
+    for _ in range(6):
+        g = torch.randn(p.shape, generator=gen)
+        for m, (q, opt) in enumerate(zip(singles, opts)):
+            q.grad = g[m].clone()
+            opt.step()
+    torch.testing.assert_close(stacked, torch.stack([q.detach() for q in singles]), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(stacked[2], start[2], rtol=0, atol=0)
+    assert not torch.allclose(stacked[0], start[0])
 
 
 def test_masked_loss_ignores_missing_labels():

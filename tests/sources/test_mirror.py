@@ -155,3 +155,23 @@ def test_recording_files_a_redirected_download_under_the_url_asked_for(tmp_path)
     assert list(files) == ["ndownloader.figshare.com/files/3195389/index"] and "SIG-SECRET-1" not in text
     with httpx.Client(transport=MirrorTransport(str(tmp_path / "m"))) as client:
         assert client.get("https://ndownloader.figshare.com/files/3195389").content == b"BZh9-tarball-bytes"
+
+
+def test_a_mirror_folder_is_read_without_the_services_rate_limit(built, tmp_path):
+    """The politeness limit (5 requests/s by default) is for the real service; a local copy is read at full speed,
+    unless a rate is asked for."""
+    _, mirror = built
+    ds = refresh(Store(tmp_path / "free"), "qm9", mirror=str(mirror))  # two files: the tarball and a list
+    assert ds.manifest["crawl"]["requests"] >= 2
+    assert ds.manifest["crawl"]["rate_limited_s"] == 0
+    slow = refresh(Store(tmp_path / "slow"), "qm9", mirror=str(mirror), rate_per_second=4.0)
+    assert slow.manifest["crawl"]["rate_limited_s"] > 0
+
+
+def test_rate_option_zero_or_none_means_no_limit():
+    from matlib.sources.base import crawl_config
+
+    assert crawl_config({}).rate_per_second == 5.0
+    assert crawl_config({"rate_per_second": 0.0}).rate_per_second is None
+    assert crawl_config({"rate_per_second": None}).rate_per_second is None
+    assert crawl_config({"rate_per_second": 2.0}).rate_per_second == 2.0

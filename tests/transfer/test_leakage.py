@@ -6,7 +6,6 @@ from matlib.library import Library
 from matlib.transfer import fit_transfer
 from matlib.transfer.leakage import canonical_input
 from tests.fixtures import TEST_DATA
-from tests.transfer.conftest import REPO
 
 
 def test_canonical_keys():
@@ -16,9 +15,26 @@ def test_canonical_keys():
     assert canonical_input("C1CC((", "molecule") is None
 
 
+def _trained_rows(library) -> pd.DataFrame:
+    """The QM9 sample's rows (smiles + properties) that every QM9 model of the library trained on."""
+    from matlib.datasets import load_dataset
+    from matlib.library.plan import trained_ids_path
+    from matlib.store import Store
+
+    ids = None
+    for table in sorted((library / "data").glob("*maccs*.safetensors")):
+        these = set(pd.read_parquet(trained_ids_path(table))["record_id"])
+        ids = these if ids is None else ids & these
+    records = load_dataset(Store(library.parent.parent), "qm9_sample").records
+    rows = records[records["record_id"].astype(str).isin(ids)].rename(columns={"input": "smiles"})
+    assert len(rows) >= 30
+    return rows.sort_values("record_id")
+
+
 def test_same_data_and_overlap_flagged(small_library, tmp_path):
-    # target = rows the QM9 models were trained on, with their own HOMO-LUMO gap values, renamed column
-    qm9 = pd.read_csv(REPO / "data" / "samples" / "qm9_sample.csv").head(30)
+    # target = rows the QM9 models were trained on (in both properties' 400-row slices), with their own HOMO-LUMO
+    # gap values, renamed column
+    qm9 = _trained_rows(small_library).head(30)
     res = fit_transfer(
         small_library,
         qm9["smiles"].tolist(),
@@ -78,8 +94,8 @@ def test_same_property_name_flagged(small_library, tmp_path):
     assert tr.loc[pol, "leak_reason"].str.contains("same property").all()
 
 
-def _qm9_fit(library, out, **extra):
-    qm9 = pd.read_csv(REPO / "data" / "samples" / "qm9_sample.csv").head(30)
+def _qm9_fit(library, out, source=None, **extra):
+    qm9 = _trained_rows(source or library).head(30)
     return fit_transfer(
         library,
         qm9["smiles"].tolist(),
@@ -113,7 +129,7 @@ def test_pulled_library_is_checked_with_its_own_fingerprints(small_library, tmp_
     """Probe: the guard looked for the store at the library's grandparent and noted 'unchecked' for a pulled one."""
     monkeypatch.setenv("MATLIB_HOME", str(tmp_path / "empty-store"))
     lib = _pulled(small_library, tmp_path)
-    res = _qm9_fit(lib, tmp_path / "run")
+    res = _qm9_fit(lib, tmp_path / "run", small_library)
     tr = res.ranking[res.ranking["kind"] == "transfer"]
     qm9 = tr["model_id"].map(Library(lib).catalog.set_index("model_id")["dataset"]) == "qm9_sample"
     assert tr.loc[qm9, "leak_reason"].str.contains("trained on 30 of the target's 30 inputs").all()
@@ -126,7 +142,7 @@ def test_pulled_library_is_checked_with_its_own_fingerprints(small_library, tmp_
 def test_source_that_cannot_be_checked_is_flagged_never_silently_passed(small_library, tmp_path, monkeypatch):
     monkeypatch.setenv("MATLIB_HOME", str(tmp_path / "empty-store"))
     lib = _pulled(small_library, tmp_path, keep_sources=False)
-    res = _qm9_fit(lib, tmp_path / "run", max_overlap=1.0)
+    res = _qm9_fit(lib, tmp_path / "run", small_library, max_overlap=1.0)
     tr = res.ranking[res.ranking["kind"] == "transfer"]
     assert tr["leak"].all() and tr["leak_reason"].str.contains("unverifiable").all()
     assert any("cannot be checked" in n and str(tmp_path / "empty-store") in n for n in res.notes)
@@ -135,7 +151,7 @@ def test_source_that_cannot_be_checked_is_flagged_never_silently_passed(small_li
 def test_library_without_fingerprints_uses_the_store_of_matlib_home(small_library, tmp_path, monkeypatch):
     monkeypatch.setenv("MATLIB_HOME", str(small_library.parents[1]))  # the store the library was built in
     lib = _pulled(small_library, tmp_path, keep_sources=False)
-    res = _qm9_fit(lib, tmp_path / "run")
+    res = _qm9_fit(lib, tmp_path / "run", small_library)
     tr = res.ranking[res.ranking["kind"] == "transfer"]
     qm9 = tr["model_id"].map(Library(lib).catalog.set_index("model_id")["dataset"]) == "qm9_sample"
     assert tr.loc[qm9, "leak_reason"].str.contains("trained on 30 of the target's 30 inputs").all()
@@ -152,7 +168,7 @@ def test_library_pulled_from_a_bundle_is_checked_in_a_fresh_store(small_library,
     monkeypatch.setenv("MATLIB_HOME", str(fresh.root))
     lib = pull_library(fresh, str(bundle))
     assert not fresh.datasets().exists()  # no source dataset travels with it, only fingerprints
-    res = _qm9_fit(lib, tmp_path / "run")
+    res = _qm9_fit(lib, tmp_path / "run", small_library)
     tr = res.ranking[res.ranking["kind"] == "transfer"]
     qm9 = tr["model_id"].map(Library(lib).catalog.set_index("model_id")["dataset"]) == "qm9_sample"
     assert qm9.any() and tr.loc[qm9, "leak_reason"].str.contains("trained on 30 of the target's 30 inputs").all()
