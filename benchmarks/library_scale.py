@@ -242,8 +242,14 @@ def stage_fit(args: argparse.Namespace) -> None:
         print(
             f"  {name:>14}: {r['library_models']:>6} models, {r['candidates']:>6} candidates screened, wall "
             f"{r['wall_s']:6.1f} s (screen {t.get('screen', 0):.1f} s, refine {t.get('refine', 0):.1f} s), peak RSS "
-            f"{r['peak_rss_mb']:6.0f} MB, nested-CV MAE {r['nested_cv_mae']}, chosen {str(r['chosen'])[:60]}"
+            f"{r['peak_rss_mb']:6.0f} MB; nested-CV MAE {_nested(r['nested_cv_mae'])}, chosen {r['chosen']!r}"
         )
+
+
+def _nested(nested: dict[str, float] | None) -> str:
+    """The nested-CV MAE of the chosen option, the best direct learner and the best transfer option."""
+    nested = nested or {}
+    return ", ".join(f"{k} {nested[k]:.3f}" for k in ("chosen", "direct", "transfer") if nested.get(k) is not None)
 
 
 def stage_overhead(args: argparse.Namespace) -> None:
