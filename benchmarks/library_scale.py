@@ -306,25 +306,13 @@ def _accuracy_cell(lib: Path, target: str, size: int, rep: int, args: argparse.N
     import numpy as np
     import transfer_accuracy as ta
 
-    from matlib.transfer import fit_transfer, predict_transfer
-
     inputs, y = ta.load_target(target)
     tr, te = ta.split_rows(y, size, rep, "random", args.test, len(target))
     out = OUT / "accuracy" / "runs" / f"{lib.name}-{target}-{size}-{rep}"
-    t = time.perf_counter()
-    res = fit_transfer(
-        lib,
-        [inputs[i] for i in tr],
-        y[tr],
-        out,
-        target_column=HELD_OUT[target],
-        seed=rep,
-        top_k=args.top_k,
-        repeats=1,
-        report=False,
+    fit_args = argparse.Namespace(top_k=args.top_k, cv_repeats=1, mp_rows=0)  # mp_rows 0: no bench3 holdout name
+    res, _, pred, seconds = ta.fit_and_predict(
+        lib, out, target, inputs, y, tr, te, rep, "random", fit_args, target_column=HELD_OUT[target]
     )
-    seconds = time.perf_counter() - t
-    pred = predict_transfer(out, [inputs[i] for i in te])["prediction"].to_numpy()
     ok = np.isfinite(pred)
     return {
         "library": lib.name,

@@ -292,19 +292,22 @@ def split_rows(y: np.ndarray, size: int, rep: int, mode: str, n_test: int, salt:
     return rng.permutation(low)[:size], rng.permutation(high)[:n_test]
 
 
-def fit_and_predict(lib: Path, out: Path, name: str, inputs, y, tr, te, rep: int, mode: str, args):
-    """(fit result, rows of te predicted, their predictions, fit seconds) of matlib from one library."""
+def fit_and_predict(
+    lib: Path, out: Path, name: str, inputs, y, tr, te, rep: int, mode: str, args, target_column: str | None = None
+):
+    """(fit result, rows of te predicted, their predictions, fit seconds) of matlib from one library (the target
+    column named target_column, default the target's name: the leakage guard leaves out that property's models)."""
     from matlib.transfer import fit_transfer, predict_transfer
 
     shutil.rmtree(out, ignore_errors=True)
-    holdout = TARGETS[name][5]
+    holdout = TARGETS[name][5] if args.mp_rows else None
     t = time.perf_counter()
     res = fit_transfer(
         lib,
         [inputs[i] for i in tr],
         y[tr],
         out,
-        target_column=name,
+        target_column=target_column or name,
         seed=rep,
         top_k=args.top_k,
         repeats=args.cv_repeats,
