@@ -8,8 +8,9 @@ reported from there, so a rerun resumes where the last one stopped):
    tables with scripts/build_mirror.py --from-shared (the same crawlers, against their services' documented
    formats).
 2. `build`: `matlib library build --config configs/library-medium.yaml` through the Prefect flow, as a user runs
-   it, on a Dask LocalCluster of one worker per core. Every process of the run (the CLI, Prefect's server, the
-   Dask scheduler, nannies and workers) is sampled: wall time, models/hour, CPU utilisation, peak RSS each.
+   it, on a Dask LocalCluster of one worker per core. Every process of the run (the CLI with the flow, the Dask
+   scheduler and nannies; Prefect's server; the Dask worker processes) is sampled: wall time, models/hour, CPU
+   utilisation, peak RSS each.
    --crash-after S kills the whole process tree S seconds in (SIGKILL, as a crash would), then runs the same
    command again, which trains only the unfinished shards.
 3. `fit`: `matlib transfer fit` on 100 random rows of a real target (--target esol: ESOL solubility, or
@@ -27,7 +28,7 @@ reported from there, so a rerun resumes where the last one stopped):
    any source model trained on one of the target's training inputs.
 
     .venv/bin/python benchmarks/library_scale.py [--data-root ../shared/data | --mirror DIR] [--home DIR]
-        [--stages data build fit overhead] [--crash-after 300] [--target esol]
+        [--stages data build fit overhead accuracy] [--crash-after 600] [--target esol] [--overhead-repeats 2]
 """
 
 from __future__ import annotations
