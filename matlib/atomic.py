@@ -108,3 +108,13 @@ def atomic_write_parquet(path: str | Path, df: pd.DataFrame) -> Path:
     buf = io.BytesIO()  # serialised first, then written through the one opener (Arrow would bypass it)
     df.to_parquet(buf, index=False)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_write_arrow(path: str | Path, table: Any) -> Path:
+    """Write a pyarrow Table to Parquet atomically (serialised first, then written through the one opener)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf)
+    return atomic_write_bytes(path, buf.getvalue().to_pybytes())

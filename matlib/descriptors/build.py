@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, read_parquet
+from matlib.atomic import atomic_write_arrow, atomic_write_json, atomic_write_parquet, read_json, read_parquet
 from matlib.datasets import load_dataset
 from matlib.descriptors.base import get_featurizer
 from matlib.descriptors.spec import DescriptorSpec
@@ -164,7 +164,7 @@ def _reuse_parent(parent_dir: Path, stage: Path, rec: pd.DataFrame) -> tuple[int
         )
         mask = keys.isin(wanted)
         if mask.any():
-            pq.write_table(table.filter(pa.array(mask)), stage / f"part-r-{k:05d}.parquet")
+            atomic_write_arrow(stage / f"part-r-{k:05d}.parquet", table.filter(pa.array(mask)))
             reused.append(pd.DataFrame({"record_id": keys.get_level_values(0)[mask]}))
     if not reused:
         return 0, rec
@@ -196,8 +196,7 @@ def compute_batch(plan: BuildPlan, batch: int) -> dict[str, int]:
         for j, i in enumerate(idx):
             if not res.ok[j]:
                 reasons[i] = res.reasons[j] or "descriptor failed"
-    pq.write_table(part_table(todo["record_id"], inputs, X), part.with_name(part.name + ".tmp"))
-    os.replace(part.with_name(part.name + ".tmp"), part)
+    atomic_write_arrow(part, part_table(todo["record_id"], inputs, X))
     bad = [i for i, r in enumerate(reasons) if r is not None]
     q = pd.DataFrame(
         {
@@ -225,7 +224,7 @@ def finalize_build(plan: BuildPlan) -> Path:
     atomic_write_parquet(stage / "quarantine.parquet", q.sort_values("record_id").reset_index(drop=True))
     for p in stage.glob("quarantine-*.parquet"):
         p.unlink()
-    for p in stage.glob("*.tmp"):  # a part an interrupted run was writing
+    for p in stage.glob("*.tmp"):  # a part an interrupted run was writing (killed before its rename)
         p.unlink()
     (stage / TODO).unlink(missing_ok=True)
     spec_dict = plan.spec
