@@ -6,6 +6,7 @@ from prefect import flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from matlib.cluster import dask_client
+from matlib.library.plan import largest_first
 from matlib.library.summary import build_summary
 from tasks.library import close_clients, finalize_library, plan_library, prepare_library_group, train_library_shard
 
@@ -22,7 +23,7 @@ def build_library_flow(config: str, cluster: str | None = None, store_root: str 
         try:
             units = [u for gi in range(len(cfg.groups)) for u in prepare_library_group(store_root, config, gi, address)]
             jobs = plan_library(store_root, config, units)
-            shards = train_library_shard.map(jobs, unmapped(address))
+            shards = train_library_shard.map(largest_first(jobs), unmapped(address))
             results = [f.result() for f in shards]
         finally:
             close_clients()

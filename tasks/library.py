@@ -76,7 +76,10 @@ def train_library_shard(job: ShardJob, address: str | None = None) -> dict[str, 
     if client is None:
         out = run_shard_job(job)
     else:
-        out = client.submit(run_shard_job, job, key=f"shard-{job.shard}", pure=False, retries=1).result()
+        # the largest shards first (as build_library does), whatever order the flow's threads submit in
+        out = client.submit(
+            run_shard_job, job, key=f"shard-{job.shard}", pure=False, retries=1, priority=int(job.cost())
+        ).result()
     return {**out, "skipped": False}
 
 

@@ -23,6 +23,7 @@ from matlib.library.plan import (
     ShardJob,
     catalog_rows,
     finish_shard,
+    largest_first,
     library_dir,
     load_training_table,
     part_paths,
@@ -190,11 +191,13 @@ def gather_shards(client: Any, futures: list, name: str) -> None:
 def build_library(store: Store, config: str | Path | dict[str, Any] | LibraryConfig, client: Any = None) -> Path:
     """Build (or resume) a library from a config, without Prefect; shard jobs go to client when given."""
     cfg, jobs = prepare_and_plan(store, config, client)
-    todo = pending(jobs)
+    todo = largest_first(pending(jobs))
     if client is None:
         for job in todo:
             run_shard_job(job)
     else:
-        futures = [client.submit(run_shard_job, j, key=f"shard-{j.shard}", pure=False) for j in todo]
+        futures = [
+            client.submit(run_shard_job, j, key=f"shard-{j.shard}", pure=False, priority=int(j.cost())) for j in todo
+        ]
         gather_shards(client, futures, cfg.name)
     return finalize(store, cfg, jobs)

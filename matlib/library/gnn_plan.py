@@ -143,6 +143,7 @@ def plan_gnn_shards(store: Store, cfg: LibraryConfig, units: list[TrainingUnit])
                         tasks=u.tasks,
                         split_seed=fam_seed,
                         base=u.base(),
+                        n_rows=u.n_rows,
                     )
                 )
     return jobs

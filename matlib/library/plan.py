@@ -79,6 +79,31 @@ class ShardJob:
     arch: dict[str, Any] | None = None  # GNN: the one architecture of the shard
     tasks: list[str] | None = None  # GNN
     split_seed: int | None = None  # GNN
+    n_rows: int = 0  # rows of the training table (for the cost estimate)
+
+    def cost(self) -> float:
+        """Estimated training work (rows x weights of every model), to run the largest shards first."""
+        per_model = [_mlp_weights(m.arch) for m in self.models if m.arch] or [_gnn_weights(self.arch or {})]
+        if len(per_model) < len(self.models):
+            per_model = per_model * len(self.models)
+        return float(max(self.n_rows, 1) * sum(per_model))
+
+
+def _mlp_weights(arch: dict[str, Any]) -> int:
+    """Weights of an MLP spec (n_in -> hidden ... -> n_out)."""
+    widths = [int(arch.get("n_in", 1)), *(int(w) for w in arch.get("hidden", [])), int(arch.get("n_out", 1))]
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def _gnn_weights(arch: dict[str, Any]) -> int:
+    """A rough weight count of a GNN spec (depth x width^2; 1 when unknown)."""
+    width = int(arch.get("width", 1) or 1)
+    return max(1, int(arch.get("depth", 1) or 1) * width * width)
+
+
+def largest_first(jobs: Sequence[ShardJob]) -> list[ShardJob]:
+    """Jobs by estimated cost, largest first (ties keep plan order): the last shard to finish is a small one."""
+    return sorted(jobs, key=lambda j: -j.cost())
 
 
 def library_dir(store: Store, cfg: LibraryConfig | dict[str, Any]) -> Path:
@@ -271,7 +296,7 @@ def _mlp_jobs(lib: Path, cfg: LibraryConfig, u: TrainingUnit) -> list[ShardJob]:
         for start in range(0, len(fam_models), cfg.shard_size):
             chunk = fam_models[start : start + cfg.shard_size]
             name = f"{_slug(u.property)}-{u.descriptor}-{spec_hash([m.model_id for m in chunk], 12)}"
-            jobs.append(ShardJob(name, str(lib), u.data_file, train, chunk, u.base()))
+            jobs.append(ShardJob(name, str(lib), u.data_file, train, chunk, u.base(), n_rows=u.n_rows))
     return jobs
 
 

@@ -32,6 +32,23 @@ def test_rerun_skips_finished_and_rebuilds_only_a_lost_shard(built_library, make
     pd.testing.assert_frame_equal(Library(path).catalog, cat_before)  # deterministic retraining
 
 
+def test_shards_run_largest_first_by_estimated_work(built_library, make_config):
+    from matlib.library.plan import largest_first
+
+    _, jobs = prepare_and_plan(Store(built_library[0]), make_config("small"))
+    assert all(j.n_rows > 0 for j in jobs)
+    for j in jobs:  # rows x the weights of every model (n_in -> hidden -> 1)
+        weights = [
+            sum(a * b for a, b in zip(w[:-1], w[1:]))
+            for w in ([m.arch["n_in"], *m.arch["hidden"], 1] for m in j.models)
+        ]
+        assert j.cost() == j.n_rows * sum(weights)
+    ordered = largest_first(jobs)
+    assert sorted(jobs, key=lambda j: j.shard) == sorted(ordered, key=lambda j: j.shard)
+    costs = [j.cost() for j in ordered]
+    assert costs == sorted(costs, reverse=True) and costs[0] > costs[-1]
+
+
 def test_families_share_a_bucket(built_library):
     lib = Library(built_library[1])
     for shard in lib.iter_shards():
