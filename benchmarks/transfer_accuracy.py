@@ -463,11 +463,14 @@ def main() -> None:
     if args.build_only:
         return
     from matlib.transfer.choice import CHOICE_SE, ENSEMBLE_OPTIONS
+    from matlib.transfer.fit import DIRECT_LEARNERS
     from matlib.transfer.source_features import PREDICTION_CLIP
 
     settings = [args.test, args.top_k, args.cv_repeats, args.extrapolation_cv, "menu17"]
     # the final choice's rule and the clamped source predictions (issue #17): results kept apart per setting
     settings += ["choice", CHOICE_SE, ENSEMBLE_OPTIONS, "source-clip", PREDICTION_CLIP]
+    if DIRECT_LEARNERS != ("ridge", "gp", "lightgbm", "rf", "extratrees"):  # the menu before the robust-target variants
+        settings += ["direct", *DIRECT_LEARNERS]
     if gnn_lib is not None:
         settings.append(gnn_lib.name)
     args.run_tag = spec_hash(settings, 8)

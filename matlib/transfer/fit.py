@@ -46,7 +46,8 @@ from matlib.transfer.target import TargetFeatures, load_target, prepare_target, 
 from matlib.transfer.threads import single_thread_torch
 
 DEFAULT_LEARNERS = ("ridge", "gp", "lightgbm", "rf", "finetune")
-DIRECT_LEARNERS = ("ridge", "gp", "lightgbm", "rf", "extratrees")
+# the robust-target variants (learners/robust_target.py) of the two learners that gain most on heavy-tailed targets
+DIRECT_LEARNERS = ("ridge", "gp", "lightgbm", "rf", "extratrees", "extratrees-asinh", "gp-asinh")
 # Each (model, layer) is screened twice: on the target as is, and with the target's inputs clamped to +-INPUT_CLIP
 # standard deviations of the source model's training data. A target far outside the source domain (ESOL molecules vs
 # QM9's <= 9 heavy atoms) drives near-constant rdkit2d/MACCS inputs to z-scores in the hundreds, and the hidden
