@@ -36,9 +36,9 @@ def test_direct_menu_has_the_standard_learners_on_the_standard_descriptors(menu_
     names = {CandidateId.parse(c).descriptor for c in direct["candidate"]}
     assert {"maccs", "rdkit2d", "morgan", "concat"} <= names  # the library's MACCS + the standard three
     rd = set(direct.loc[direct["candidate"].str.startswith("direct:rdkit2d:"), "learner"])
-    assert rd == {"ridge", "gp", "lightgbm", "rf", "extratrees"}
+    assert rd == {"ridge", "gp", "lightgbm", "rf", "extratrees", "extratrees-asinh", "gp-asinh"}
     wide = set(direct.loc[direct["candidate"].str.startswith("direct:morgan:"), "learner"])
-    assert "gp" not in wide and {"ridge", "lightgbm", "rf", "extratrees"} <= wide
+    assert not {"gp", "gp-asinh"} & wide and {"ridge", "lightgbm", "rf", "extratrees", "extratrees-asinh"} <= wide
     assert "gp" in set(res.refined.loc[res.refined["kind"] == "transfer", "learner"])
 
 
