@@ -83,10 +83,8 @@ class ShardJob:
 
     def cost(self) -> float:
         """Estimated training work (rows x weights of every model), to run the largest shards first."""
-        per_model = [_mlp_weights(m.arch) for m in self.models if m.arch] or [_gnn_weights(self.arch or {})]
-        if len(per_model) < len(self.models):
-            per_model = per_model * len(self.models)
-        return float(max(self.n_rows, 1) * sum(per_model))
+        weights = sum(_mlp_weights(m.arch) if m.arch else _gnn_weights(self.arch or {}) for m in self.models)
+        return float(max(self.n_rows, 1) * weights)
 
 
 def _mlp_weights(arch: dict[str, Any]) -> int:
