@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,9 @@ def finalize(store: Store, cfg: LibraryConfig, jobs: list[ShardJob]) -> Path:
     if catalog["model_id"].duplicated().any():
         dup = catalog.loc[catalog["model_id"].duplicated(), "model_id"].iloc[0]
         raise MatlibError(f"library {cfg.name}: model {dup} appears in more than one shard")
+    datasets = {j.base["dataset"]: j.base["dataset_version"] for j in jobs}
+    if _sealed(lib, cfg, shards, datasets):
+        return lib  # a rerun with nothing new leaves the library as it is, readable throughout
     # the manifest is what makes a library complete: take the old one away first, write the new one last
     (lib / MANIFEST).unlink(missing_ok=True)
     sources = _write_sources(store, cfg, lib, catalog, trained_record_ids(jobs))
@@ -112,10 +116,24 @@ def finalize(store: Store, cfg: LibraryConfig, jobs: list[ShardJob]) -> Path:
             "n_ok": n_ok,
             "n_failed": int(len(catalog) - n_ok),
             "shards": shards,
-            "datasets": {j.base["dataset"]: j.base["dataset_version"] for j in jobs},
+            "datasets": datasets,
             "sources": sources,
         },
     )
+
+
+def _sealed(lib: Path, cfg: LibraryConfig, shards: dict, datasets: dict) -> bool:
+    """Whether lib's manifest already seals this config, these shards and dataset versions over an intact catalog."""
+    try:
+        manifest = json.loads((lib / MANIFEST).read_text())
+        return bool(
+            manifest.get("config_hash") == spec_hash(cfg.to_dict())
+            and manifest.get("shards") == shards
+            and manifest.get("datasets") == datasets
+            and manifest["catalog"]["sha256"] == sha256_file(lib / CATALOG)
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def seal_library(lib: Path, manifest: dict) -> Path:

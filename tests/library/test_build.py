@@ -1,4 +1,5 @@
-"""Build from config: planning, skip-finished reruns, rebuild of one lost shard, config errors."""
+"""Build from config: planning, skip-finished reruns (the sealed library left in place), rebuild of one lost shard,
+config errors."""
 
 import os
 from pathlib import Path
@@ -18,10 +19,14 @@ def test_rerun_skips_finished_and_rebuilds_only_a_lost_shard(built_library, make
     store = Store(root)
     cfg = make_config("small")
     before = {p.name: p.stat().st_mtime_ns for p in (path / "shards").glob("*.safetensors")}
+    files = ("manifest.json", "catalog.parquet")
+    sealed = {f: ((path / f).stat().st_ino, (path / f).stat().st_mtime_ns) for f in files}
     _, jobs = prepare_and_plan(store, cfg)
     assert len(jobs) == 3 and sum(len(j.models) for j in jobs) == 24
     build_library(store, cfg)
     assert {p.name: p.stat().st_mtime_ns for p in (path / "shards").glob("*.safetensors")} == before
+    # nothing new: the manifest and catalog are left in place, so a fit reading the library never sees it unsealed
+    assert {f: ((path / f).stat().st_ino, (path / f).stat().st_mtime_ns) for f in sealed} == sealed
     lost = sorted(before)[0]
     os.remove(path / "shards" / lost)
     cat_before = Library(path).catalog

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import json
 import os
 import shutil
 import signal
@@ -96,12 +97,14 @@ def test_full_disk_during_build_is_a_clear_error_then_a_resume_completes(make_co
 def test_full_disk_while_rebuilding_a_complete_library_takes_its_manifest_away(
     built_library, make_config, tmp_path, monkeypatch
 ):
-    """Finalising again over a complete library: the old manifest goes first, so a failure never leaves an old
-    manifest describing a new catalog."""
+    """Finalising again over a complete library whose seal is stale (sealed for another config): the old manifest
+    goes first, so a failure never leaves an old manifest describing a new catalog."""
     root = Path(shutil.copytree(built_library[0], tmp_path / "store"))
     store = Store(root)
     cfg = make_config("small")
     lib_dir = store.library("small")
+    manifest = json.loads((lib_dir / "manifest.json").read_text())
+    (lib_dir / "manifest.json").write_text(json.dumps({**manifest, "config_hash": "an earlier config"}))
     monkeypatch.setattr(atomic, "open_for_write", _FullDisk("/small/.catalog.parquet"))
     with pytest.raises(MatlibError, match="no space left"):
         build_library(store, cfg)
