@@ -104,6 +104,7 @@ def prefect_env(home: Path, api_url: str | None) -> dict[str, str]:
         PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_UI_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",  # a busy 2-core machine can take over 20 s
         PREFECT_LOGGING_LEVEL="INFO",
         PREFECT_CLI_PROMPT="false",
         PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),

@@ -48,6 +48,7 @@ def test_lost_connection_is_retried_and_user_error_is_not(tmp_path: Path) -> Non
         PREFECT_HOME=str(tmp_path),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_UI_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",  # a busy 2-core machine can take over 20 s
         PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
         PYTHONPATH=str(REPO),
     )
