@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from matlib.atomic import atomic_write_json, atomic_write_parquet
+from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json
 from matlib.datasets import load_dataset
 from matlib.errors import MatlibError
 from matlib.hashing import sha256_file, spec_hash
@@ -125,7 +124,7 @@ def finalize(store: Store, cfg: LibraryConfig, jobs: list[ShardJob]) -> Path:
 def _sealed(lib: Path, cfg: LibraryConfig, shards: dict, datasets: dict) -> bool:
     """Whether lib's manifest already seals this config, these shards and dataset versions over an intact catalog."""
     try:
-        manifest = json.loads((lib / MANIFEST).read_text())
+        manifest = read_json(lib / MANIFEST)
         return bool(
             manifest.get("config_hash") == spec_hash(cfg.to_dict())
             and manifest.get("shards") == shards
