@@ -24,6 +24,7 @@ from matlib.transfer.cv import Folds
 
 CHOICE_SE = 1.0  # standard errors by which a non-direct option must beat direct to be chosen
 ENSEMBLE_OPTIONS = 3  # the ensemble option averages this many of the menu's best options (0: no ensemble option)
+DIRECT_MEAN = 3  # the menu's averaged direct option: the mean of this many CV-best direct (descriptor, learner) pairs
 REFERENCE = "direct"
 
 Chooser = Callable[[dict[str, np.ndarray], np.ndarray], str]

@@ -19,7 +19,7 @@ from matlib.atomic import atomic_write_json, atomic_write_parquet, read_json, re
 from matlib.errors import MatlibError
 from matlib.store import Store, check_name
 from matlib.transfer.candidate import MemberKey
-from matlib.transfer.choice import CHOICE_SE, ENSEMBLE_OPTIONS
+from matlib.transfer.choice import CHOICE_SE, DIRECT_MEAN, ENSEMBLE_OPTIONS
 from matlib.transfer.composite import CompositeItem
 from matlib.transfer.cv import CV_SCHEMES, Folds, make_folds
 from matlib.transfer.direct import add_standard_descriptors
@@ -147,6 +147,7 @@ class RunConfig:
     stacks: bool = True  # menu: multi-source stacks of frozen features (matlib.transfer.stacks)
     choice_se: float = CHOICE_SE  # a non-direct option is chosen only when it beats direct by this many paired SEs
     ensemble_options: int = ENSEMBLE_OPTIONS  # menu: the average of this many of its best options (0: off)
+    direct_mean: int = DIRECT_MEAN  # menu: the average of this many CV-best direct (descriptor, learner) pairs (0: off)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RunConfig:
@@ -431,6 +432,7 @@ def choose_model(
         alternatives=alternatives,
         z=cfg.choice_se,
         ensemble=cfg.ensemble_options,
+        direct_mean=cfg.direct_mean,
     )
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 from matlib.transfer.candidate import candidate_of
 from matlib.transfer.choice import (
     CHOICE_SE,
+    DIRECT_MEAN,
     ENSEMBLE_OPTIONS,
     REFERENCE,
     Chooser,
@@ -151,6 +152,7 @@ def select_model(
     alternatives: dict[str, dict[str, np.ndarray]] | None = None,
     z: float = CHOICE_SE,
     ensemble: int = ENSEMBLE_OPTIONS,
+    direct_mean: int = DIRECT_MEAN,
 ) -> Selection:
     """The final model among: the average of the top `size` transfer candidates (rank order,
     each with its CV-best learner), the CV-best direct (candidate, learner), and the two averaged half and half.
@@ -165,8 +167,10 @@ def select_model(
     The choice (`matlib.transfer.choice`): the direct option unless another beats it by more than z paired standard
     errors; then the one whose gain has the highest lower bound (gain - z SE). ensemble: the menu also offers the
     average of its best `ensemble` options (when it has more than that many; 0: never), scored nested with folds.
+    direct_mean: the menu also offers the average of the `direct_mean` CV-best direct (descriptor, learner) pairs
+    (when there are more than that many; 0: never), its CV re-picking them inside each outer fold.
     """
-    options = _menu_options(pool, y, transfer, direct, size, transfer_oof, folds, alternatives)
+    options = _menu_options(pool, y, transfer, direct, size, transfer_oof, folds, alternatives, direct_mean)
     if not options:
         raise ValueError("empty selection pool")
     if 2 <= ensemble < len(options):
@@ -190,6 +194,7 @@ def _menu_options(
     transfer_oof: np.ndarray | None,
     folds: Folds | None,
     alternatives: dict[str, dict[str, np.ndarray]] | None,
+    direct_mean: int = 0,
 ) -> list[MenuOption]:
     """The scored options of the menu before the ensemble (see select_model)."""
     keys = [k for k in (best_learner_key(pool, y, c) for c in transfer) if k is not None][: max(1, size)]
@@ -207,6 +212,9 @@ def _menu_options(
         d_keys = sorted(k for k in pool if candidate_of(k) in set(direct))
         d_oof = pool[best_direct] if folds is None else fold_select_oof({k: pool[k] for k in d_keys}, y, folds)
         options.append(_option("direct", d_oof, y, [best_direct], [1.0], cv_scores(pool[best_direct], y).mae))
+        if 2 <= direct_mean < len(d_keys):
+            alts = {k: pool[k] for k in d_keys}
+            options.append(_mean_option(f"direct: mean of top {direct_mean}", alts, y, folds, direct_mean))
     for name, alts in (alternatives or {}).items():
         if alts:
             options.append(_alternatives_option(name, alts, y, folds))
@@ -214,6 +222,14 @@ def _menu_options(
         weights = [0.5 / len(keys)] * len(keys) + [0.5]
         options.append(_option("transfer + direct", 0.5 * t_oof + 0.5 * d_oof, y, keys + [best_direct], weights))
     return options
+
+
+def _mean_option(name: str, alts: dict[str, np.ndarray], y: np.ndarray, folds: Folds | None, k: int) -> MenuOption:
+    """The average of the k alternatives with the lowest CV MAE; with folds, its CV re-picks the k inside each
+    outer fold from the other folds' rows alone."""
+    plain = ensemble_oof(alts, y, k)  # the k picked on every row: optimistic, for the report
+    oof = plain if folds is None else ensemble_oof(alts, y, k, folds)
+    return _option(name, oof, y, top_options(alts, y, k), [1.0 / k] * k, cv_scores(plain, y).mae)
 
 
 def _ensemble_option(options: list[MenuOption], y: np.ndarray, folds: Folds | None, k: int) -> MenuOption:

@@ -113,3 +113,29 @@ def test_ensemble_of_the_best_options_is_on_the_menu_and_wins_with_independent_e
 def test_merge_members_sums_a_member_shared_by_two_options():
     members, weights = merge_members([(["a", "d"], [0.5, 0.5]), (["d"], [1.0])], 0.5)
     assert members == ["a", "d"] and weights == pytest.approx([0.25, 0.75])
+
+
+def test_mean_of_the_best_direct_learners_is_picked_by_cv_without_the_held_out_rows():
+    """Four direct (descriptor, learner) pairs with independent errors, one of them perfect exactly on fold 0's
+    held-out rows: the averaged direct option re-picks its three inside each fold, so that leak never predicts
+    fold 0, and it is chosen for its clear CV gain over the single best pair."""
+    y = _truth()
+    folds = repeated_kfold(N, 4, 1, 0)
+    leaky = _noisy(y, 0.6, 4)
+    held0 = folds.fold[0] == 0
+    leaky[0, held0] = y[held0]
+    pool = {"d:a|ridge": _noisy(y, 0.5, 1), "d:a|rf": _noisy(y, 0.5, 2), "d:b|gp": _noisy(y, 0.55, 3)}
+    pool["d:b|ridge"] = leaky
+    sel = select_model(pool, y, [], ["d:a", "d:b"], folds=folds, ensemble=0)
+    name = "direct: mean of top 3"
+    assert sel.option == name and sel.choice["gaps"][name]["clear"]
+    assert len(sel.members) == 3 and sum(sel.weights) == pytest.approx(1.0)
+    row = sel.table.set_index("option").loc[name]
+    oof = ensemble_oof(pool, y, 3, folds)
+    assert row["cv_mae"] == pytest.approx(cv_scores(oof, y).mae)
+    fair = np.mean([pool[k] for k in ("d:a|ridge", "d:a|rf", "d:b|gp")], axis=0)
+    np.testing.assert_allclose(oof[0, held0], fair[0, held0])  # the leak is not among fold 0's three
+    assert row["cv_mae"] > row["cv_mae_members"]  # picked on every row (leak included): optimistic
+    assert sel.nested["chosen"] < sel.nested["direct"]
+    off = select_model(pool, y, [], ["d:a", "d:b"], folds=folds, ensemble=0, direct_mean=0)
+    assert name not in set(off.table["option"])
