@@ -202,7 +202,8 @@ def source_plus_solubility(library, smiles: list[str]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def ensemble_run(small_library, rows, tmp_path_factory):
-    return _fit(small_library, rows, tmp_path_factory, source_plus_solubility)
+    # the menu this target was built for: the averaged direct option (off here) would be a fourth near-tie
+    return _fit(small_library, rows, tmp_path_factory, source_plus_solubility, direct_mean=0)
 
 
 def test_ensemble_of_the_best_options_is_chosen_saved_and_predicts_its_weighted_members(ensemble_run):
