@@ -209,12 +209,11 @@ def _menu_options(
             t_oof = np.broadcast_to(np.asarray(transfer_oof, dtype=float).reshape(-1, len(y))[:1], t_oof.shape)
         options.append(_option(f"transfer: mean of top {len(keys)}", t_oof, y, keys, t_weights, members_mae))
     if best_direct is not None:
-        d_keys = sorted(k for k in pool if candidate_of(k) in set(direct))
-        d_oof = pool[best_direct] if folds is None else fold_select_oof({k: pool[k] for k in d_keys}, y, folds)
+        d_alts = {k: pool[k] for k in sorted(k for k in pool if candidate_of(k) in set(direct))}
+        d_oof = pool[best_direct] if folds is None else fold_select_oof(d_alts, y, folds)
         options.append(_option("direct", d_oof, y, [best_direct], [1.0], cv_scores(pool[best_direct], y).mae))
-        if 2 <= direct_mean < len(d_keys):
-            alts = {k: pool[k] for k in d_keys}
-            options.append(_mean_option(f"direct: mean of top {direct_mean}", alts, y, folds, direct_mean))
+        if 2 <= direct_mean < len(d_alts):
+            options.append(_mean_option(f"direct: mean of top {direct_mean}", d_alts, y, folds, direct_mean))
     for name, alts in (alternatives or {}).items():
         if alts:
             options.append(_alternatives_option(name, alts, y, folds))
@@ -234,13 +233,10 @@ def _mean_option(name: str, alts: dict[str, np.ndarray], y: np.ndarray, folds: F
 
 def _ensemble_option(options: list[MenuOption], y: np.ndarray, folds: Folds | None, k: int) -> MenuOption:
     """The average of the k options with the lowest CV MAE; its CV re-picks the k inside each outer fold."""
-    oofs = {o.option: o.cv.oof for o in options}
-    top = [o for name in top_options(oofs, y, k) for o in options if o.option == name]
+    mean = _mean_option(f"ensemble: top {k} options", {o.option: o.cv.oof for o in options}, y, folds, k)
+    top = [o for name in mean.members for o in options if o.option == name]
     members, weights = merge_members([(o.members, o.weights) for o in top], 1.0 / k)
-    plain = ensemble_oof(oofs, y, k)  # the k picked on every row: optimistic, for the report
-    return _option(
-        f"ensemble: top {k} options", ensemble_oof(oofs, y, k, folds), y, members, weights, cv_scores(plain, y).mae
-    )
+    return MenuOption(mean.option, members, weights, mean.cv, mean.cv_mae_members)
 
 
 def _choice_record(options: list[MenuOption], y: np.ndarray, chosen: MenuOption, z: float) -> dict[str, Any]:
