@@ -46,8 +46,9 @@ from matlib.transfer.target import TargetFeatures, load_target, prepare_target, 
 from matlib.transfer.threads import single_thread_torch
 
 DEFAULT_LEARNERS = ("ridge", "gp", "lightgbm", "rf", "finetune")
-# the robust-target variants (learners/robust_target.py) of the two learners that gain most on heavy-tailed targets
-DIRECT_LEARNERS = ("ridge", "gp", "lightgbm", "rf", "extratrees", "extratrees-asinh", "gp-asinh")
+# the robust-target variants (learners/robust_target.py) of the two learners that gain most on heavy-tailed targets,
+# and the Tanimoto-kernel GP (on the menu for count fingerprints only: learners/tanimoto_gp.py)
+DIRECT_LEARNERS = ("ridge", "gp", "lightgbm", "rf", "extratrees", "extratrees-asinh", "gp-asinh", "gp-tanimoto")
 # Each (model, layer) is screened twice: on the target as is, and with the target's inputs clamped to +-INPUT_CLIP
 # standard deviations of the source model's training data. A target far outside the source domain (ESOL molecules vs
 # QM9's <= 9 heavy atoms) drives near-constant rdkit2d/MACCS inputs to z-scores in the hundreds, and the hidden
@@ -375,12 +376,11 @@ def pick_candidates(
     items = []
     for i, (key, layer) in enumerate(zip(picks["candidate"].astype(str), picks["layer"].astype(int))):
         X = feats[key]
-        names = [n for n in cfg.learners if i < limits.get(n, i + 1) and get_learner(n).applies(*X.shape)]
+        names = [n for n in cfg.learners if i < limits.get(n, i + 1) and get_learner(n).suits(X)]
         items.append(RefineItem(key, "transfer", X, names, source_context(extractors[key], layer)))
     direct = ranking[ranking["kind"] == "direct"]
     for key, h in zip(direct["candidate"].astype(str), direct["descriptor_hash"].astype(str)):
-        shape = target.features[h].shape
-        names = [n for n in cfg.direct_learners if get_learner(n).applies(*shape)]
+        names = [n for n in cfg.direct_learners if get_learner(n).suits(target.features[h])]
         items.append(RefineItem(key, "direct", target.features[h].astype(np.float64), names))
     return RefineMenu(items, extractors, feats)
 

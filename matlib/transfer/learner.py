@@ -66,5 +66,9 @@ class Learner:
         """Whether the learner is on the menu for n training rows of d features."""
         return (self.max_rows is None or n <= self.max_rows) and (self.max_cols is None or d <= self.max_cols)
 
+    def suits(self, X: np.ndarray) -> bool:
+        """Whether the learner is on the menu for the training features X [n, d] (by default: their shape)."""
+        return self.applies(*X.shape)
+
 
 LEARNERS: Registry[type[Learner]] = Registry("learner")

@@ -81,7 +81,7 @@ def source_items(
             recipe,
             X,
             shards,
-            [n for n in learners if get_learner(n).applies(*X.shape)],
+            [n for n in learners if get_learner(n).suits(X)],
         )
         for name, recipe, X in recipes
     ]

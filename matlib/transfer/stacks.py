@@ -63,7 +63,7 @@ def nested_stack_oof(
         if picks.empty:
             return {}, {}
         X = _columns(feats, picks)
-        for h in [h for h in oof if get_learner(h).applies(len(train), X.shape[1])]:
+        for h in [h for h in oof if get_learner(h).suits(X[train])]:
             lr = get_learner(h)
             state = lr.fit(X[train], y[train], seed)
             oof[h][test] = lr.predict(state, X[test])

@@ -10,7 +10,7 @@ import matlib.transfer.finetune as finetune
 import matlib.transfer.gnn_finetune as gnn_finetune
 from matlib.transfer.clamp import clip_to_training_range
 from matlib.transfer.learner import LEARNERS, Learner, SourceContext
-from matlib.transfer.learners import boosting, forest, gaussian_process, ridge, robust_target
+from matlib.transfer.learners import boosting, forest, gaussian_process, ridge, robust_target, tanimoto_gp
 from matlib.transfer.learners.forest import ET_PARAMS, RF_PARAMS
 
 finetune.SOURCE_FINETUNERS.add("gnn", gnn_finetune.fit_decoder)  # a GNN source: its decoder after the frozen layer
@@ -36,4 +36,5 @@ __all__ = [
     "gnn_finetune",
     "ridge",
     "robust_target",
+    "tanimoto_gp",
 ]
