@@ -106,7 +106,8 @@ class TanimotoGP(Learner):
     def _cross(self, state: dict[str, Any], X: np.ndarray) -> np.ndarray:
         """Tanimoto similarity of the rows X to the training rows, in chunks."""
         Xc, T = _counts(X), state["train"].astype(np.float64)
-        return np.concatenate([tanimoto(Xc[i : i + CHUNK], T) for i in range(0, len(Xc), CHUNK)] or [np.zeros((0, len(T)))])
+        blocks = [tanimoto(Xc[i : i + CHUNK], T) for i in range(0, len(Xc), CHUNK)]
+        return np.concatenate(blocks) if blocks else np.zeros((0, len(T)))
 
     def predict(self, state: dict[str, Any], X: np.ndarray) -> np.ndarray:
         """Posterior mean in target units."""
