@@ -63,9 +63,10 @@ def nested_stack_oof(
         if picks.empty:
             return {}, {}
         X = _columns(feats, picks)
-        for h in [h for h in oof if get_learner(h).suits(X[train])]:
+        X_train = X[train]
+        for h in [h for h in oof if get_learner(h).suits(X_train)]:
             lr = get_learner(h)
-            state = lr.fit(X[train], y[train], seed)
+            state = lr.fit(X_train, y[train], seed)
             oof[h][test] = lr.predict(state, X[test])
             if h in sd:
                 sd[h][test] = lr.predict_sd(state, X[test])

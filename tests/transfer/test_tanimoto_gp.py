@@ -31,7 +31,7 @@ def test_on_the_menu_for_count_fingerprints_only():
     magpie = raw_features(formulas, standard_specs("composition")[0])[0]
     assert lr.suits(morgan)
     assert not lr.suits(rdkit2d) and not lr.suits(concat) and not lr.suits(magpie)
-    assert not get_learner("rf").suits(np.zeros((0, 3))) or get_learner("rf").suits(morgan)  # default: by shape
+    assert get_learner("rf").suits(morgan) and get_learner("rf").suits(rdkit2d)  # the default: by shape alone
 
 
 def test_sd_covers_about_90_percent_of_out_of_fold_residuals_on_polymers():
