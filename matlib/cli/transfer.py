@@ -33,6 +33,12 @@ def fit(
         help="Leakage guard: largest fraction of the target's inputs a source model may have been trained on.",
     ),
     allow_leakage: bool = typer.Option(False, "--allow-leakage", help="Keep flagged source models."),
+    exclude_dataset: list[str] = typer.Option(
+        [],
+        "--exclude-dataset",
+        help="Leakage guard: a library dataset that holds your target's property (repeatable): its models are left "
+        "out.",
+    ),
     cv: str = typer.Option(
         "random",
         "--cv",
@@ -63,6 +69,7 @@ def fit(
         repeats=repeats,
         max_overlap=max_overlap,
         allow_leakage=allow_leakage,
+        target_dataset=tuple(exclude_dataset) or None,
         cv=cv,
     )
     print_fit_summary(res)

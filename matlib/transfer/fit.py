@@ -140,7 +140,7 @@ class RunConfig:
     standard_descriptors: bool = True  # direct learners also see matlib.transfer.direct's standard descriptors
     include_direct: bool = True
     allow_leakage: bool = False
-    target_dataset: str | None = None
+    target_dataset: str | tuple[str, ...] | None = None  # the library dataset(s) of the target's property: left out
     max_overlap: float = 0.0
     report: bool = True
     input_clips: tuple[float | None, ...] = INPUT_CLIPS  # ways of feeding the target to frozen layers (see INPUT_CLIPS)
@@ -154,7 +154,7 @@ class RunConfig:
     def from_json(cls, raw: dict[str, Any]) -> RunConfig:
         """The settings as stored in config.json (JSON lists back to tuples)."""
         tuples = ("learners", "direct_learners", "input_clips")
-        kwargs: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in raw.items()}
+        kwargs: dict[str, Any] = {k: tuple(v) if k in tuples or isinstance(v, list) else v for k, v in raw.items()}
         return cls(**kwargs)
 
 

@@ -100,7 +100,7 @@ def leakage_flags(
     kind: str,
     target_column: str,
     store: Store | None,
-    target_dataset: str | None = None,
+    target_dataset: str | Sequence[str] | None = None,
     max_overlap: float = 0.0,
     cache_dir: Path | None = None,
     library=None,
@@ -109,9 +109,11 @@ def leakage_flags(
 
     Input overlap is checked against the fingerprints the library records of its source datasets (else the store's
     datasets). A source whose inputs cannot be checked is never silently passed: its models are flagged as
-    unverifiable (left out unless leakage is allowed) and a note says why.
+    unverifiable (left out unless leakage is allowed) and a note says why. target_dataset: the library dataset(s)
+    that hold the target's own property (one name or several, e.g. the same property from two codes): left out.
     """
     notes: list[str] = []
+    own = {_norm(d) for d in ([target_dataset] if isinstance(target_dataset, str) else target_dataset or ())}
     keys = key_hashes(canonical_inputs(list(inputs), kind))
     target = pd.DataFrame({"key": keys, "y": np.asarray(y, dtype=np.float64)})
     target = target[target["key"] != 0]
@@ -130,7 +132,7 @@ def leakage_flags(
                     f"leakage guard: input overlap with {dataset}@{version} cannot be checked ({origin}); "
                     "its models are flagged as unverifiable"
                 )
-        why = [f"same dataset {dataset!r}"] if target_dataset and _norm(dataset) == _norm(target_dataset) else []
+        why = [f"same dataset {dataset!r}"] if _norm(dataset) in own else []
         if _norm(prop) == _norm(target_column):
             why.append(f"same property {prop!r}")
         src = sources[(dataset, version)]

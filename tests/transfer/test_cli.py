@@ -5,6 +5,7 @@ import sys
 
 import pandas as pd
 
+from matlib.transfer.fit import StagedRun
 from tests.transfer.conftest import esol_rows
 
 
@@ -40,8 +41,11 @@ def test_cli_fit_and_predict(small_library, esol_table, tmp_path):
         "1",
         "--max-overlap",
         "1",
+        "--exclude-dataset",
+        "mp_gap_sample",
     )
     assert r.returncode == 0, r.stderr
+    assert StagedRun.load(out / "stage").cfg.target_dataset == ("mp_gap_sample",)
     assert "candidates screened" in r.stdout and "Transfer vs direct" in r.stdout
     assert (out / "model" / "model.json").exists() and (out / "report.md").exists()
     new = esol_rows(300).tail(6).copy()

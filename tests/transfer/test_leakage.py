@@ -72,26 +72,42 @@ def test_same_data_and_overlap_flagged(small_library, tmp_path):
     assert (res2.refined["kind"] == "transfer").any()
 
 
-def test_same_property_name_flagged(small_library, tmp_path):
+def _esol_transfer_rows(library, out, **extra) -> pd.DataFrame:
+    """The transfer rows of the ranking of a fit on 30 real ESOL molecules (input overlap allowed)."""
     esol = pd.read_csv(TEST_DATA / "targets" / "esol.csv").head(30)
     res = fit_transfer(
-        small_library,
+        library,
         esol["smiles"].tolist(),
         esol["logSolubility"].tolist(),
-        tmp_path / "p",
-        target_column="Polarizability_bohr3",
+        out,
         top_k=1,
         repeats=1,
         folds=4,
         max_overlap=1.0,
         learners=("ridge",),
         direct_learners=("ridge",),
+        **extra,
     )
-    tr = res.ranking[res.ranking["kind"] == "transfer"]
+    return res.ranking[res.ranking["kind"] == "transfer"]
+
+
+def test_same_property_name_flagged(small_library, tmp_path):
+    tr = _esol_transfer_rows(small_library, tmp_path / "p", target_column="Polarizability_bohr3")
     lib = Library(small_library).catalog.set_index("model_id")
     pol = tr["model_id"].map(lib["property"]) == "Polarizability_bohr3"
     assert tr.loc[pol, "leak"].all() and not tr.loc[~pol, "leak"].any()
     assert tr.loc[pol, "leak_reason"].str.contains("same property").all()
+
+
+def test_every_named_target_dataset_is_left_out(small_library, tmp_path):
+    """Several library datasets can hold the target's property (the same property from two codes): all are left out."""
+    from matlib.transfer.fit import StagedRun
+
+    both = _esol_transfer_rows(small_library, tmp_path / "both", target_dataset=["mp_gap_sample", "qm9_sample"])
+    assert both["leak"].all() and both["leak_reason"].str.contains("same dataset 'qm9_sample'").all()
+    assert StagedRun.load(tmp_path / "both" / "stage").cfg.target_dataset == ("mp_gap_sample", "qm9_sample")
+    other = _esol_transfer_rows(small_library, tmp_path / "other", target_dataset="mp_gap_sample")
+    assert len(other) == len(both) and not other["leak"].any()  # the QM9 models of another dataset stay
 
 
 def _qm9_fit(library, out, source=None, **extra):
