@@ -34,10 +34,7 @@ def fit(
     ),
     allow_leakage: bool = typer.Option(False, "--allow-leakage", help="Keep flagged source models."),
     exclude_dataset: list[str] = typer.Option(
-        [],
-        "--exclude-dataset",
-        help="Leakage guard: a library dataset that holds your target's property (repeatable): its models are left "
-        "out.",
+        [], "--exclude-dataset", help="Library dataset to leave out (repeatable)."
     ),
     cv: str = typer.Option(
         "random",
