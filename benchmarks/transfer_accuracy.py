@@ -65,13 +65,13 @@ from matlib.transfer.candidate import candidate_of  # noqa: E402
 SHARED = DEFAULT_DATA_ROOT  # --data-root
 OUT = REPO / "out" / "benchmarks" / "transfer_accuracy"
 
-# name: (file under the data root, input column, target column, transform, kind, library dataset(s) held out)
+# name: (file under the data root, input column, target column, transform, kind, library datasets held out)
 TARGETS = {
-    "esol": ("targets/esol.csv", "smiles", "logSolubility", None, "molecule", None),
-    "polymer_o2": ("targets/polymer_o2_permeability.csv", "SMILES", "o2", "log10", "molecule", None),
-    "mp_refractive_index": ("mp/matbench_dielectric.csv", "formula", "target", None, "composition", None),
-    "castelli_e_form": ("mp/matbench_castelli.csv", "formula", "target", None, "composition", "castelli_e_form"),
-    "aflow_debye": ("aflow/ael_debye_temperature.csv", "formula", "target", None, "composition", "aflow_debye"),
+    "esol": ("targets/esol.csv", "smiles", "logSolubility", None, "molecule", ()),
+    "polymer_o2": ("targets/polymer_o2_permeability.csv", "SMILES", "o2", "log10", "molecule", ()),
+    "mp_refractive_index": ("mp/matbench_dielectric.csv", "formula", "target", None, "composition", ()),
+    "castelli_e_form": ("mp/matbench_castelli.csv", "formula", "target", None, "composition", ("castelli_e_form",)),
+    "aflow_debye": ("aflow/ael_debye_temperature.csv", "formula", "target", None, "composition", ("aflow_debye",)),
     "mp_shear_modulus": (
         "mp/mp_shear_modulus.csv",
         "formula",
@@ -80,8 +80,8 @@ TARGETS = {
         "composition",
         ("mp_log10_g", "aflow_log10_g"),  # the shear modulus from MP and from AFLOW's AEL: both left out
     ),
-    "mp_elastic_anisotropy": ("mp/mp_elastic_anisotropy.csv", "formula", "target", None, "composition", None),
-    "mp_mu_b": ("mp/mp_mu_b.csv", "formula", "target", None, "composition", "mp_mu_b"),
+    "mp_elastic_anisotropy": ("mp/mp_elastic_anisotropy.csv", "formula", "target", None, "composition", ()),
+    "mp_mu_b": ("mp/mp_mu_b.csv", "formula", "target", None, "composition", ("mp_mu_b",)),
 }
 
 
@@ -334,8 +334,7 @@ def fit_and_predict(
     from matlib.transfer import fit_transfer, predict_transfer
 
     shutil.rmtree(out, ignore_errors=True)
-    holdout = TARGETS[name][5] if args.mp_rows else None
-    held = [holdout] if isinstance(holdout, str) else list(holdout or ())
+    held = TARGETS[name][5] if args.mp_rows else ()
     t = time.perf_counter()
     res = fit_transfer(
         lib,

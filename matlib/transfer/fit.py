@@ -153,8 +153,7 @@ class RunConfig:
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RunConfig:
         """The settings as stored in config.json (JSON lists back to tuples)."""
-        tuples = ("learners", "direct_learners", "input_clips")
-        kwargs: dict[str, Any] = {k: tuple(v) if k in tuples or isinstance(v, list) else v for k, v in raw.items()}
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
         return cls(**kwargs)
 
 

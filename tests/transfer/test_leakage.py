@@ -4,6 +4,7 @@ import pandas as pd
 
 from matlib.library import Library
 from matlib.transfer import fit_transfer
+from matlib.transfer.fit import StagedRun
 from matlib.transfer.leakage import canonical_input
 from tests.fixtures import TEST_DATA
 
@@ -101,8 +102,6 @@ def test_same_property_name_flagged(small_library, tmp_path):
 
 def test_every_named_target_dataset_is_left_out(small_library, tmp_path):
     """Several library datasets can hold the target's property (the same property from two codes): all are left out."""
-    from matlib.transfer.fit import StagedRun
-
     both = _esol_transfer_rows(small_library, tmp_path / "both", target_dataset=["mp_gap_sample", "qm9_sample"])
     assert both["leak"].all() and both["leak_reason"].str.contains("same dataset 'qm9_sample'").all()
     assert StagedRun.load(tmp_path / "both" / "stage").cfg.target_dataset == ("mp_gap_sample", "qm9_sample")
