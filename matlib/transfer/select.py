@@ -28,14 +28,15 @@ from matlib.transfer.candidate import candidate_of
 from matlib.transfer.choice import (
     CHOICE_SE,
     DIRECT_MEAN,
+    DIRECT_MEAN_OPTION,
     ENSEMBLE_OPTIONS,
-    REFERENCE,
     Chooser,
     chooser,
     ensemble_oof,
     lowest_mae,
     merge_members,
     paired_gap,
+    reference_option,
     top_options,
 )
 from matlib.transfer.cv import CVResult, Folds, cv_scores
@@ -164,9 +165,10 @@ def select_model(
     alternatives: further options (name -> alternative key -> its out-of-fold predictions), each scored like the
     direct option (its choice among its alternatives nested when folds are given); names starting "transfer:" count
     as transfer options.
-    The choice (`matlib.transfer.choice`): the direct option unless another beats it by more than z paired standard
-    errors; then the one whose gain has the highest lower bound (gain - z SE). ensemble: the menu also offers the
-    average of its best `ensemble` options (when it has more than that many; 0: never), scored nested with folds.
+    The choice (`matlib.transfer.choice`): the reference (`reference_option`: the averaged direct option where the
+    menu has it, else the single direct pair) unless another beats it by more than z paired standard errors; then
+    the one whose gain has the highest lower bound (gain - z SE). ensemble: the menu also offers the average of its
+    best `ensemble` options (when it has more than that many; 0: never), scored nested with folds.
     direct_mean: the menu also offers the average of the `direct_mean` CV-best direct (descriptor, learner) pairs
     (when there are more than that many; 0: never), its CV re-picking them inside each outer fold.
     """
@@ -175,9 +177,10 @@ def select_model(
         raise ValueError("empty selection pool")
     if 2 <= ensemble < len(options):
         options.append(_ensemble_option(options, y, folds, ensemble))
-    rule = chooser(REFERENCE if any(o.option == REFERENCE for o in options) else None, z)
+    reference = reference_option([o.option for o in options])
+    rule = chooser(reference, z)
     best = next(o for o in options if o.option == rule({o.option: o.cv.oof for o in options}, y))
-    record = _choice_record(options, y, best, z)
+    record = _choice_record(options, y, best, z, reference)
     table = pd.DataFrame([o.row() | record["gaps"].get(o.option, {}) for o in options])
     nested: dict[str, float] = {}
     if folds is not None:
@@ -213,7 +216,7 @@ def _menu_options(
         d_oof = pool[best_direct] if folds is None else fold_select_oof(d_alts, y, folds)
         options.append(_option("direct", d_oof, y, [best_direct], [1.0], cv_scores(pool[best_direct], y).mae))
         if 2 <= direct_mean < len(d_alts):
-            options.append(_mean_option(f"direct: mean of top {direct_mean}", d_alts, y, folds, direct_mean))
+            options.append(_mean_option(f"{DIRECT_MEAN_OPTION} {direct_mean}", d_alts, y, folds, direct_mean))
     for name, alts in (alternatives or {}).items():
         if alts:
             options.append(_alternatives_option(name, alts, y, folds))
@@ -239,10 +242,12 @@ def _ensemble_option(options: list[MenuOption], y: np.ndarray, folds: Folds | No
     return MenuOption(mean.option, members, weights, mean.cv, mean.cv_mae_members)
 
 
-def _choice_record(options: list[MenuOption], y: np.ndarray, chosen: MenuOption, z: float) -> dict[str, Any]:
-    """Why the chosen option won: the rule, each option's paired gap to the direct option, and a one-line reason."""
-    ref = next((o for o in options if o.option == REFERENCE), None)
-    record: dict[str, Any] = {"rule": "paired gain bound", "reference": REFERENCE, "z": z, "gaps": {}}
+def _choice_record(
+    options: list[MenuOption], y: np.ndarray, chosen: MenuOption, z: float, reference: str | None
+) -> dict[str, Any]:
+    """Why the chosen option won: the rule, each option's paired gap to the reference option, and a one-line reason."""
+    ref = next((o for o in options if o.option == reference), None)
+    record: dict[str, Any] = {"rule": "paired gain bound", "reference": reference, "z": z, "gaps": {}}
     if ref is None:
         record["reason"] = f"{chosen.option}: lowest CV MAE (no direct option on the menu)"
         return record
@@ -250,13 +255,13 @@ def _choice_record(options: list[MenuOption], y: np.ndarray, chosen: MenuOption,
     record["gaps"] = {name: g.as_dict() for name, g in gaps.items()}
     if chosen is ref:
         runner = max(gaps, key=lambda n: gaps[n].bound, default=None)
-        record["reason"] = f"direct: no option beats it by more than {z:g} paired SE" + (
+        record["reason"] = f"{ref.option}: no option beats it by more than {z:g} paired SE" + (
             f" (closest: {runner}, {gaps[runner].diff:+.4g} per row, SE {gaps[runner].se:.4g})" if runner else ""
         )
     else:
         g = gaps[chosen.option]
         record["reason"] = (
-            f"{chosen.option}: beats direct by {-g.diff:.4g} per row (SE {g.se:.4g}); the highest lower bound "
+            f"{chosen.option}: beats {ref.option} by {-g.diff:.4g} per row (SE {g.se:.4g}); the highest lower bound "
             f"(gain - {z:g} SE = {g.bound:.4g}) of the options"
         )
     return record

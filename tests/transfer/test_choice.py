@@ -118,7 +118,7 @@ def test_merge_members_sums_a_member_shared_by_two_options():
 def test_mean_of_the_best_direct_learners_is_picked_by_cv_without_the_held_out_rows():
     """Four direct (descriptor, learner) pairs with independent errors, one of them perfect exactly on fold 0's
     held-out rows: the averaged direct option re-picks its three inside each fold, so that leak never predicts
-    fold 0, and it is chosen for its clear CV gain over the single best pair."""
+    fold 0; it is the reference of the final choice, and the single best pair does not beat it."""
     y = _truth()
     folds = repeated_kfold(N, 4, 1, 0)
     leaky = _noisy(y, 0.6, 4)
@@ -128,7 +128,9 @@ def test_mean_of_the_best_direct_learners_is_picked_by_cv_without_the_held_out_r
     pool["d:b|ridge"] = leaky
     sel = select_model(pool, y, [], ["d:a", "d:b"], folds=folds, ensemble=0)
     name = "direct: mean of top 3"
-    assert sel.option == name and sel.choice["gaps"][name]["clear"]
+    assert sel.option == name and sel.choice["reference"] == name and name not in sel.choice["gaps"]
+    assert not sel.choice["gaps"]["direct"]["clear"] and sel.choice["gaps"]["direct"]["paired_diff"] > 0
+    assert sel.choice["reason"].startswith(f"{name}: no option beats it")
     assert len(sel.members) == 3 and sum(sel.weights) == pytest.approx(1.0)
     row = sel.table.set_index("option").loc[name]
     oof = ensemble_oof(pool, y, 3, folds)
@@ -139,3 +141,19 @@ def test_mean_of_the_best_direct_learners_is_picked_by_cv_without_the_held_out_r
     assert sel.nested["chosen"] < sel.nested["direct"]
     off = select_model(pool, y, [], ["d:a", "d:b"], folds=folds, ensemble=0, direct_mean=0)
     assert name not in set(off.table["option"])
+
+
+def test_a_single_direct_pair_far_better_than_the_rest_beats_the_averaged_reference():
+    """One direct pair with a third of the others' noise: the average of the best three is worse than it by many
+    paired SEs, so the single pair is chosen over the reference, and the reason names the reference."""
+    y = _truth()
+    folds = repeated_kfold(N, 5, 1, 0)
+    pool = {"d:a|ridge": _noisy(y, 0.15, 1), "d:a|rf": _noisy(y, 0.6, 2), "d:b|gp": _noisy(y, 0.6, 3)}
+    pool["d:b|ridge"] = _noisy(y, 0.6, 4)
+    sel = select_model(pool, y, [], ["d:a", "d:b"], folds=folds, ensemble=0)
+    assert sel.choice["reference"] == "direct: mean of top 3"
+    assert sel.option == "direct" and sel.members == ["d:a|ridge"]
+    assert sel.choice["gaps"]["direct"]["clear"]
+    assert sel.choice["reason"].startswith("direct: beats direct: mean of top 3 by")
+    few = select_model({k: pool[k] for k in ("d:a|ridge", "d:a|rf")}, y, [], ["d:a"], folds=folds, ensemble=0)
+    assert few.choice["reference"] == "direct" and few.option == "direct"  # no averaged option: the single pair
