@@ -504,14 +504,14 @@ def main() -> None:
         print(f"library with GNN sources {gnn_lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
     if args.build_only:
         return
-    from matlib.transfer.choice import CHOICE_SE, DIRECT_MEAN_OPTION, ENSEMBLE_OPTIONS
+    from matlib.transfer.choice import CHOICE_SE, DIRECT_MEAN_OPTION, ENSEMBLE_OPTION, ENSEMBLE_OPTIONS
     from matlib.transfer.fit import DIRECT_LEARNERS
     from matlib.transfer.source_features import PREDICTION_CLIP
 
     settings = [args.test, args.top_k, args.cv_repeats, args.extrapolation_cv, "menu17"]
     # the final choice's rule and the clamped source predictions (issue #17): results kept apart per setting
     settings += ["choice", CHOICE_SE, ENSEMBLE_OPTIONS, "source-clip", PREDICTION_CLIP]
-    settings += ["reference", DIRECT_MEAN_OPTION]  # the averaged direct option is the final choice's reference
+    settings += ["reference", ENSEMBLE_OPTION, DIRECT_MEAN_OPTION]  # the final choice's reference, in order
     if DIRECT_LEARNERS != ("ridge", "gp", "lightgbm", "rf", "extratrees"):  # the menu before the robust-target variants
         settings += ["direct", *DIRECT_LEARNERS]
     if gnn_lib is not None:

@@ -146,7 +146,7 @@ class RunConfig:
     input_clips: tuple[float | None, ...] = INPUT_CLIPS  # ways of feeding the target to frozen layers (see INPUT_CLIPS)
     source_features: bool = True  # menu: source predictions beside the descriptors (matlib.transfer.source_features)
     stacks: bool = True  # menu: multi-source stacks of frozen features (matlib.transfer.stacks)
-    choice_se: float = CHOICE_SE  # another option must beat the direct reference by this many paired SEs
+    choice_se: float = CHOICE_SE  # another option must beat the reference (see choice.py) by this many paired SEs
     ensemble_options: int = ENSEMBLE_OPTIONS  # menu: the average of this many of its best options (0: off)
     direct_mean: int = DIRECT_MEAN  # menu: the average of this many CV-best direct (descriptor, learner) pairs (0: off)
 

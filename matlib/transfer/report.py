@@ -176,9 +176,9 @@ def _table_sections(res: TransferResult) -> list[str]:
         _table(res.selection.table, [c for c in option_cols if c in res.selection.table]),
         "cv_mae of the transfer option is nested (the search re-run inside each outer fold) when direct learning is "
         "on the menu; cv_mae_members is its members' own CV, optimistic after screening the whole library. "
-        "paired_diff: mean per-row |error| minus the reference's (the averaged direct option, else the single direct "
-        "pair; SE paired_se); the option with the highest positive gain bound (-paired_diff - z SE) is chosen, else "
-        "the reference.",
+        "paired_diff: mean per-row |error| minus the reference's (the ensemble option, else the averaged direct "
+        "option, else the single direct pair; SE paired_se); the option with the highest positive gain bound "
+        "(-paired_diff - z SE) is chosen, else the reference.",
         "",
     ]
 

@@ -165,10 +165,11 @@ def select_model(
     alternatives: further options (name -> alternative key -> its out-of-fold predictions), each scored like the
     direct option (its choice among its alternatives nested when folds are given); names starting "transfer:" count
     as transfer options.
-    The choice (`matlib.transfer.choice`): the reference (`reference_option`: the averaged direct option where the
-    menu has it, else the single direct pair) unless another beats it by more than z paired standard errors; then
-    the one whose gain has the highest lower bound (gain - z SE). ensemble: the menu also offers the average of its
-    best `ensemble` options (when it has more than that many; 0: never), scored nested with folds.
+    The choice (`matlib.transfer.choice`): the reference (`reference_option`: the ensemble option where the menu
+    has it, else the averaged direct option, else the single direct pair) unless another beats it by more than z
+    paired standard errors; then the one whose gain has the highest lower bound (gain - z SE).
+    ensemble: the menu also offers the average of its best `ensemble` options (when it has more than that many;
+    0: never), scored nested with folds.
     direct_mean: the menu also offers the average of the `direct_mean` CV-best direct (descriptor, learner) pairs
     (when there are more than that many; 0: never), its CV re-picking them inside each outer fold.
     """

@@ -1,4 +1,5 @@
-"""The final choice (issue #17): direct unless another option beats it clearly; the ensemble of the best options."""
+"""The final choice (issue #17): the reference (the ensemble of the best options, else the averaged direct option,
+else direct) unless another option beats it clearly."""
 
 import numpy as np
 import pytest
@@ -102,12 +103,27 @@ def test_ensemble_of_the_best_options_is_on_the_menu_and_wins_with_independent_e
     pool = {"direct:x:h|ridge": _noisy(y, 0.5, 1), "t0|ridge": _noisy(y, 0.5, 2), "t1|ridge": _noisy(y, 0.5, 3)}
     alts = {"transfer: source": {"s|ridge": _noisy(y, 0.5, 4)}, "transfer: stack": {"st|gp": _noisy(y, 3.0, 5)}}
     sel = select_model(pool, y, ["t0", "t1"], ["direct:x:h"], size=1, folds=folds, alternatives=alts)
-    assert sel.option == "ensemble: top 3 options"
+    assert sel.option == "ensemble: top 3 options" and sel.choice["reference"] == sel.option
     assert "st|gp" not in sel.members and sum(sel.weights) == pytest.approx(1.0)
     row = sel.table.set_index("option").loc[sel.option]
     assert row["cv_mae"] >= row["cv_mae_members"]  # nested vs the options picked on every row
-    assert sel.choice["gaps"][sel.option]["clear"]
+    gap = sel.choice["gaps"]["direct"]  # direct against the ensemble: worse by more than one paired SE
+    assert not gap["clear"] and gap["paired_diff"] > gap["paired_se"]
     assert sel.nested["chosen"] < sel.nested["direct"]
+
+
+def test_an_option_far_better_than_the_others_beats_the_ensemble_reference():
+    """A transfer option with a fifth of the others' noise: the ensemble averages it with two worse options, so it
+    beats the ensemble (the reference) by many paired SEs and is chosen; the reason names the ensemble."""
+    y = _truth()
+    folds = repeated_kfold(N, 5, 1, 0)
+    pool = {"direct:x:h|ridge": _noisy(y, 0.5, 1), "t0|ridge": _noisy(y, 0.1, 2), "t1|ridge": _noisy(y, 0.5, 3)}
+    alts = {"transfer: source": {"s|ridge": _noisy(y, 0.5, 4)}}
+    sel = select_model(pool, y, ["t0", "t1"], ["direct:x:h"], size=1, folds=folds, alternatives=alts)
+    assert sel.choice["reference"] == "ensemble: top 3 options"
+    assert sel.option == "transfer: mean of top 1" and sel.members == ["t0|ridge"]
+    assert sel.choice["gaps"][sel.option]["clear"]
+    assert sel.choice["reason"].startswith("transfer: mean of top 1: beats ensemble: top 3 options by")
 
 
 def test_merge_members_sums_a_member_shared_by_two_options():
