@@ -29,6 +29,7 @@ from matlib.transfer.choice import (
     CHOICE_SE,
     DIRECT_MEAN,
     DIRECT_MEAN_OPTION,
+    ENSEMBLE_OPTION,
     ENSEMBLE_OPTIONS,
     Chooser,
     chooser,
@@ -237,7 +238,7 @@ def _mean_option(name: str, alts: dict[str, np.ndarray], y: np.ndarray, folds: F
 
 def _ensemble_option(options: list[MenuOption], y: np.ndarray, folds: Folds | None, k: int) -> MenuOption:
     """The average of the k options with the lowest CV MAE; its CV re-picks the k inside each outer fold."""
-    mean = _mean_option(f"ensemble: top {k} options", {o.option: o.cv.oof for o in options}, y, folds, k)
+    mean = _mean_option(f"{ENSEMBLE_OPTION} {k} options", {o.option: o.cv.oof for o in options}, y, folds, k)
     top = [o for name in mean.members for o in options if o.option == name]
     members, weights = merge_members([(o.members, o.weights) for o in top], 1.0 / k)
     return MenuOption(mean.option, members, weights, mean.cv, mean.cv_mae_members)
