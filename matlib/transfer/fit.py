@@ -32,7 +32,7 @@ from matlib.transfer.model import Member, save_model
 from matlib.transfer.ridge import DEFAULT_GRID
 from matlib.transfer.run_manifest import begin_run, check_replaceable, seal_run, work_dir
 from matlib.transfer.screen import clip_value, fold_columns, rank, screen_direct, screen_shard, screening_notes
-from matlib.transfer.select import Selection, select_model
+from matlib.transfer.select import Selection, options_oof_frame, select_model
 from matlib.transfer.source_models import (
     RefineItem,
     candidate_features,
@@ -582,6 +582,7 @@ def _write_outputs(res: TransferResult, folds: Folds, pool: dict[str, np.ndarray
     oof.insert(0, "y", res.target.y_usable)
     oof["ensemble"] = res.selection.cv.oof.mean(axis=0)
     atomic_write_parquet(d / "oof.parquet", oof)
+    atomic_write_parquet(d / "options_oof.parquet", options_oof_frame(res.selection, res.target.y_usable, folds))
     atomic_write_json(
         d / "run.json",
         {

@@ -54,6 +54,7 @@ class Selection:
     table: pd.DataFrame  # option, k, cv_mae, cv_rmse, members: every option scored
     nested: dict[str, float] = field(default_factory=dict)  # chosen / direct / transfer: MAE with the choice nested
     choice: dict[str, Any] = field(default_factory=dict)  # why: the rule, and each option's paired gap to direct
+    options_oof: dict[str, np.ndarray] = field(default_factory=dict)  # every option's out-of-fold predictions [r, n]
 
 
 def fold_select_oof(oofs: dict[str, np.ndarray], y: np.ndarray, folds: Folds, rule: Chooser = lowest_mae) -> np.ndarray:
@@ -181,13 +182,26 @@ def select_model(
         options.append(_ensemble_option(options, y, folds, ensemble))
     reference = reference_option([o.option for o in options])
     rule = chooser(reference, z)
-    best = next(o for o in options if o.option == rule({o.option: o.cv.oof for o in options}, y))
+    oofs = {o.option: o.cv.oof for o in options}
+    best = next(o for o in options if o.option == rule(oofs, y))
     record = _choice_record(options, y, best, z, reference)
     table = pd.DataFrame([o.row() | record["gaps"].get(o.option, {}) for o in options])
     nested: dict[str, float] = {}
     if folds is not None:
         nested = _nested_scores(options, y, folds, rule)
-    return Selection(best.option, best.members, best.weights, best.cv, table, nested, record)
+    return Selection(best.option, best.members, best.weights, best.cv, table, nested, record, oofs)
+
+
+def options_oof_frame(selection: Selection, y: np.ndarray, folds: Folds) -> pd.DataFrame:
+    """Every menu option's out-of-fold predictions, long: one row per (repeat, usable row) with its fold and target,
+    one column per option; enough to re-make the choice and its nested score without the run."""
+    r, n = folds.fold.shape
+    frame = pd.DataFrame({"repeat": np.repeat(np.arange(r), n), "row": np.tile(np.arange(n), r)})
+    frame["fold"] = folds.fold.reshape(-1)
+    frame["y"] = np.tile(np.asarray(y, dtype=float), r)
+    for name, oof in selection.options_oof.items():
+        frame[name] = np.broadcast_to(np.asarray(oof, dtype=float).reshape(-1, n), (r, n)).reshape(-1)
+    return frame
 
 
 def _menu_options(

@@ -3,12 +3,16 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from matlib.transfer import fit_transfer, predict_transfer
 from matlib.transfer.candidate import CandidateId
+from matlib.transfer.choice import chooser
+from matlib.transfer.cv import Folds, cv_scores
 from matlib.transfer.direct import raw_features
 from matlib.transfer.learners import get_learner
+from matlib.transfer.select import fold_select_oof
 from tests.transfer.conftest import FAST, esol_rows
 
 
@@ -85,6 +89,29 @@ def test_nested_scores_and_interval_coverage_are_reported(menu_run):
     assert 0.85 <= interval["oof_coverage"] <= 1.0
     report = (res.out_dir / "report.md").read_text()
     assert "nested CV MAE" in report and "90% interval" in report and "out-of-fold coverage" in report
+
+
+def test_saved_options_oof_remake_the_choice_and_its_nested_score(menu_run):
+    """options_oof.parquet holds every option's out-of-fold predictions with the folds: from it alone the final
+    choice and its nested MAE come out as the run recorded them (so other choice rules can be judged on it)."""
+    res, train, _ = menu_run
+    frame = pd.read_parquet(res.out_dir / "options_oof.parquet")
+    table = res.selection.table
+    options = list(table["option"])
+    assert list(frame.columns) == ["repeat", "row", "fold", "y", *options]
+    n = len(train)
+    assert sorted(zip(frame["repeat"], frame["row"])) == [(r, i) for r in range(2) for i in range(n)]
+    frame = frame.sort_values(["repeat", "row"])
+    y = frame.loc[frame["repeat"] == 0, "y"].to_numpy()
+    assert y == pytest.approx(res.target.y_usable)
+    folds = Folds(frame["fold"].to_numpy().reshape(2, n), int(frame["fold"].max()) + 1)
+    oofs = {o: frame[o].to_numpy().reshape(2, n) for o in options}
+    assert [cv_scores(oofs[o], y).mae for o in options] == pytest.approx(list(table["cv_mae"]))
+    record = json.loads((res.out_dir / "run.json").read_text())
+    rule = chooser(record["choice"]["reference"], record["choice"]["z"])
+    assert rule(oofs, y) == record["chosen_option"]
+    nested = cv_scores(fold_select_oof(oofs, y, folds, rule), y).mae
+    assert nested == pytest.approx(record["nested_cv_mae"]["chosen"])
 
 
 def test_predict_gives_an_interval_per_row(menu_run):
