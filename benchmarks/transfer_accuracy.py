@@ -486,6 +486,12 @@ def main() -> None:
         help="rows of each target (at random) the cells draw from; the library's composition tables leave out every "
         "formula of every composition target's pool (0: cells draw from all rows, only refractive index left out)",
     )
+    ap.add_argument(
+        "--label",
+        default="",
+        help="keep this run's results and run folders apart from earlier ones with the same settings (for example, to "
+        "re-run cells whose run folders predate a new saved file)",
+    )
     ap.add_argument("--build-only", action="store_true", help="build the library and stop")
     ap.add_argument("--report-only", action="store_true", help="print the table from the cells already run")
     args = ap.parse_args()
@@ -516,6 +522,8 @@ def main() -> None:
         settings += ["direct", *DIRECT_LEARNERS]
     if gnn_lib is not None:
         settings.append(gnn_lib.name)
+    if args.label:
+        settings += ["label", args.label]
     args.run_tag = spec_hash(settings, 8)
     results_path = OUT / f"results-{lib.name}-{args.run_tag}.jsonl"
     print(f"results {results_path}: test/top_k/cv_repeats/extrapolation_cv(/choice) = {settings}", flush=True)
