@@ -8,6 +8,11 @@ example, those of `benchmarks/transfer_accuracy.py` (out/benchmarks/transfer_acc
 and by cell.
 
     .venv/bin/python benchmarks/choice_rules.py out/benchmarks/transfer_accuracy/runs/<tag> [--z 0 0.5 1 1.5 2]
+        [--ensemble-sizes 2 3 4 5]
+
+Variants: the run's reference at each z; the reference always; the lowest CV MAE; the averaged direct option as
+the reference; and the ensemble option rebuilt from the k CV-best other options for each k (k = 3 re-makes the
+run's own, a check), as the reference at the current z.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matlib.transfer.choice import CHOICE_SE, DIRECT_MEAN_OPTION, chooser, lowest_mae
+from matlib.transfer.choice import CHOICE_SE, DIRECT_MEAN_OPTION, ENSEMBLE_OPTION, chooser, ensemble_oof, lowest_mae
 from matlib.transfer.cv import Folds, cv_scores
 from matlib.transfer.select import fold_select_oof
 
@@ -51,7 +56,19 @@ def rules(reference: str | None, names: list[str], zs: list[float]) -> dict[str,
     return out
 
 
-def score_run(run: Path, zs: list[float]) -> dict[str, float | str | int]:
+def ensemble_menus(oofs: dict[str, np.ndarray], y: np.ndarray, folds: Folds, sizes: list[int]) -> dict[str, tuple]:
+    """Menus whose ensemble option averages the k CV-best other options (re-picked inside each fold), for each k in
+    sizes, each with its rule: that ensemble as the reference at the current z."""
+    base = {o: v for o, v in oofs.items() if not o.startswith(ENSEMBLE_OPTION)}
+    out = {}
+    for k in sizes:
+        if 2 <= k < len(base):
+            name = f"{ENSEMBLE_OPTION} {k} options"
+            out[f"ensemble of {k}"] = (base | {name: ensemble_oof(base, y, k, folds)}, chooser(name, CHOICE_SE))
+    return out
+
+
+def score_run(run: Path, zs: list[float], sizes: list[int]) -> dict[str, float | str | int]:
     """Nested MAE of every rule on one run folder, with the folder's (target, mode, n, repeat)."""
     oofs, y, folds, record = load_options(run)
     target, mode, size, rep = run.name.rsplit("-", 3)
@@ -59,6 +76,8 @@ def score_run(run: Path, zs: list[float]) -> dict[str, float | str | int]:
     row["current"] = record["nested_cv_mae"]["chosen"]
     for name, rule in rules(record["choice"].get("reference"), list(oofs), zs).items():
         row[name] = cv_scores(fold_select_oof(oofs, y, folds, rule), y).mae
+    for name, (menu, rule) in ensemble_menus(oofs, y, folds, sizes).items():
+        row[name] = cv_scores(fold_select_oof(menu, y, folds, rule), y).mae
     return row
 
 
@@ -67,12 +86,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("runs", nargs="+", type=Path, help="directories of run folders (or run folders)")
     ap.add_argument("--z", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5, 2.0])
+    ap.add_argument("--ensemble-sizes", type=int, nargs="+", default=[2, 3, 4, 5], help="ensemble options rebuilt")
     args = ap.parse_args()
     folders = [p for d in args.runs for p in ([d] if (d / "run.json").exists() else sorted(d.iterdir()))]
     folders = [p for p in folders if (p / "options_oof.parquet").exists()]
     if not folders:
         raise SystemExit("no run folder with options_oof.parquet under the given paths")
-    table = pd.DataFrame([score_run(p, args.z) for p in folders])
+    table = pd.DataFrame([score_run(p, args.z, args.ensemble_sizes) for p in folders])
     variants = [c for c in table.columns if c not in ("target", "mode", "size", "repeat", "current")]
     ratios = table[variants].div(table["current"], axis=0)
     ratios[["target", "mode", "size"]] = table[["target", "mode", "size"]]
