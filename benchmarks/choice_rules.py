@@ -27,20 +27,14 @@ import pandas as pd
 
 from matlib.transfer.choice import CHOICE_SE, DIRECT_MEAN_OPTION, ENSEMBLE_OPTION, chooser, ensemble_oof, lowest_mae
 from matlib.transfer.cv import Folds, cv_scores
-from matlib.transfer.select import fold_select_oof
+from matlib.transfer.select import fold_select_oof, read_options_oof
 
 Rule = Callable[[dict[str, np.ndarray], np.ndarray], str]
 
 
 def load_options(run: Path) -> tuple[dict[str, np.ndarray], np.ndarray, Folds, dict]:
     """Every option's out-of-fold predictions [r, n], the target, the folds and run.json of one run folder."""
-    frame = pd.read_parquet(run / "options_oof.parquet").sort_values(["repeat", "row"])
-    r = int(frame["repeat"].max()) + 1
-    n = len(frame) // r
-    options = [c for c in frame.columns if c not in ("repeat", "row", "fold", "y")]
-    oofs = {o: frame[o].to_numpy(float).reshape(r, n) for o in options}
-    y = frame["y"].to_numpy(float)[:n]
-    folds = Folds(frame["fold"].to_numpy().reshape(r, n), int(frame["fold"].max()) + 1)
+    oofs, y, folds = read_options_oof(pd.read_parquet(run / "options_oof.parquet"))
     return oofs, y, folds, json.loads((run / "run.json").read_text())
 
 

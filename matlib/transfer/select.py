@@ -204,6 +204,17 @@ def options_oof_frame(selection: Selection, y: np.ndarray, folds: Folds) -> pd.D
     return frame
 
 
+def read_options_oof(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, Folds]:
+    """Every option's out-of-fold predictions [r, n], the target [n] and the folds from an `options_oof_frame`."""
+    frame = frame.sort_values(["repeat", "row"])
+    r = int(frame["repeat"].max()) + 1
+    n = len(frame) // r
+    options = [c for c in frame.columns if c not in ("repeat", "row", "fold", "y")]
+    oofs = {o: frame[o].to_numpy(float).reshape(r, n) for o in options}
+    folds = Folds(frame["fold"].to_numpy().reshape(r, n), int(frame["fold"].max()) + 1)
+    return oofs, frame["y"].to_numpy(float)[:n], folds
+
+
 def _menu_options(
     pool: dict[str, np.ndarray],
     y: np.ndarray,

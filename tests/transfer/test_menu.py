@@ -9,10 +9,10 @@ import pytest
 from matlib.transfer import fit_transfer, predict_transfer
 from matlib.transfer.candidate import CandidateId
 from matlib.transfer.choice import chooser
-from matlib.transfer.cv import Folds, cv_scores
+from matlib.transfer.cv import cv_scores
 from matlib.transfer.direct import raw_features
 from matlib.transfer.learners import get_learner
-from matlib.transfer.select import fold_select_oof
+from matlib.transfer.select import fold_select_oof, read_options_oof
 from tests.transfer.conftest import FAST, esol_rows
 
 
@@ -101,11 +101,8 @@ def test_saved_options_oof_remake_the_choice_and_its_nested_score(menu_run):
     assert list(frame.columns) == ["repeat", "row", "fold", "y", *options]
     n = len(train)
     assert sorted(zip(frame["repeat"], frame["row"])) == [(r, i) for r in range(2) for i in range(n)]
-    frame = frame.sort_values(["repeat", "row"])
-    y = frame.loc[frame["repeat"] == 0, "y"].to_numpy()
-    assert y == pytest.approx(res.target.y_usable)
-    folds = Folds(frame["fold"].to_numpy().reshape(2, n), int(frame["fold"].max()) + 1)
-    oofs = {o: frame[o].to_numpy().reshape(2, n) for o in options}
+    oofs, y, folds = read_options_oof(frame)
+    assert y == pytest.approx(res.target.y_usable) and folds.fold.shape == (2, n) and list(oofs) == options
     assert [cv_scores(oofs[o], y).mae for o in options] == pytest.approx(list(table["cv_mae"]))
     record = json.loads((res.out_dir / "run.json").read_text())
     rule = chooser(record["choice"]["reference"], record["choice"]["z"])
