@@ -38,6 +38,10 @@ molecules of the QM9 slice; its MLP shards are hard links of the first library's
 from it on the same rows: the table then shows matlib with and without graph sources (`matlib_gnn`, `gnn_helps` =
 repeats where it beat the MLP-only library, `gnn_members` = graph-network members of the chosen model).
 
+Results: one JSON line per fit in benchmarks/results/transfer_accuracy/results-<library>-<settings hash>.jsonl,
+tracked in git so that a fresh clone resumes a panel (a fit already stored is not re-run) and reports it
+(--report-only); the run folders and the library stay under out/.
+
 Summary: per split mode, the cells at n <= 100: matlib's wins against the forest and the best direct learner, the
 median MAE ratios, and the issue's targets (>= 80% wins against the forest with median ratio <= 0.85 on random
 splits; never more than 5% worse than the best direct learner in a cell's mean).
@@ -64,6 +68,7 @@ from matlib.transfer.candidate import candidate_of  # noqa: E402
 
 SHARED = DEFAULT_DATA_ROOT  # --data-root
 OUT = REPO / "out" / "benchmarks" / "transfer_accuracy"
+RESULTS = REPO / "benchmarks" / "results" / "transfer_accuracy"  # tracked: one JSON line per fit, kept across clones
 
 # name: (file under the data root, input column, target column, transform, kind, library datasets held out)
 TARGETS = {
@@ -525,7 +530,8 @@ def main() -> None:
     if args.label:
         settings += ["label", args.label]
     args.run_tag = spec_hash(settings, 8)
-    results_path = OUT / f"results-{lib.name}-{args.run_tag}.jsonl"
+    results_path = RESULTS / f"results-{lib.name}-{args.run_tag}.jsonl"
+    results_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"results {results_path}: test/top_k/cv_repeats/extrapolation_cv(/choice) = {settings}", flush=True)
     done = {}
     if results_path.exists():
