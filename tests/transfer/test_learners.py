@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 
 from matlib.transfer.cv import cross_validate, repeated_kfold
-from matlib.transfer.learners import RF_PARAMS, get_learner
+from matlib.transfer.learners import ET_PARAMS, RF_PARAMS, get_learner
 
 
 @pytest.mark.parametrize("name", ["ridge", "lightgbm", "rf"])
@@ -22,13 +22,17 @@ def test_learner_roundtrip_and_cv(name, tmp_path, esol_morgan):
     assert np.isfinite(res.oof).all() and res.mae < np.abs(y - y.mean()).mean()
 
 
-def test_exported_forest_matches_sklearn(esol_morgan):
+@pytest.mark.parametrize("name", ["rf", "extratrees"])
+def test_exported_forest_matches_sklearn(name, esol_morgan):
     X, y = esol_morgan(60)
-    state = get_learner("rf").fit(X, y, 3)
+    state = get_learner(name).fit(X, y, 3)
     varying = np.flatnonzero(X.max(axis=0) > X.min(axis=0))  # constant fingerprint bits are left out of the fit
     assert len(varying) < X.shape[1]
-    rf = RandomForestRegressor(random_state=3, **RF_PARAMS).fit(X[:, varying], y)
-    np.testing.assert_allclose(get_learner("rf").predict(state, X[:20]), rf.predict(X[:20, varying]), rtol=1e-10)
+    cls, params = (RandomForestRegressor, RF_PARAMS) if name == "rf" else (ExtraTreesRegressor, ET_PARAMS)
+    forest = cls(random_state=3, **params).fit(X[:, varying].astype(np.float32), y)  # scikit-learn's own trees
+    thresholds = np.concatenate([t.tree_.threshold for t in forest.estimators_])
+    np.testing.assert_array_equal(state["threshold"], thresholds)  # the same trees, node for node
+    np.testing.assert_allclose(get_learner(name).predict(state, X[:20]), forest.predict(X[:20, varying]), rtol=1e-10)
 
 
 def test_folds_deterministic_and_cover_every_row():
