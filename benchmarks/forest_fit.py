@@ -3,7 +3,7 @@
 A transfer fit at n <= 200 spends most of its time in the refinement's forests (hundreds of 200-tree fits on a few
 dozen rows), where scikit-learn's per-tree cloning, not the tree building, dominates. matlib's learners clone a tree
 class whose parameter names are read once (matlib/transfer/learners/forest.py). Real rows: the ESOL sample shipped
-in data/samples (Morgan counts, radius 2, 1024 bits), at several training sizes.
+in data/samples (matlib's Morgan counts), at several training sizes.
 
     .venv/bin/python benchmarks/forest_fit.py [--sizes 25 50 100 150] [--fits 10]
 
@@ -26,14 +26,12 @@ sys.path.insert(0, str(REPO))
 
 
 def esol_morgan() -> tuple[np.ndarray, np.ndarray]:
-    """Morgan counts and logSolubility of the shipped ESOL sample."""
-    from rdkit import Chem
-    from rdkit.Chem import rdFingerprintGenerator
+    """Morgan counts (matlib's registered "morgan" descriptor) and logSolubility of the shipped ESOL sample."""
+    from matlib.descriptors import get_featurizer
 
     df = pd.read_csv(REPO / "data" / "samples" / "esol_sample.csv")
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
-    X = np.stack([gen.GetCountFingerprintAsNumPy(Chem.MolFromSmiles(s)) for s in df["smiles"]])
-    return X.astype(np.float64), df["logSolubility"].to_numpy(np.float64)
+    res = get_featurizer("morgan").featurize(df["smiles"])
+    return res.X[res.ok].astype(np.float64), df["logSolubility"].to_numpy(np.float64)[res.ok]
 
 
 def main() -> None:

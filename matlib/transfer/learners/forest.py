@@ -41,13 +41,10 @@ def _export_forest(forest: Any, fill: np.ndarray, columns: np.ndarray) -> dict[s
 
 
 @functools.cache
-def _tree_class(kind: str) -> type:
-    """scikit-learn's tree of a forest kind, its parameter names read once: a forest clones its tree for every one
-    of its 200 trees, and scikit-learn reads the names from the constructor's signature on each clone (about a
-    fifth of a small table's forest fit). Same parameters, same trees."""
-    from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
-
-    base = DecisionTreeRegressor if kind == "rf" else ExtraTreeRegressor
+def _tree_class(base: type) -> type:
+    """A forest's tree class with its parameter names read once: a forest clones its tree for every one of its 200
+    trees, and scikit-learn reads the names from the constructor's signature on each clone (about a fifth of a small
+    table's forest fit). Same parameters, same trees."""
     names = base._get_param_names()
     return type(base.__name__, (base,), {"_get_param_names": classmethod(lambda cls: names), "__module__": __name__})
 
@@ -63,7 +60,7 @@ def _forest_fit(kind: str, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str,
     varying = np.flatnonzero(Xf.max(axis=0) > Xf.min(axis=0)) if len(Xf) else np.zeros(0, np.int64)
     varying = varying if len(varying) else np.arange(min(1, Xf.shape[1]))
     forest = cls(random_state=int(seed), **params)
-    forest.estimator = _tree_class(kind)()
+    forest.estimator = _tree_class(type(forest.estimator))()  # the forest's own tree kind
     return _export_forest(forest.fit(Xf[:, varying], y), fill, varying)
 
 
