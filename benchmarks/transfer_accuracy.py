@@ -26,7 +26,8 @@ Nothing is tuned on a test split: every setting is fixed before the cells run.
 
 The library (recipe `bench4`, built once and cached under out/benchmarks/transfer_accuracy/): QM9 properties on
 rdkit2d, MACCS and Morgan; thirteen composition tables on magpie (see COMPOSITION_TABLES; bench3 lacked AFLOW's AEL
-bulk and shear moduli, and its trained shards are reused); --models-per-property,
+bulk and shear moduli; the finished shards of the libraries already built with the same recipe, bench3 or another
+model count, are linked where the plan holds them, not retrained); --models-per-property,
 --epochs, --qm9-rows and --mp-rows size it (the full recipe: 8, 60, 10000, 10000, about 32 min on one core; a reduced
 one for a shared machine: `--models-per-property 2 --epochs 20 --qm9-rows 2000 --mp-rows 2000`).
 
@@ -233,11 +234,10 @@ def build_benchmark_library(
                 },
             }
         )
-    name = f"bench4-{models_per_property}-{epochs}-{qm9_rows}-{mp_rows}{pool}"
-    # bench4 = bench3 plus two groups: bench3's finished shards (same jobs, same names) are linked, not retrained
-    _link_finished(
-        Store(OUT / "store").library(name.replace("bench4", "bench3", 1)), Store(OUT / "store").library(name)
-    )
+    recipe = f"-{epochs}-{qm9_rows}-{mp_rows}{pool}"
+    name = f"bench4-{models_per_property}{recipe}"
+    # the finished shards of bench3 (bench4 less two groups) and of bench4 with another model count, same recipe
+    siblings = [n for n in _library_names() if n.endswith(recipe) and n.split("-")[0] in ("bench3", "bench4")]
     if gnn > 0:
         groups.append(
             {
@@ -252,7 +252,7 @@ def build_benchmark_library(
                 "training": {"epochs": gnn_epochs, "batch_size": 64, "patience": 6, "lr_patience": 3},
             }
         )
-        _link_finished(Store(OUT / "store").library(name), Store(OUT / "store").library(f"{name}-gnn{gnn}-{gnn_rows}"))
+        siblings = [name]  # its MLP shards: the MLP-only library's
         name = f"{name}-gnn{gnn}-{gnn_rows}"
     cfg = {
         "name": name,
@@ -262,18 +262,34 @@ def build_benchmark_library(
         "training": {"epochs": epochs, "batch_size": 128, "patience": 8},
         "groups": groups,
     }
-    return Path(build_library(Store(OUT / "store"), cfg))
+    store = Store(OUT / "store")
+    _link_planned(store, cfg, [n for n in siblings if n != name])
+    return Path(build_library(store, cfg))
 
 
-def _link_finished(src: Path, dest: Path) -> None:
-    """Hard-link src's finished shards, catalog parts and training tables into dest (the build then skips them)."""
-    for sub in ("shards", "parts", "data"):
-        if not (src / sub).exists():
-            continue
-        (dest / sub).mkdir(parents=True, exist_ok=True)
-        for f in (src / sub).iterdir():
-            if not (dest / sub / f.name).exists():
-                (dest / sub / f.name).hardlink_to(f)
+def _library_names() -> list[str]:
+    """Names of the libraries already in the benchmark's store."""
+    base = OUT / "store" / "library"
+    return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.exists() else []
+
+
+def _link_planned(store, cfg: dict, sources: list[str]) -> None:
+    """Hard-link into cfg's library the finished shards (file, catalog part, done record) of the source libraries
+    that its own plan holds: a shard's name hashes its model ids, so the same name is the same models, and the build
+    re-checks each linked shard against its done record's sha256 before skipping it. Only new shards are trained."""
+    from matlib.library.build import prepare_and_plan
+    from matlib.library.plan import part_paths
+
+    if not sources:
+        return
+    _, jobs = prepare_and_plan(store, cfg)
+    dest = store.library(cfg["name"])
+    for src in (store.library(n) for n in sources):
+        for job in jobs:
+            for have, want in zip(part_paths(src, job.shard), part_paths(dest, job.shard)):
+                if have.exists() and not want.exists():
+                    want.parent.mkdir(parents=True, exist_ok=True)
+                    want.hardlink_to(have)
 
 
 def direct_test_mae(
