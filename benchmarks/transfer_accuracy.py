@@ -234,10 +234,11 @@ def build_benchmark_library(
                 },
             }
         )
+    store = Store(OUT / "store")
     recipe = f"-{epochs}-{qm9_rows}-{mp_rows}{pool}"
     name = f"bench4-{models_per_property}{recipe}"
     # the finished shards of bench3 (bench4 less two groups) and of bench4 with another model count, same recipe
-    siblings = [n for n in _library_names() if n.endswith(recipe) and n.split("-")[0] in ("bench3", "bench4")]
+    siblings = [n for n in _library_names(store) if n.endswith(recipe) and n.split("-")[0] in ("bench3", "bench4")]
     if gnn > 0:
         groups.append(
             {
@@ -262,14 +263,13 @@ def build_benchmark_library(
         "training": {"epochs": epochs, "batch_size": 128, "patience": 8},
         "groups": groups,
     }
-    store = Store(OUT / "store")
     _link_planned(store, cfg, [n for n in siblings if n != name])
     return Path(build_library(store, cfg))
 
 
-def _library_names() -> list[str]:
-    """Names of the libraries already in the benchmark's store."""
-    base = OUT / "store" / "library"
+def _library_names(store) -> list[str]:
+    """Names of the libraries already in the store."""
+    base = store.library()
     return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.exists() else []
 
 
