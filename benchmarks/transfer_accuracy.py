@@ -38,10 +38,13 @@ With --gnn N, a second library holds the same MLPs plus N graph networks per QM9
 molecules of the QM9 slice; its MLP shards are hard links of the first library's), and every cell also fits matlib
 from it on the same rows: the table then shows matlib with and without graph sources (`matlib_gnn`, `gnn_helps` =
 repeats where it beat the MLP-only library, `gnn_members` = graph-network members of the chosen model).
+With --composition-descriptors magpie xenonpy, the composition tables' models are trained on XenonPy features too
+(a library named ...-comp-magpie-xenonpy; its magpie shards are hard links of the recipe's), and the cells fit from
+that library instead (results in its own file).
 
 Results: one JSON line per fit in benchmarks/results/transfer_accuracy/results-<library>-<settings hash>.jsonl,
 tracked in git so that a fresh clone resumes a panel (a fit already stored is not re-run) and reports it
-(--report-only); the run folders and the library stay under out/.
+(--report-only); the run folders (one folder per library) and the library stay under out/.
 
 Summary: per split mode, the cells at n <= 100: matlib's wins against the forest and the best direct learner, the
 median MAE ratios (against the forest with a 90% bootstrap interval: each cell's repeats resampled), and the
@@ -56,6 +59,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +161,7 @@ COMPOSITION_TABLES = (
 )
 
 
+COMPOSITION_DESCRIPTORS = ("magpie",)  # the composition models' descriptors in recipe bench4
 GNN_ARCH = {"depth": [1, 4], "width": [32, 64], "decoder_layers": [1, 2], "decoder_width": [32, 64]}
 
 
@@ -168,12 +173,15 @@ def build_benchmark_library(
     gnn: int = 0,
     gnn_rows: int = 3000,
     gnn_epochs: int = 30,
+    composition_descriptors: Sequence[str] = COMPOSITION_DESCRIPTORS,
 ) -> Path:
     """The benchmark library (cached; build_library resumes finished shards).
 
     gnn > 0: the same library plus `gnn` GNNs per QM9 property (graphs of the first gnn_rows of the QM9 slice;
     families of 4), as a second library whose MLP shards are hard links of the MLP-only library's (same jobs,
     same shard names), so only the GNNs are trained.
+    composition_descriptors: the descriptors of the composition tables' models (other than magpie alone: the name
+    says which, and the magpie shards of the magpie-only library are linked, so only the others are trained).
     """
     from matlib.library import build_library
     from matlib.store import Store
@@ -223,7 +231,7 @@ def build_benchmark_library(
         groups.append(
             {
                 "dataset": f"{name}_bench{mp_rows}",
-                "descriptors": ["magpie"],
+                "descriptors": list(composition_descriptors),
                 "properties": [name],
                 "models_per_property": models_per_property,
                 "import": {
@@ -237,6 +245,8 @@ def build_benchmark_library(
     store = Store(OUT / "store")
     recipe = f"-{epochs}-{qm9_rows}-{mp_rows}{pool}"
     name = f"bench4-{models_per_property}{recipe}"
+    if tuple(composition_descriptors) != COMPOSITION_DESCRIPTORS:
+        name += "-comp-" + "-".join(composition_descriptors)
     # the finished shards of bench3 (bench4 less two groups) and of bench4 with another model count, same recipe
     siblings = [n for n in _library_names(store) if n.endswith(recipe) and n.split("-")[0] in ("bench3", "bench4")]
     if gnn > 0:
@@ -395,7 +405,7 @@ def run_cell(
     """One (target, size, repeat, mode): matlib, its best direct learner and the forest on the same rows (and
     matlib from the library with graph sources, when given)."""
     tr, te = split_rows(y, size, rep, mode, args.test, len(name))
-    out = OUT / "runs" / args.run_tag / f"{name}-{mode}-{size}-{rep}"
+    out = OUT / "runs" / args.run_tag / lib.name / f"{name}-{mode}-{size}-{rep}"  # per library: a tag spans several
     res, ok, prediction, seconds = fit_and_predict(lib, out, name, inputs, y, tr, te, rep, mode, args)
     extra = (
         gnn_columns(gnn_lib, out.with_name(out.name + "-gnn"), name, inputs, y, tr, te, rep, mode, args, ok)
@@ -520,6 +530,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--qm9-rows", type=int, default=10000, help="QM9 rows in the library (from the full QM9)")
     ap.add_argument("--mp-rows", type=int, default=10000, help="rows of each composition table in the library")
+    ap.add_argument(
+        "--composition-descriptors",
+        nargs="+",
+        default=list(COMPOSITION_DESCRIPTORS),
+        choices=["magpie", "xenonpy"],
+        help="descriptors of the library's composition models (the recipe: magpie; more: another library)",
+    )
     ap.add_argument("--gnn", type=int, default=0, help="GNNs per QM9 property in a second library (0: MLP-only run)")
     ap.add_argument("--gnn-rows", type=int, default=3000, help="QM9 molecules the GNNs train on")
     ap.add_argument("--gnn-epochs", type=int, default=30)
@@ -543,13 +560,23 @@ def main() -> None:
     POOL = args.pool
 
     t = time.perf_counter()
-    lib = build_benchmark_library(args.models_per_property, args.epochs, args.qm9_rows, args.mp_rows)
+    comp = tuple(args.composition_descriptors)
+    lib = build_benchmark_library(
+        args.models_per_property, args.epochs, args.qm9_rows, args.mp_rows, composition_descriptors=comp
+    )
     print(f"library {lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
     gnn_lib = None
     if args.gnn > 0:
         t = time.perf_counter()
         gnn_lib = build_benchmark_library(
-            args.models_per_property, args.epochs, args.qm9_rows, args.mp_rows, args.gnn, args.gnn_rows, args.gnn_epochs
+            args.models_per_property,
+            args.epochs,
+            args.qm9_rows,
+            args.mp_rows,
+            args.gnn,
+            args.gnn_rows,
+            args.gnn_epochs,
+            composition_descriptors=comp,
         )
         print(f"library with GNN sources {gnn_lib} ready in {time.perf_counter() - t:.0f}s", flush=True)
     if args.build_only:
