@@ -277,6 +277,14 @@ def build_benchmark_library(
     return Path(build_library(store, cfg))
 
 
+def composition_descriptor_names() -> list[str]:
+    """The registered descriptors of compositions (the choices of --composition-descriptors)."""
+    import matlib.descriptors  # noqa: F401  (fills the registry)
+    from matlib.descriptors.spec import DESCRIPTORS
+
+    return [n for n in DESCRIPTORS if DESCRIPTORS.get(n).input_kind == "composition"]
+
+
 def _library_names(store) -> list[str]:
     """Names of the libraries already in the store."""
     base = store.library()
@@ -534,7 +542,7 @@ def main() -> None:
         "--composition-descriptors",
         nargs="+",
         default=list(COMPOSITION_DESCRIPTORS),
-        choices=["magpie", "xenonpy"],
+        choices=composition_descriptor_names(),
         help="descriptors of the library's composition models (the recipe: magpie; more: another library)",
     )
     ap.add_argument("--gnn", type=int, default=0, help="GNNs per QM9 property in a second library (0: MLP-only run)")
