@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, cast
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def _tree_class(base: type) -> type:
     """A forest's tree class with its parameter names read once: a forest clones its tree for every one of its 200
     trees, and scikit-learn reads the names from the constructor's signature on each clone (about a fifth of a small
     table's forest fit). Same parameters, same trees."""
-    names = base._get_param_names()
+    names = cast(Any, base)._get_param_names()  # scikit-learn's BaseEstimator classmethod
     return type(base.__name__, (base,), {"_get_param_names": classmethod(lambda cls: names), "__module__": __name__})
 
 
@@ -60,7 +61,7 @@ def _forest_fit(kind: str, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str,
     varying = np.flatnonzero(Xf.max(axis=0) > Xf.min(axis=0)) if len(Xf) else np.zeros(0, np.int64)
     varying = varying if len(varying) else np.arange(min(1, Xf.shape[1]))
     forest = cls(random_state=int(seed), **params)
-    forest.estimator = _tree_class(type(forest.estimator))()  # the forest's own tree kind
+    forest.estimator = _tree_class(cast(Hashable, type(forest.estimator)))()  # the forest's own tree kind
     return _export_forest(forest.fit(Xf[:, varying], y), fill, varying)
 
 
