@@ -26,8 +26,8 @@ Nothing is tuned on a test split: every setting is fixed before the cells run.
 
 The library (recipe `bench4`, built once and cached under out/benchmarks/transfer_accuracy/): QM9 properties on
 rdkit2d, MACCS and Morgan; thirteen composition tables on magpie (see COMPOSITION_TABLES; bench3 lacked AFLOW's AEL
-bulk and shear moduli; the finished shards of the libraries already built with the same recipe, bench3 or another
-model count, are linked where the plan holds them, not retrained); --models-per-property,
+bulk and shear moduli; the finished shards of the bench3/bench4 libraries already built, with another model count
+or table size, are linked where the plan holds them unchanged, not retrained); --models-per-property,
 --epochs, --qm9-rows and --mp-rows size it (the full recipe: 8, 60, 10000, 10000, about 32 min on one core; a reduced
 one for a shared machine: `--models-per-property 2 --epochs 20 --qm9-rows 2000 --mp-rows 2000`).
 
@@ -247,8 +247,10 @@ def build_benchmark_library(
     name = f"bench4-{models_per_property}{recipe}"
     if tuple(composition_descriptors) != COMPOSITION_DESCRIPTORS:
         name += "-comp-" + "-".join(composition_descriptors)
-    # the finished shards of bench3 (bench4 less two groups) and of bench4 with another model count, same recipe
-    siblings = [n for n in _library_names(store) if n.endswith(recipe) and n.split("-")[0] in ("bench3", "bench4")]
+    # the finished shards of the bench3 (bench4 less two groups) and bench4 libraries already built, whatever their
+    # model count or table sizes: a shard's name hashes its model ids (dataset version, spec, seed), so only the
+    # shards this plan holds unchanged are linked (e.g. the QM9 shards of a library with another --mp-rows)
+    siblings = [n for n in _library_names(store) if n.split("-")[0] in ("bench3", "bench4")]
     if gnn > 0:
         groups.append(
             {
