@@ -28,8 +28,8 @@ The library (recipe `bench4`, built once and cached under out/benchmarks/transfe
 rdkit2d, MACCS and Morgan; thirteen composition tables on magpie (see COMPOSITION_TABLES; bench3 lacked AFLOW's AEL
 bulk and shear moduli; the finished shards of the bench3/bench4 libraries already built, with another model count
 or table size, are linked where the plan holds them unchanged, not retrained); --models-per-property,
---epochs, --qm9-rows and --mp-rows size it (the full recipe: 8, 60, 10000, 10000, about 32 min on one core; a reduced
-one for a shared machine: `--models-per-property 2 --epochs 20 --qm9-rows 2000 --mp-rows 2000`).
+--epochs, --qm9-rows and --mp-rows size it (the first full recipe: 8, 60, 10000, 10000, about 32 min on one core; a
+reduced one for a shared machine: `--models-per-property 2 --epochs 20 --qm9-rows 2000 --mp-rows 2000`).
 --mp-rows 350000 (the default) takes every composition table whole (the largest, OQMD's band gaps, has 341,608 rows),
 less the targets' pool formulas: built in 664 s on 2 cores beside a 4-model library whose QM9 shards it links. Issue
 #17's pre-registered pilot (36 composition fits, random splits, n = 25/50/100, repeats 0-1; a rule fixed before it
@@ -289,12 +289,17 @@ def build_benchmark_library(
     return Path(build_library(store, cfg))
 
 
-def composition_descriptor_names() -> list[str]:
-    """The registered descriptors of compositions (the choices of --composition-descriptors)."""
+def descriptor_kinds() -> dict[str, str]:
+    """Input kind of every registered descriptor, by name."""
     import matlib.descriptors  # noqa: F401  (fills the registry)
     from matlib.descriptors.spec import DESCRIPTORS
 
-    return [n for n in DESCRIPTORS if DESCRIPTORS.get(n).input_kind == "composition"]
+    return {n: DESCRIPTORS.get(n).input_kind for n in DESCRIPTORS}
+
+
+def composition_descriptor_names() -> list[str]:
+    """The registered descriptors of compositions (the choices of --composition-descriptors)."""
+    return [n for n, k in descriptor_kinds().items() if k == "composition"]
 
 
 def _library_names(store) -> list[str]:
@@ -471,12 +476,9 @@ def _key(r: dict) -> tuple[str, str, int, int]:
 def source_fingerprint(lib: Path, kind: str) -> list[tuple[str, str, str]]:
     """(model id, shard, shard sha256) of every library model whose descriptor reads inputs of this kind (models of a
     descriptor outside the registry count for every kind): what a fit of a target of that kind can draw on."""
-    import matlib.descriptors  # noqa: F401  (fills the registry)
-    from matlib.descriptors.spec import DESCRIPTORS
-
+    kinds = descriptor_kinds()
     cat = pd.read_parquet(lib / "catalog.parquet")
-    names = set(DESCRIPTORS)
-    keep = [d not in names or DESCRIPTORS.get(d).input_kind in (kind, "any") for d in cat["descriptor"]]
+    keep = [kinds.get(d, kind) in (kind, "any") for d in cat["descriptor"]]
     rows = cat[keep]
     sha = {s: json.loads((lib / "parts" / f"{s}.json").read_text())["sha256"] for s in rows["shard"].dropna().unique()}
     return sorted((m, str(s), sha.get(s, "")) for m, s in zip(rows["model_id"], rows["shard"]))
