@@ -652,6 +652,7 @@ def main() -> None:
         return
     from matlib.transfer.choice import CHOICE_SE, DIRECT_MEAN_OPTION, ENSEMBLE_OPTION, ENSEMBLE_OPTIONS
     from matlib.transfer.fit import DIRECT_LEARNERS
+    from matlib.transfer.learners.robust_target import SPANS_BEYOND
     from matlib.transfer.source_features import PREDICTION_CLIP
 
     settings = [args.test, args.top_k, args.cv_repeats, args.extrapolation_cv, "menu17"]
@@ -660,6 +661,8 @@ def main() -> None:
     settings += ["reference", ENSEMBLE_OPTION, DIRECT_MEAN_OPTION]  # the final choice's reference, in order
     if DIRECT_LEARNERS != ("ridge", "gp", "lightgbm", "rf", "extratrees"):  # the menu before the robust-target variants
         settings += ["direct", *DIRECT_LEARNERS]
+    # the robust-target variants' bound: spans on the target's own scale (before, one span of asinh units)
+    settings += ["asinh-bound", SPANS_BEYOND]
     if gnn_lib is not None:
         settings.append(gnn_lib.name)
     if args.label:

@@ -42,13 +42,24 @@ def test_variant_round_trips_through_its_files(base, tmp_path):
     assert (tmp_path / base / "target_transform.json").exists() and not list(tmp_path.rglob("*.pkl"))
 
 
-def test_a_linear_head_far_outside_the_training_range_stays_finite():
+@pytest.mark.parametrize("base", ["ridge", "gp"])
+def test_a_head_far_outside_the_training_range_stays_within_one_span_of_it(base):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 3))
     y = np.exp(3 * X[:, 0])
-    lr = get_learner("ridge" + SUFFIX)
-    pred = lr.predict(lr.fit(X, y, 0), 1e6 * np.ones((2, 3)))
+    lr = get_learner(base + SUFFIX)
+    pred = lr.predict(lr.fit(X, y, 0), np.vstack([1e6 * np.ones((2, 3)), -1e6 * np.ones((2, 3)), 8 * X[:5]]))
+    span = y.max() - y.min()  # one span on the target's scale, not one in asinh units (exponential in y)
     assert np.isfinite(pred).all()
+    assert (pred <= y.max() + span * (1 + 1e-9)).all() and (pred >= y.min() - span * (1 + 1e-9)).all()
+
+
+def test_on_a_real_heavy_tailed_table_no_prediction_leaves_the_bounds():
+    X, y = magpie_rows("mp/mp_mu_b.csv", 150)
+    lr = get_learner("gp" + SUFFIX)
+    pred = lr.predict(lr.fit(X[:50], y[:50], 0), X[50:])
+    span = y[:50].max() - y[:50].min()
+    assert y[:50].min() - span <= pred.min() and pred.max() <= y[:50].max() + span
 
 
 @pytest.mark.parametrize("path", ["mp/mp_elastic_anisotropy.csv", "mp/mp_mu_b.csv"])

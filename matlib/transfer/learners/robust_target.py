@@ -23,6 +23,7 @@ BASES = ("ridge", "gp", "lightgbm", "rf", "extratrees")
 TRANSFORM_FILE = "target_transform.json"
 TRANSFORM_KEYS = ("target_center", "target_scale", "target_lo", "target_hi")
 MAD_TO_SD = 1.4826  # MAD of a normal distribution x this = its standard deviation
+SPANS_BEYOND = 1.0  # a linear head may leave the training range by this many training spans of the target
 
 
 def target_scale(y: np.ndarray) -> tuple[float, float]:
@@ -45,6 +46,15 @@ def from_robust(t: np.ndarray, center: float, scale: float) -> np.ndarray:
     return center + scale * np.sinh(np.asarray(t, dtype=np.float64))
 
 
+def target_bounds(y: np.ndarray, center: float, scale: float) -> tuple[float, float]:
+    """(lo, hi) on the transformed scale of the predictions a variant may give: the training range widened by
+    SPANS_BEYOND training spans on the target's own scale (a span in the transformed scale is exponential in y)."""
+    y = np.asarray(y, dtype=np.float64)
+    span = float(y.max() - y.min()) or scale
+    lo, hi = to_robust(np.array([y.min() - SPANS_BEYOND * span, y.max() + SPANS_BEYOND * span]), center, scale)
+    return float(lo), float(hi)
+
+
 def _split(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
     """(the base learner's state, the transform's parameters) of a variant's state."""
     inner = {k: v for k, v in state.items() if k not in TRANSFORM_KEYS}
@@ -65,9 +75,8 @@ def robust_variant(base_name: str) -> type[Learner]:
             center, scale = target_scale(y)
             t = to_robust(y, center, scale)
             state = base_cls().fit(X, t, seed, context)
-            span = float(t.max() - t.min()) or 1.0
-            params = {"target_center": center, "target_scale": scale, "target_lo": t.min() - span}
-            params["target_hi"] = t.max() + span  # a linear head may leave the range; sinh must not overflow
+            lo, hi = target_bounds(y, center, scale)
+            params = {"target_center": center, "target_scale": scale, "target_lo": lo, "target_hi": hi}
             return {**state, **{k: np.asarray(v, dtype=np.float64) for k, v in params.items()}}
 
         def predict(self, state: dict[str, Any], X: np.ndarray) -> np.ndarray:
