@@ -2,8 +2,7 @@
 
 A transfer fit at n <= 200 spends most of its time in the refinement's forests (hundreds of 200-tree fits on a few
 dozen rows), where scikit-learn's per-tree cloning, not the tree building, dominates. matlib's learners clone a tree
-class whose parameter names are read once (matlib/transfer/learners/forest.py); both build their trees on every CPU of
-the process (the trees do not depend on the thread count). Real rows: the ESOL sample shipped
+class whose parameter names are read once (matlib/transfer/learners/forest.py). Real rows: the ESOL sample shipped
 in data/samples (matlib's Morgan counts), at several training sizes.
 
     .venv/bin/python benchmarks/forest_fit.py [--sizes 25 50 100 150] [--fits 10]
@@ -40,7 +39,6 @@ def main() -> None:
     from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 
     from matlib.transfer.learners import ET_PARAMS, RF_PARAMS, get_learner
-    from matlib.transfer.threads import cpu_threads
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 150])
@@ -58,7 +56,7 @@ def main() -> None:
             ours = theirs = 0.0
             for seed in range(args.fits):  # interleaved: both see the same machine load
                 t = time.process_time()
-                forest = cls(random_state=seed, n_jobs=cpu_threads(), **params).fit(Xv, y)
+                forest = cls(random_state=seed, **params).fit(Xv, y)
                 theirs += time.process_time() - t
                 t = time.process_time()
                 state = learner.fit(X, y, seed)

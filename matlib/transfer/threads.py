@@ -1,9 +1,7 @@
-"""Thread counts: torch's intra-op threads set to 1 for a while (small batched matrices contend on shared cores),
-and the CPUs a thread pool or a tree ensemble may use."""
+"""torch's intra-op threads, set to 1 for a while: small batched matrices contend on shared cores."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,9 +20,3 @@ def single_thread_torch(active: bool = True) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def cpu_threads() -> int:
-    """The CPUs this process may run on (its affinity mask where the platform has one)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return max(1, len(affinity(0)) if affinity else (os.cpu_count() or 1))

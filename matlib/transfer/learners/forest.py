@@ -10,10 +10,9 @@ import numpy as np
 
 from matlib.transfer.gp import fill_missing, fill_values
 from matlib.transfer.learner import LEARNERS, Learner, SourceContext
-from matlib.transfer.threads import cpu_threads
 
-RF_PARAMS: dict[str, Any] = {"n_estimators": 200, "max_features": 0.33, "min_samples_leaf": 1}
-ET_PARAMS: dict[str, Any] = {"n_estimators": 200, "max_features": 0.33, "min_samples_leaf": 1}
+RF_PARAMS: dict[str, Any] = {"n_estimators": 200, "max_features": 0.33, "min_samples_leaf": 1, "n_jobs": 1}
+ET_PARAMS: dict[str, Any] = {"n_estimators": 200, "max_features": 0.33, "min_samples_leaf": 1, "n_jobs": 1}
 
 
 def _export_forest(forest: Any, fill: np.ndarray, columns: np.ndarray) -> dict[str, Any]:
@@ -61,8 +60,7 @@ def _forest_fit(kind: str, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str,
     # constant columns (most fingerprint bits of a small table) cannot split: left out, max_features counts the rest
     varying = np.flatnonzero(Xf.max(axis=0) > Xf.min(axis=0)) if len(Xf) else np.zeros(0, np.int64)
     varying = varying if len(varying) else np.arange(min(1, Xf.shape[1]))
-    # trees on every CPU of the process: scikit-learn draws each tree's seed up front, so the forest is the same
-    forest = cls(random_state=int(seed), n_jobs=cpu_threads(), **params)
+    forest = cls(random_state=int(seed), **params)
     forest.estimator = _tree_class(cast(Hashable, type(forest.estimator)))()  # the forest's own tree kind
     return _export_forest(forest.fit(Xf[:, varying], y), fill, varying)
 
